@@ -1,0 +1,274 @@
+"""TableStore, MetricsStore and NotificationStore: pure logic, no I/O."""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from typing import Any
+
+import pytest
+
+from rt_widgets.stores import Alert, MetricsStore, NotificationStore, TableStore
+
+
+def apply_delta(view: dict[Any, dict[str, Any]], delta: dict[str, Any]) -> None:
+    """What a view does with a table delta (dict keeps first-insertion order)."""
+    if delta.get("clear"):
+        view.clear()
+    for key in delta.get("delete", []):
+        view.pop(key, None)
+    for row in delta.get("upsert", []):
+        if row["id"] in view:
+            view[row["id"]].update(row)
+        else:
+            view[row["id"]] = dict(row)
+
+
+# -- TableStore ---------------------------------------------------------------------------
+
+
+def test_upsert_merges_partial_updates_and_keeps_position() -> None:
+    t = TableStore()
+    t.apply({"id": "a", "status": "queued"})
+    t.apply({"id": "b", "status": "running"})
+    t.apply({"id": "a", "progress": 0.5})
+    assert t.rows == [
+        {"id": "a", "status": "queued", "progress": 0.5},
+        {"id": "b", "status": "running"},
+    ]
+    assert t.columns == ["id", "status", "progress"]
+
+
+def test_list_payload_is_a_batch_applied_in_order() -> None:
+    t = TableStore()
+    t.apply([{"id": 1, "v": 1}, {"id": 2, "v": 2}, {"id": 1, "v": 3}])
+    assert t.rows == [{"id": 1, "v": 3}, {"id": 2, "v": 2}]
+
+
+def test_rows_without_key_are_counted_with_a_clear_message() -> None:
+    t = TableStore(key="mission")
+    t.apply({"id": 1})
+    assert t.errors == 1 and len(t) == 0
+    assert t.last_error is not None and "no 'mission' field" in t.last_error
+    t.apply(["not a row", {"mission": "m1"}, {"mission": ["unhashable"]}])
+    assert t.errors == 3 and len(t) == 1
+    assert "not a usable key" in (t.last_error or "")
+
+
+def test_cap_evicts_oldest_first_inserted() -> None:
+    t = TableStore(max_rows=3)
+    for i in range(5):
+        t.apply({"id": i})
+    t.apply({"id": 2, "x": 1})  # an update keeps the row's place: it is still the oldest
+    t.apply({"id": 5})
+    assert [r["id"] for r in t.rows] == [3, 4, 5]
+    assert t.evicted == 3
+
+
+def test_delete_and_apply_delete_forms() -> None:
+    t = TableStore()
+    t.apply([{"id": i} for i in range(6)])
+    assert t.delete(0) is True
+    assert t.delete(99) is False
+    t.apply_delete(1)
+    t.apply_delete({"id": 2})
+    t.apply_delete([3, {"id": 4}, {"nokey": 1}])
+    assert [r["id"] for r in t.rows] == [5]
+    assert t.errors == 1
+
+
+def test_drain_reports_changes_since_last_drain_with_increasing_seq() -> None:
+    t = TableStore()
+    assert t.drain() is None
+    t.apply({"id": 1, "a": 1})
+    t.apply({"id": 2, "a": 2})
+    d1 = t.drain()
+    assert d1 == {"seq": 1, "upsert": [{"id": 1, "a": 1}, {"id": 2, "a": 2}],
+                  "columns": ["id", "a"]}
+    assert t.drain() is None
+    t.apply({"id": 1, "b": 5})
+    t.delete(2)
+    d2 = t.drain()
+    assert d2 == {"seq": 2, "upsert": [{"id": 1, "a": 1, "b": 5}], "delete": [2],
+                  "columns": ["id", "a", "b"]}
+
+
+def test_delete_then_reinsert_in_one_frame_moves_the_row_last() -> None:
+    t = TableStore()
+    t.apply([{"id": 1}, {"id": 2}])
+    t.drain()
+    t.delete(1)
+    t.apply({"id": 1, "v": 2})
+    assert t.drain() == {"seq": 2, "delete": [1], "upsert": [{"id": 1, "v": 2}],
+                         "columns": ["id", "v"]}
+    assert [r["id"] for r in t.rows] == [2, 1]
+
+
+def test_clear_delta() -> None:
+    t = TableStore()
+    t.apply([{"id": 1}, {"id": 2}])
+    t.drain()
+    t.clear()
+    t.apply({"id": 3})
+    t.delete(3)
+    t.apply({"id": 4})
+    assert t.drain() == {"seq": 2, "clear": True, "upsert": [{"id": 4}]}
+
+
+def test_fixed_columns_are_not_extended() -> None:
+    t = TableStore(columns=["id", "name"])
+    t.apply({"id": 1, "name": "x", "extra": 2})
+    assert t.columns == ["id", "name"]
+    assert "columns" not in (t.drain() or {})
+    assert t.rows == [{"id": 1, "name": "x", "extra": 2}]
+
+
+def test_snapshot() -> None:
+    t = TableStore(key="k")
+    t.apply({"k": "x", "v": 1})
+    t.drain()
+    assert t.snapshot() == {"seq": 1, "key": "k", "columns": ["k", "v"],
+                            "rows": [{"k": "x", "v": 1}]}
+
+
+def test_rows_are_copies_and_input_is_not_mutated() -> None:
+    t = TableStore()
+    first = {"id": 1, "a": 1}
+    t.apply(first)
+    t.apply({"id": 1, "a": 2})
+    assert first == {"id": 1, "a": 1}
+    t.rows[0]["a"] = 99
+    assert t.get(1) == {"id": 1, "a": 2}
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True])
+def test_invalid_max_rows(bad: Any) -> None:
+    with pytest.raises(ValueError, match="max_rows must be a positive integer"):
+        TableStore(max_rows=bad)
+
+
+def test_view_replaying_deltas_matches_store_under_random_traffic() -> None:
+    rng = random.Random(7)
+    t = TableStore(max_rows=50)
+    view: dict[Any, dict[str, Any]] = {}
+    for _ in range(200):
+        for _ in range(rng.randrange(1, 40)):
+            op = rng.random()
+            if op < 0.7:
+                t.apply({"id": rng.randrange(120), f"f{rng.randrange(4)}": rng.random()})
+            elif op < 0.97:
+                t.delete(rng.randrange(120))
+            else:
+                t.clear()
+        delta = t.drain()
+        if delta is not None:
+            apply_delta(view, delta)
+        assert list(view.values()) == t.rows
+    # Cross-check the view's order against the store (first-insertion order) once more.
+    assert [r["id"] for r in t.snapshot()["rows"]] == list(view)
+
+
+def test_per_message_cost_does_not_grow_with_table_size() -> None:
+    def rate(max_rows: int) -> float:
+        t = TableStore(max_rows=max_rows)
+        n = 60_000
+        start = time.perf_counter()
+        for i in range(n):
+            t.apply({"id": i, "v": i})  # every insert past the cap evicts the oldest row
+        return n / (time.perf_counter() - start)
+
+    small, large = rate(100), rate(50_000)
+    # Linear-time eviction would make the large table thousands of times slower; allow noise.
+    assert large > small / 4, (small, large)
+
+
+# -- MetricsStore -------------------------------------------------------------------------
+
+
+def test_metrics_merge_latest_and_bounded_history() -> None:
+    now = [100.0]
+    m = MetricsStore(history=3, clock=lambda: now[0])
+    for i in range(5):
+        now[0] += 1
+        m.apply({"cpu": i, "mem": 50.5})
+    m.apply({"disk": 7}, t=1.0)
+    assert m.latest == {"cpu": 4, "mem": 50.5, "disk": 7}
+    assert m.history("cpu") == [(103.0, 2), (104.0, 3), (105.0, 4)]
+    assert m.history("disk") == [(1.0, 7)]
+    assert m.history("none") == []
+    assert m.names == ["cpu", "mem", "disk"]
+
+
+def test_metrics_ignore_and_count_non_numeric() -> None:
+    m = MetricsStore(clock=lambda: 0.0)
+    m.apply({"cpu": 1, "host": "a", "ok": True, "nested": {"x": 1}, "nan": math.nan,
+             "inf": math.inf})
+    m.apply("text")
+    assert m.latest == {"cpu": 1}
+    assert m.ignored == 6
+
+
+def test_metrics_drain_and_snapshot() -> None:
+    now = [0.0]
+    m = MetricsStore(history=2, clock=lambda: now[0])
+    assert m.drain() is None
+    for v in (1, 2, 3):
+        now[0] += 1
+        m.apply({"cpu": v})
+    assert m.drain() == {"seq": 1, "latest": {"cpu": 3}, "append": {"cpu": [[2.0, 2], [3.0, 3]]}}
+    assert m.drain() is None
+    m.set_series(["cpu"])
+    m.set_threshold("cpu", above=90)
+    assert m.drain() == {"seq": 2, "series": ["cpu"], "thresholds": {"cpu": {"above": 90.0}}}
+    assert m.snapshot() == {"seq": 2, "latest": {"cpu": 3},
+                            "history": {"cpu": [[2.0, 2], [3.0, 3]]},
+                            "series": ["cpu"], "thresholds": {"cpu": {"above": 90.0}}}
+
+
+def test_threshold_crossings_alert_once_per_crossing() -> None:
+    alerts: list[Alert] = []
+    m = MetricsStore(thresholds={"cpu": {"above": 90}, "mem": {"below": 10}},
+                     on_alert=alerts.append, clock=lambda: 0.0)
+    for v in (50, 95, 97, 80, 91):
+        m.apply({"cpu": v})
+    m.apply({"mem": 5})
+    assert [(a.name, a.when, a.value) for a in alerts] == [
+        ("cpu", "above", 95), ("cpu", "above", 91), ("mem", "below", 5)]
+    assert alerts[0].message == "cpu is 95, above 90"
+    m.set_threshold("cpu")
+    m.apply({"cpu": 99})
+    assert len(alerts) == 3
+    with pytest.raises(ValueError, match="must be a number"):
+        m.set_threshold("x", above="high")  # type: ignore[arg-type]
+
+
+# -- NotificationStore --------------------------------------------------------------------
+
+
+def test_notifications_bounded_with_ids_and_defaults() -> None:
+    n = NotificationStore(limit=2, clock=lambda: 0.0)
+    n.apply("plain text")
+    n.apply({"level": "WARNING", "title": "Disk", "message": "92%", "timestamp": "t1"})
+    n.apply({"level": "bogus", "text": "hi", "source": "ops"})
+    items = n.items
+    assert [i["id"] for i in items] == [2, 3]
+    assert items[0] == {"id": 2, "level": "warning", "title": "Disk", "message": "92%",
+                        "timestamp": "t1", "source": "server"}
+    assert items[1]["level"] == "info" and items[1]["source"] == "ops"
+    assert items[1]["timestamp"] == "1970-01-01T00:00:00+00:00"
+
+
+def test_notifications_drain_and_listeners() -> None:
+    n = NotificationStore(limit=5, clock=lambda: 0.0)
+    seen: list[dict[str, Any]] = []
+    stop = n.subscribe(seen.append)
+    n.add("error", "Down", "feed lost", source="connection")
+    stop()
+    n.add("info", "", "later")
+    assert [s["message"] for s in seen] == ["feed lost"]
+    delta = n.drain()
+    assert delta is not None and delta["seq"] == 1
+    assert [i["message"] for i in delta["add"]] == ["feed lost", "later"]
+    assert n.drain() is None
+    assert n.snapshot()["seq"] == 1 and len(n.snapshot()["items"]) == 2

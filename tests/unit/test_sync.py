@@ -1,0 +1,223 @@
+"""FrameClock: rate limits, final flush, global budget. A fake loop provides the clock."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from rt_widgets.sync import FrameClock
+
+
+class FakeTimer:
+    def __init__(self) -> None:
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class FakeLoop:
+    """A loop whose time moves only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self._timers: list[tuple[float, int, FakeTimer, Callable[[], None]]] = []
+        self._order = itertools.count()
+
+    def time(self) -> float:
+        return self.now
+
+    def call_at(self, when: float, callback: Callable[[], None]) -> FakeTimer:
+        timer = FakeTimer()
+        heapq.heappush(self._timers, (when, next(self._order), timer, callback))
+        return timer
+
+    def call_soon_threadsafe(self, callback: Callable[..., object], *args: Any) -> None:
+        callback(*args)
+
+    @property
+    def pending(self) -> int:
+        return sum(1 for t in self._timers if not t[2].cancelled)
+
+    def advance(self, dt: float) -> None:
+        """Move time forward by dt, running every timer that falls due, in order."""
+        end = self.now + dt
+        while self._timers and self._timers[0][0] <= end:
+            when, _, timer, callback = heapq.heappop(self._timers)
+            if timer.cancelled:
+                continue
+            self.now = max(self.now, when)
+            callback()
+        self.now = end
+
+
+class Recorder:
+    def __init__(self, loop: FakeLoop, name: str = "") -> None:
+        self.loop = loop
+        self.name = name
+        self.times: list[float] = []
+        self.value = 0
+        self.seen: list[int] = []
+
+    def flush(self) -> None:
+        self.times.append(self.loop.now)
+        self.seen.append(self.value)
+
+
+def max_in_window(times: list[float], window: float = 1.0) -> int:
+    best = 0
+    for i, start in enumerate(times):
+        best = max(best, sum(1 for t in times[i:] if t < start + window))
+    return best
+
+
+def test_burst_flushes_at_most_fps_and_always_the_final_state() -> None:
+    loop = FakeLoop()
+    clock = FrameClock(loop)
+    r = Recorder(loop)
+    clock.register(r, fps=20)
+    # 20,000 changes spread over one second, in steps of 50 µs.
+    for i in range(20_000):
+        r.value = i + 1
+        clock.mark_dirty(r)
+        loop.advance(0.00005)
+    loop.advance(1.0)
+    assert r.seen[-1] == 20_000
+    assert max_in_window(r.times) <= 20
+    assert len(r.times) >= 19  # and it does keep up: not starved
+    assert loop.pending == 0  # asleep once nothing is dirty
+
+
+def test_first_change_after_idle_flushes_without_waiting() -> None:
+    loop = FakeLoop()
+    clock = FrameClock(loop)
+    r = Recorder(loop)
+    clock.register(r, fps=10)
+    clock.mark_dirty(r)
+    loop.advance(0)
+    assert r.times == [1000.0]
+    clock.mark_dirty(r)
+    loop.advance(0.05)
+    assert len(r.times) == 1  # within 1/fps of the last flush: waits
+    loop.advance(0.06)
+    assert len(r.times) == 2
+
+
+def test_unregistered_and_clean_syncables_are_not_flushed() -> None:
+    loop = FakeLoop()
+    clock = FrameClock(loop)
+    r = Recorder(loop)
+    clock.mark_dirty(r)  # never registered: ignored
+    clock.register(r, fps=5)
+    assert r in clock
+    loop.advance(5)
+    assert r.times == []
+    clock.mark_dirty(r)
+    clock.unregister(r)
+    loop.advance(5)
+    assert r.times == [] and r not in clock
+
+
+def test_global_budget_shared_among_many_dirty_syncables() -> None:
+    loop = FakeLoop()
+    clock = FrameClock(loop, budget=100)
+    recorders = [Recorder(loop, str(i)) for i in range(20)]
+    for r in recorders:
+        clock.register(r, fps=30)
+    for step in range(4000):  # 2 s of every syncable changing every 0.5 ms
+        for r in recorders:
+            r.value = step
+            clock.mark_dirty(r)
+        loop.advance(0.0005)
+    loop.advance(2.0)
+    everything = sorted(t for r in recorders for t in r.times)
+    assert max_in_window(everything) <= 100
+    for r in recorders:
+        assert r.seen[-1] == 3999  # final state reached each one
+        assert len(r.times) >= 6  # shared fairly: about 5/s each over 2 s
+
+
+def test_a_syncable_that_changes_during_its_flush_is_flushed_again() -> None:
+    loop = FakeLoop()
+    clock = FrameClock(loop)
+
+    class Again(Recorder):
+        def flush(self) -> None:
+            super().flush()
+            if len(self.times) == 1:
+                clock.mark_dirty(self)
+
+    r = Again(loop)
+    clock.register(r, fps=10)
+    clock.mark_dirty(r)
+    loop.advance(1)
+    assert len(r.times) == 2
+    assert r.times[1] - r.times[0] == pytest.approx(0.1, rel=0.01)
+
+
+def test_failing_flush_is_counted_and_others_still_flush() -> None:
+    loop = FakeLoop()
+    clock = FrameClock(loop)
+
+    class Broken:
+        def flush(self) -> None:
+            raise RuntimeError("boom")
+
+    broken, ok = Broken(), Recorder(loop)
+    clock.register(broken, fps=10)
+    clock.register(ok, fps=10)
+    clock.mark_dirty(broken)
+    clock.mark_dirty(ok)
+    loop.advance(0.5)
+    assert clock.errors == 1 and len(ok.times) == 1
+
+
+def test_flush_now_bypasses_the_rate_and_clears_dirty() -> None:
+    loop = FakeLoop()
+    clock = FrameClock(loop)
+    r = Recorder(loop)
+    clock.register(r, fps=1)
+    clock.mark_dirty(r)
+    loop.advance(0)
+    clock.mark_dirty(r)
+    clock.flush_now(r)
+    loop.advance(5)
+    assert len(r.times) == 2
+
+
+@pytest.mark.parametrize("fps", [0, -5, float("nan"), float("inf"), "20", True])
+def test_invalid_fps(fps: Any) -> None:
+    clock = FrameClock(FakeLoop())
+    with pytest.raises(ValueError, match="fps must be a number > 0"):
+        clock.register(Recorder(FakeLoop()), fps=fps)
+
+
+async def test_on_a_real_loop_final_state_arrives() -> None:
+    loop = asyncio.get_running_loop()
+    clock = FrameClock(loop)
+    done = asyncio.Event()
+
+    class Target:
+        value = 0
+        flushed: list[int] = []
+
+        def flush(self) -> None:
+            self.flushed.append(self.value)
+            if self.value == 500:
+                done.set()
+
+    target = Target()
+    clock.register(target, fps=50)
+    for i in range(1, 501):
+        target.value = i
+        clock.mark_dirty(target)
+        if i % 100 == 0:
+            await asyncio.sleep(0)  # let the loop run between parts of the burst
+    await asyncio.wait_for(done.wait(), timeout=10)
+    assert target.flushed[-1] == 500
+    assert len(target.flushed) <= 6
