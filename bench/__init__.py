@@ -1,0 +1,1 @@
+"""Benchmarks for rt_widgets: each prints ratios against a baseline measured in the same run."""

@@ -1,0 +1,260 @@
+"""Ingest throughput: rt_widgets.Connection + stores against a bare websockets + orjson client.
+
+The feed runs in a separate process (``bench._feed``) and writes pre-encoded frames, so the client
+is what is measured. For each framing (one message per frame; 100 per frame as a JSON array) the two
+clients read the same N messages, interleaved, several times; medians and their ratio are printed.
+
+- ceiling: ``websockets.asyncio.client.connect`` + ``orjson.loads`` per frame (and a pass over the
+  elements of a batch), nothing else.
+- rt_widgets: ``Connection`` (decode, envelope checks, counters, dispatch) with ``conn.on(...)``
+  handlers feeding a ``TableStore`` (keyed upsert, 500 distinct ids) and a ``MetricsStore``.
+
+Sustained mode: the feed paces 20,000 msg/s for 60 s (quick: 10 s) into the same Connection and
+stores; RSS and the backlog (messages the feed had sent minus messages dispatched) are sampled
+every second.
+
+    .venv/bin/python -m bench.ingest [--quick] [--n 200000] [--reps 5] [--skip-sustained]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import threading
+import time
+from typing import Any
+
+import orjson
+
+from bench._feed import KEYS, Feed, final_metrics, final_table
+from bench._util import header, median, rss_mb, table
+
+GOAL_RATIO = 0.8
+
+
+async def _ceiling_async(url: str, n: int) -> float:
+    from websockets.asyncio.client import connect
+
+    count = 0
+    async with connect(url, compression=None, max_size=1 << 20, ping_interval=None) as ws:
+        t0 = time.perf_counter()
+        async for frame in ws:
+            data = orjson.loads(frame)
+            if isinstance(data, list):
+                for m in data:
+                    _ = m["type"]
+                    count += 1
+            else:
+                _ = data["type"]
+                count += 1
+            if count >= n:
+                break
+        dt = time.perf_counter() - t0
+    return n / dt
+
+
+def run_ceiling(url: str, n: int) -> float:
+    """msgs/s of the bare client, from the open handshake to the last message decoded."""
+    return asyncio.run(_ceiling_async(url, n))
+
+
+def run_rt(url: str, n: int, check: bool = False) -> float:
+    """msgs/s of Connection -> conn.on handlers -> TableStore/MetricsStore (span as the ceiling)."""
+    from rt_widgets import Connection
+    from rt_widgets.stores import MetricsStore, TableStore
+
+    assert n % 4 == 0, "the last message must be a metrics_update (n multiple of 4)"
+    table_store = TableStore(key="id", max_rows=10_000)
+    metrics = MetricsStore(history=300)
+    done = threading.Event()
+    n_metrics = n // 4
+    metrics_seen = 0
+    marks: dict[str, float] = {}
+
+    def on_metrics(payload: Any) -> None:
+        nonlocal metrics_seen
+        metrics.apply(payload)
+        metrics_seen += 1
+        if metrics_seen == n_metrics:
+            marks["end"] = time.perf_counter()
+            done.set()
+
+    def on_state(old: Any, new: Any) -> None:
+        if str(getattr(new, "value", new)) == "connected" and "start" not in marks:
+            marks["start"] = time.perf_counter()
+
+    conn = Connection(url, heartbeat_interval=60.0, max_message_size=1 << 20)
+    conn.on_state(on_state)
+    conn.on("mission_update", table_store.apply)
+    conn.on("metrics_update", on_metrics)
+    t_call = time.perf_counter()
+    conn.start()
+    try:
+        if not done.wait(300):
+            raise TimeoutError(f"rt_widgets received {metrics_seen}/{n_metrics} metrics messages")
+    finally:
+        conn.stop()
+    if check:
+        want = final_table(n)
+        got = {r["id"]: r for r in table_store.rows}
+        assert got == want, "table state differs from the feed's"
+        assert metrics.latest == final_metrics(n), "metrics state differs from the feed's"
+        assert len(table_store) == KEYS
+    return n / (marks["end"] - marks.get("start", t_call))
+
+
+def throughput(feed: Feed, n: int, reps: int) -> list[list[Any]]:
+    rows: list[list[Any]] = []
+    sessions = 0
+    for batch in (1, 100):
+        url = feed.url(f"/burst?n={n}&batch={batch}")
+        # Warm-up (also makes the feed encode its frames before anything is timed).
+        run_ceiling(url, n)
+        run_rt(url, n, check=True)
+        sessions += 2
+        base: list[float] = []
+        rt: list[float] = []
+        for _ in range(reps):
+            gc.collect()
+            base.append(run_ceiling(url, n))
+            gc.collect()
+            rt.append(run_rt(url, n))
+            sessions += 2
+        feed.wait_done(sessions)
+        ratios = [r / b for r, b in zip(rt, base, strict=True)]
+        mb, mr = median(base), median(rt)
+        print(
+            f"batch={batch}: ceiling {[round(x) for x in base]} rt {[round(x) for x in rt]}",
+            flush=True,
+        )
+        label = "1 msg/frame" if batch == 1 else "100 msgs/frame (array)"
+        rows.append(
+            [label, mr, mb, mr / mb, median(ratios), f">= {GOAL_RATIO}", mr / mb >= GOAL_RATIO]
+        )
+    return rows
+
+
+def sustained(feed: Feed, rate: float, seconds: float, batch: int = 1) -> list[list[Any]]:
+    from rt_widgets import Connection
+    from rt_widgets.stores import MetricsStore, TableStore
+
+    table_store = TableStore(key="id", max_rows=10_000)
+    metrics = MetricsStore(history=300)
+    last_seq = -1
+    first: dict[str, float] = {}
+
+    def on_any(m: Any) -> None:
+        nonlocal last_seq
+        if not first:
+            first["t"] = time.monotonic()
+        last_seq = m.seq
+
+    conn = Connection(
+        feed.url(f"/paced?rate={rate}&seconds={seconds}&batch={batch}"), heartbeat_interval=60.0
+    )
+    conn.on("mission_update", table_store.apply)
+    conn.on("metrics_update", metrics.apply)
+    conn.on("*", on_any)
+    samples: list[tuple[float, float, int]] = []  # (t, rss MB, backlog msgs)
+    conn.start()
+    try:
+        t_wait = time.monotonic()
+        while not first and time.monotonic() - t_wait < 30:
+            time.sleep(0.01)
+        t0 = first["t"]
+        next_t = t0 + 1.0
+        while next_t <= t0 + seconds:
+            time.sleep(max(0.0, next_t - time.monotonic()))
+            expected = min(rate * seconds, rate * (time.monotonic() - t0))
+            samples.append((next_t - t0, rss_mb(), int(expected - (last_seq + 1))))
+            next_t += 1.0
+        total = int(rate * seconds)
+        t_end = time.monotonic() + 30
+        while last_seq + 1 < total and time.monotonic() < t_end:
+            time.sleep(0.01)
+        t_all = time.monotonic() - t0
+        stats = conn.stats()
+    finally:
+        conn.stop()
+    got = last_seq + 1
+    first_s, last_s = samples[0], samples[-1]
+    max_backlog = max(s[2] for s in samples)
+    print(
+        "per-second samples (t, RSS MB, backlog msgs):",
+        [(round(t), round(r, 1), b) for t, r, b in samples],
+        flush=True,
+    )
+    growth = last_s[1] - samples[min(len(samples) - 1, 4)][1]
+    return [
+        [
+            f"{rate:,.0f} msg/s x {seconds:g} s, batch={batch}",
+            got,
+            total,
+            t_all,
+            first_s[1],
+            last_s[1],
+            growth,
+            first_s[2],
+            last_s[2],
+            max_backlog,
+            stats.get("messages_in"),
+            abs(growth) < 5.0 and last_s[2] < rate * 0.5,
+        ]
+    ]
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="bench.ingest")
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--n", type=int, default=200_000)
+    p.add_argument("--reps", type=int, default=None)
+    p.add_argument("--rate", type=float, default=20_000)
+    p.add_argument("--seconds", type=float, default=None)
+    p.add_argument("--skip-sustained", action="store_true")
+    p.add_argument("--skip-throughput", action="store_true")
+    a = p.parse_args(argv)
+    reps = a.reps or (3 if a.quick else 5)
+    n = a.n if not a.quick or a.n != 200_000 else 100_000
+    seconds = a.seconds or (10.0 if a.quick else 60.0)
+    header("bench.ingest", ["bench.ingest", *(argv or [])])
+    with Feed() as feed:
+        if not a.skip_throughput:
+            table(
+                f"ingest throughput, N={n:,} messages, median of {reps}",
+                [
+                    "framing",
+                    "rt_widgets msg/s",
+                    "ceiling msg/s",
+                    "ratio of medians",
+                    "median of paired ratios",
+                    "goal",
+                    "met",
+                ],
+                throughput(feed, n, reps),
+            )
+        if not a.skip_sustained:
+            table(
+                "sustained ingest (Connection + TableStore + MetricsStore)",
+                [
+                    "load",
+                    "received",
+                    "sent",
+                    "seconds to all",
+                    "RSS s1 MB",
+                    "RSS last MB",
+                    "RSS growth s5->last MB",
+                    "backlog s1",
+                    "backlog last",
+                    "backlog max",
+                    "stats messages_in",
+                    "steady",
+                ],
+                sustained(feed, a.rate, seconds),
+            )
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1:])
