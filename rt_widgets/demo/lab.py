@@ -164,6 +164,9 @@ def lab_command(root: Path, notebook: str, *, open_browser: bool) -> list[str]:
     command = [sys.executable, "-m", "jupyter", "lab", notebook, f"--ServerApp.root_dir={root}"]
     if not open_browser:
         command.append("--no-browser")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        # Containers often run as root; Jupyter refuses that unless told it is deliberate.
+        command.append("--allow-root")
     return command
 
 
