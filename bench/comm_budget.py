@@ -5,7 +5,8 @@ Two paths from a real ipykernel to a client, each with two widgets fed by the sa
 
 - direct: ``jupyter_client.KernelManager``; the client reads iopub over ZMQ (no rate limiter).
 - server: a ``jupyter server`` subprocess with its default IOPub limits (1000 msg/s over 3 s); the
-  kernel is opened over REST and its channels over the websocket, read with the ``websockets`` client.
+  kernel is opened over REST and its channels over the websocket, read with the ``websockets``
+  client.
 
 Approaches:
 
