@@ -1,0 +1,252 @@
+// The explorer ("realtime" view of a RealtimeWidget): status indicator, a per-type overview and one tab
+// per auto view, each tab rendering the child model with the matching view.
+import type { RenderProps } from "@anywidget/types";
+import {
+  FrameTask,
+  type Model,
+  Scope,
+  finite,
+  formatAgo,
+  formatCompact,
+  formatNumber,
+  h,
+  isRecord,
+  modelId,
+  setHidden,
+  setText,
+  toEpochMs,
+} from "./dom";
+import { renderMetrics } from "./metrics";
+import { renderNotifications } from "./notifications";
+import { cssColor, drawSparkline, prepareCanvas } from "./sparkline";
+import { createIndicator, renderStatus } from "./status";
+import { renderTable } from "./table";
+
+type ViewProps = Pick<RenderProps, "model" | "el" | "signal">;
+type ViewFn = (props: ViewProps) => () => void;
+
+/** The views a child model can ask for through its `_view` trait. */
+export const CHILD_VIEWS: Record<string, ViewFn> = {
+  table: renderTable,
+  metrics: renderMetrics,
+  notifications: renderNotifications,
+  status: renderStatus,
+};
+
+const TREND_W = 64;
+const TREND_H = 16;
+
+interface OverviewRow {
+  tr: HTMLTableRowElement;
+  kind: HTMLElement;
+  count: HTMLElement;
+  rate: HTMLElement;
+  seen: HTMLElement;
+  canvas: HTMLCanvasElement;
+  ratesSig: string;
+}
+
+export function renderExplorer({ model, el, signal }: ViewProps): () => void {
+  const scope = new Scope();
+  scope.bindSignal(signal);
+
+  const indicator = createIndicator(model, scope, { details: true, position: "inline" });
+  const tbody = h("tbody");
+  const overview = h("table", { class: "rtw-grid rtw-overview" }, [
+    h("thead", {}, [
+      h("tr", {}, [
+        h("th", { text: "Type" }),
+        h("th", { text: "View" }),
+        h("th", { class: "rtw-num", text: "Count" }),
+        h("th", { class: "rtw-num", text: "Rate/s" }),
+        h("th", { text: "Last seen" }),
+        h("th", { text: "Trend" }),
+      ]),
+    ]),
+    tbody,
+  ]);
+  const noData = h("div", { class: "rtw-muted rtw-overview-empty", text: "No messages yet." });
+  const tabs = h("div", { class: "rtw-tabs", role: "tablist" });
+  const panel = h("div", { class: "rtw-tab-panel", role: "tabpanel" });
+  const root = h("div", { class: "rtw-root rtw-explorer" }, [
+    indicator.el,
+    h("div", { class: "rtw-section" }, [overview, noData]),
+    tabs,
+    panel,
+  ]);
+  el.append(root);
+  scope.add(() => root.remove());
+
+  const rows = new Map<string, OverviewRow>();
+  let activeType: string | null = null;
+  let activeScope: Scope | null = null;
+  let picked = false;
+  let shownTabs = "";
+
+  const children = (): Record<string, string> => {
+    const value = model.get("children");
+    if (!isRecord(value)) return {};
+    const out: Record<string, string> = {};
+    for (const [type, ref] of Object.entries(value)) if (typeof ref === "string") out[type] = ref;
+    return out;
+  };
+
+  const makeRow = (type: string): OverviewRow => {
+    const kind = h("td", { class: "rtw-kind" });
+    const count = h("td", { class: "rtw-num" });
+    const rate = h("td", { class: "rtw-num" });
+    const seen = h("td", { class: "rtw-seen" });
+    const canvas = h("canvas", { class: "rtw-trend", "aria-hidden": "true" });
+    canvas.style.width = `${TREND_W}px`;
+    canvas.style.height = `${TREND_H}px`;
+    const tr = h("tr", { class: "rtw-overview-row", "data-type": type }, [
+      h("td", { class: "rtw-type", text: type }),
+      kind,
+      count,
+      rate,
+      seen,
+      h("td", {}, [canvas]),
+    ]);
+    return { tr, kind, count, rate, seen, canvas, ratesSig: "" };
+  };
+
+  const refreshAges = (): void => {
+    const ov = model.get("overview");
+    if (!isRecord(ov)) return;
+    const now = Date.now();
+    for (const [type, row] of rows) {
+      const info = ov[type];
+      const ms = isRecord(info) ? toEpochMs(info.last_seen) : null;
+      setText(row.seen, ms === null ? "–" : formatAgo(ms, now));
+    }
+  };
+
+  const renderOverview = (): void => {
+    const ov = model.get("overview");
+    const entries = isRecord(ov) ? Object.entries(ov).filter(([, v]) => isRecord(v)) : [];
+    const kids = children();
+    const color = cssColor(root, "--rtw-accent", "#1976d2");
+    const order: HTMLTableRowElement[] = [];
+    for (const [type, info] of entries) {
+      let row = rows.get(type);
+      if (!row) {
+        row = makeRow(type);
+        rows.set(type, row);
+      }
+      const has = type in kids;
+      row.tr.classList.toggle("rtw-has-view", has);
+      row.tr.classList.toggle("rtw-active", type === activeType);
+      row.tr.title = has ? `Open the ${type} view` : "";
+      setText(row.kind, typeof info.kind === "string" ? info.kind : "");
+      const count = finite(info.count);
+      setText(row.count, count === null ? "–" : formatNumber(count));
+      const rate = finite(info.rate);
+      setText(row.rate, rate === null ? "–" : formatCompact(rate));
+      const rates = Array.isArray(info.rates) ? info.rates.filter((r: unknown): r is number => finite(r) !== null) : [];
+      const sig = rates.join(",");
+      if (sig !== row.ratesSig) {
+        row.ratesSig = sig;
+        const ctx = prepareCanvas(row.canvas, TREND_W, TREND_H);
+        if (ctx) drawSparkline(ctx, null, rates, TREND_W, TREND_H, { color, lineWidth: 1 });
+      }
+      order.push(row.tr);
+    }
+    for (const [type, row] of rows) {
+      if (!order.includes(row.tr)) {
+        row.tr.remove();
+        rows.delete(type);
+      }
+    }
+    let same = tbody.children.length === order.length;
+    for (let i = 0; same && i < order.length; i++) same = tbody.children[i] === order[i];
+    if (!same) tbody.replaceChildren(...order);
+    setHidden(overview, order.length === 0);
+    setHidden(noData, order.length !== 0);
+    refreshAges();
+  };
+
+  const renderTabs = (): void => {
+    const kids = children();
+    const types = Object.keys(kids);
+    const sig = types.join("\0");
+    if (sig !== shownTabs) {
+      shownTabs = sig;
+      tabs.replaceChildren(
+        ...types.map((type) =>
+          h("button", { class: "rtw-tab", type: "button", role: "tab", "data-type": type, text: type }),
+        ),
+      );
+    }
+    for (const tab of Array.from(tabs.children) as HTMLElement[]) {
+      const selected = tab.dataset.type === activeType;
+      tab.setAttribute("aria-selected", String(selected));
+      tab.classList.toggle("rtw-active", selected);
+    }
+    setHidden(tabs, types.length === 0);
+    if (activeType !== null && !(activeType in kids)) closeTab();
+    if (activeType === null && !picked && types.length > 0) openTab(types[0]!);
+  };
+
+  const closeTab = (): void => {
+    activeScope?.dispose();
+    activeScope = null;
+    activeType = null;
+    panel.replaceChildren();
+  };
+
+  /** Render the child model of `type` into the panel; a newer call or closeTab() cancels a pending one. */
+  const openTab = (type: string): void => {
+    if (type === activeType) return;
+    closeTab();
+    const id = modelId(children()[type]);
+    if (id === null) return;
+    activeType = type;
+    const tabScope = scope.child();
+    activeScope = tabScope;
+    const container = h("div", { class: "rtw-tab-content", "data-type": type });
+    panel.append(container);
+    renderTabs();
+    frame.schedule();
+    model.widget_manager.get_model(id).then(
+      (child) => {
+        if (tabScope.disposed) return;
+        const view = CHILD_VIEWS[String(child.get("_view"))];
+        if (!view) {
+          container.append(h("div", { class: "rtw-error", text: `No view for ${String(child.get("_view"))}` }));
+          return;
+        }
+        const controller = new AbortController();
+        const cleanup = view({ model: child as Model, el: container, signal: controller.signal });
+        tabScope.add(() => {
+          controller.abort();
+          cleanup();
+        });
+      },
+      (err: unknown) => {
+        if (!tabScope.disposed) container.append(h("div", { class: "rtw-error", text: `Could not open ${type}: ${String(err)}` }));
+      },
+    );
+  };
+
+  const pick = (type: string | undefined): void => {
+    if (!type || !(type in children())) return;
+    picked = true;
+    openTab(type);
+    renderTabs();
+  };
+
+  const frame = new FrameTask(scope, renderOverview);
+  scope.on(model, "change:overview", () => frame.schedule());
+  scope.on(model, "change:children", () => {
+    renderTabs();
+    frame.schedule();
+  });
+  scope.listen(tabs, "click", (ev) => pick((ev.target as Element | null)?.closest<HTMLElement>(".rtw-tab")?.dataset.type));
+  scope.listen(tbody, "click", (ev) => pick((ev.target as Element | null)?.closest<HTMLElement>(".rtw-overview-row")?.dataset.type));
+  scope.interval(refreshAges, 1000);
+  scope.add(closeTab);
+
+  renderOverview();
+  renderTabs();
+  return () => scope.dispose();
+}

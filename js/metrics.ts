@@ -1,0 +1,281 @@
+// Live metrics: one KPI card per series with a canvas sparkline. Deltas only mark series dirty; one
+// animation frame redraws just the dirty, visible cards.
+import type { RenderProps } from "@anywidget/types";
+import { FrameTask, Scope, finite, formatCompact, h, isRecord, setHidden, setText } from "./dom";
+import { cssColor, drawSparkline, prepareCanvas } from "./sparkline";
+import { SeqSync, type State } from "./sync";
+
+export const SPARK_WIDTH = 160;
+export const SPARK_HEIGHT = 36;
+/** Client-side cap on points per series when the kernel does not say how much history it keeps. */
+const DEFAULT_HISTORY = 1000;
+
+interface Threshold {
+  above?: number;
+  below?: number;
+}
+
+interface Series {
+  name: string;
+  latest: number | null;
+  previous: number | null;
+  ts: number[];
+  vs: number[];
+}
+
+interface Card {
+  el: HTMLElement;
+  value: HTMLElement;
+  change: HTMLElement;
+  canvas: HTMLCanvasElement;
+}
+
+export class MetricsData {
+  series = new Map<string, Series>();
+  thresholds: Record<string, Threshold> = {};
+  /** `series` from the state: names to show, or null for all. */
+  selection: string[] | null = null;
+  cap = DEFAULT_HISTORY;
+
+  private get(name: string): Series {
+    let s = this.series.get(name);
+    if (!s) {
+      s = { name, latest: null, previous: null, ts: [], vs: [] };
+      this.series.set(name, s);
+    }
+    return s;
+  }
+
+  private append(s: Series, points: unknown): void {
+    if (!Array.isArray(points)) return;
+    for (const p of points) {
+      if (!Array.isArray(p)) continue;
+      const t = finite(p[0]);
+      const v = finite(p[1]);
+      if (t === null || v === null) continue;
+      s.ts.push(t);
+      s.vs.push(v);
+    }
+    const extra = s.vs.length - this.cap;
+    if (extra > 0) {
+      s.ts.splice(0, extra);
+      s.vs.splice(0, extra);
+    }
+  }
+
+  reset(state: State, historyLimit: number | null): void {
+    this.series.clear();
+    const history = isRecord(state.history) ? state.history : {};
+    const longest = Math.max(0, ...Object.values(history).map((h) => (Array.isArray(h) ? h.length : 0)));
+    this.cap = historyLimit ?? Math.max(DEFAULT_HISTORY, longest);
+    for (const [name, points] of Object.entries(history)) this.append(this.get(name), points);
+    const latest = isRecord(state.latest) ? state.latest : {};
+    for (const [name, value] of Object.entries(latest)) {
+      const s = this.get(name);
+      s.latest = finite(value);
+    }
+    for (const s of this.series.values()) {
+      const n = s.vs.length;
+      if (s.latest === null && n > 0) s.latest = s.vs[n - 1]!;
+      // The previous value is the history point before the one that equals the latest value.
+      if (n >= 2 && s.vs[n - 1] === s.latest) s.previous = s.vs[n - 2]!;
+      else if (n >= 1 && s.vs[n - 1] !== s.latest) s.previous = s.vs[n - 1]!;
+    }
+    this.thresholds = isRecord(state.thresholds) ? (state.thresholds as Record<string, Threshold>) : {};
+    this.selection = Array.isArray(state.series) ? state.series.map(String) : null;
+  }
+
+  /** Returns the names that changed. */
+  apply(delta: State): Set<string> {
+    const changed = new Set<string>();
+    if (isRecord(delta.append)) {
+      for (const [name, points] of Object.entries(delta.append)) {
+        this.append(this.get(name), points);
+        changed.add(name);
+      }
+    }
+    if (isRecord(delta.latest)) {
+      for (const [name, value] of Object.entries(delta.latest)) {
+        const s = this.get(name);
+        const v = finite(value);
+        if (s.latest !== null && v !== s.latest) s.previous = s.latest;
+        s.latest = v;
+        changed.add(name);
+      }
+    }
+    if (isRecord(delta.thresholds)) {
+      this.thresholds = delta.thresholds as Record<string, Threshold>;
+      for (const name of this.series.keys()) changed.add(name);
+    }
+    return changed;
+  }
+
+  alert(name: string): boolean {
+    const s = this.series.get(name);
+    const t = this.thresholds[name];
+    if (!s || s.latest === null || !isRecord(t)) return false;
+    const above = finite(t.above);
+    const below = finite(t.below);
+    return (above !== null && s.latest > above) || (below !== null && s.latest < below);
+  }
+}
+
+function thresholdText(t: Threshold | undefined): string {
+  if (!isRecord(t)) return "";
+  const parts: string[] = [];
+  if (finite(t.above) !== null) parts.push(`alert above ${formatCompact(t.above!)}`);
+  if (finite(t.below) !== null) parts.push(`alert below ${formatCompact(t.below!)}`);
+  return parts.join(", ");
+}
+
+export function renderMetrics({ model, el, signal }: Pick<RenderProps, "model" | "el" | "signal">): () => void {
+  const scope = new Scope();
+  scope.bindSignal(signal);
+  const data = new MetricsData();
+  const grid = h("div", { class: "rtw-metric-grid" });
+  const chooserList = h("div", { class: "rtw-series-list" });
+  const chooser = h("details", { class: "rtw-series-chooser" }, [h("summary", { text: "Series" }), chooserList]);
+  const empty = h("div", { class: "rtw-muted rtw-metric-empty", text: "Waiting for metrics…" });
+  const root = h("div", { class: "rtw-root rtw-metrics" }, [chooser, grid, empty]);
+  el.append(root);
+  scope.add(() => root.remove());
+
+  const cards = new Map<string, Card>();
+  const dirty = new Set<string>();
+  let layoutDirty = true;
+  /** View-local choice; starts from the state's `series` (or the model's `series` trait) when given. */
+  let chosen: Set<string> | null = null;
+  const hidden = new Set<string>();
+  let stateSelection: string | null = null;
+
+  const historyLimit = (): number | null => {
+    const n = finite(model.get("history"));
+    return n !== null && n > 0 ? n : null;
+  };
+
+  const visible = (name: string): boolean => (chosen ? chosen.has(name) : !hidden.has(name));
+
+  const adoptSelection = (): void => {
+    const traitSeries = model.get("series");
+    const sel = data.selection ?? (Array.isArray(traitSeries) ? traitSeries.map(String) : null);
+    const sig = JSON.stringify(sel);
+    if (sig === stateSelection) return;
+    stateSelection = sig;
+    chosen = sel ? new Set(sel) : null;
+    hidden.clear();
+    layoutDirty = true;
+  };
+
+  const makeCard = (name: string): Card => {
+    const value = h("div", { class: "rtw-metric-value" });
+    const change = h("div", { class: "rtw-metric-change" });
+    const canvas = h("canvas", { class: "rtw-sparkline", "aria-hidden": "true" });
+    canvas.style.width = `${SPARK_WIDTH}px`;
+    canvas.style.height = `${SPARK_HEIGHT}px`;
+    const el = h("div", { class: "rtw-metric-card", "data-series": name }, [
+      h("div", { class: "rtw-metric-name", text: name, title: name }),
+      h("div", { class: "rtw-metric-row" }, [value, change]),
+      canvas,
+    ]);
+    return { el, value, change, canvas };
+  };
+
+  const layout = (): void => {
+    const names = Array.from(data.series.keys());
+    const existing = new Set(Array.from(chooserList.querySelectorAll("input")).map((i) => i.value));
+    if (names.length !== existing.size || names.some((n) => !existing.has(n))) {
+      chooserList.replaceChildren(
+        ...names.map((name) => {
+          const box = h("input", { type: "checkbox", value: name });
+          return h("label", { class: "rtw-series-option" }, [box, name]);
+        }),
+      );
+    }
+    for (const box of Array.from(chooserList.querySelectorAll("input"))) box.checked = visible(box.value);
+    const shown = names.filter(visible);
+    for (const [name, card] of cards) {
+      if (!data.series.has(name)) {
+        card.el.remove();
+        cards.delete(name);
+      }
+    }
+    const els = shown.map((name) => {
+      let card = cards.get(name);
+      if (!card) {
+        card = makeCard(name);
+        cards.set(name, card);
+        dirty.add(name);
+      }
+      return card.el;
+    });
+    let same = grid.children.length === els.length;
+    for (let i = 0; same && i < els.length; i++) same = grid.children[i] === els[i];
+    if (!same) {
+      grid.replaceChildren(...els);
+      for (const name of shown) dirty.add(name);
+    }
+    setHidden(chooser, names.length === 0);
+    setHidden(empty, names.length !== 0);
+    layoutDirty = false;
+  };
+
+  const draw = (): void => {
+    if (layoutDirty) layout();
+    if (dirty.size === 0) return;
+    const color = cssColor(root, "--rtw-accent", "#1976d2");
+    const alertColor = cssColor(root, "--rtw-danger", "#d32f2f");
+    for (const name of dirty) {
+      const card = cards.get(name);
+      const s = data.series.get(name);
+      if (!card || !s || card.el.parentNode !== grid) continue;
+      setText(card.value, s.latest === null ? "–" : formatCompact(s.latest));
+      const delta = s.latest !== null && s.previous !== null ? s.latest - s.previous : null;
+      setText(card.change, delta === null ? "" : `${delta > 0 ? "▲ +" : delta < 0 ? "▼ " : "± "}${formatCompact(delta)}`);
+      card.change.classList.toggle("rtw-up", delta !== null && delta > 0);
+      card.change.classList.toggle("rtw-down", delta !== null && delta < 0);
+      const alert = data.alert(name);
+      card.el.classList.toggle("rtw-alert", alert);
+      card.el.title = thresholdText(data.thresholds[name]);
+      const ctx = prepareCanvas(card.canvas, SPARK_WIDTH, SPARK_HEIGHT);
+      if (ctx) drawSparkline(ctx, s.ts, s.vs, SPARK_WIDTH, SPARK_HEIGHT, { color: alert ? alertColor : color });
+    }
+    dirty.clear();
+  };
+
+  const frame = new FrameTask(scope, draw);
+
+  new SeqSync(model, {
+    reset: (state) => {
+      data.reset(state, historyLimit());
+      adoptSelection();
+      for (const name of data.series.keys()) dirty.add(name);
+      layoutDirty = true;
+      frame.schedule();
+    },
+    apply: (delta) => {
+      const before = data.series.size;
+      for (const name of data.apply(delta)) dirty.add(name);
+      if (data.series.size !== before) layoutDirty = true;
+      frame.schedule();
+    },
+  }, scope);
+
+  scope.on(model, "change:series", () => {
+    adoptSelection();
+    frame.schedule();
+  });
+  scope.listen(chooserList, "change", (ev) => {
+    const box = ev.target as HTMLInputElement;
+    if (box.type !== "checkbox") return;
+    if (chosen) {
+      if (box.checked) chosen.add(box.value);
+      else chosen.delete(box.value);
+    } else if (box.checked) hidden.delete(box.value);
+    else hidden.add(box.value);
+    layoutDirty = true;
+    frame.schedule();
+  });
+
+  draw();
+  return () => scope.dispose();
+}

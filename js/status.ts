@@ -1,0 +1,257 @@
+// Connection status indicator: reads the status traits of a RealtimeWidget model and sends its button
+// and browser events back through that model.
+import type { RenderProps } from "@anywidget/types";
+import { type Model, Scope, finite, h, modelId, setHidden, setText, svg } from "./dom";
+
+export type Status = "connecting" | "connected" | "reconnecting" | "disconnected" | "closed";
+
+const LABELS: Record<Status, string> = {
+  connected: "Connected",
+  connecting: "Connecting…",
+  reconnecting: "Reconnecting…",
+  disconnected: "Disconnected",
+  closed: "Closed",
+};
+
+const WATCHED = ["status", "attempt", "next_retry_in", "error", "latency_ms", "queued", "url"] as const;
+
+/** Countdown refresh period: smooth enough for tenths of a second, cheap enough to ignore. */
+export const TICK_MS = 200;
+
+export function statusOf(value: unknown): Status {
+  return typeof value === "string" && value in LABELS ? (value as Status) : "disconnected";
+}
+
+export interface IndicatorOptions {
+  details: boolean;
+  position: "inline" | "fixed";
+}
+
+export interface Indicator {
+  el: HTMLElement;
+  setOptions(opts: IndicatorOptions): void;
+}
+
+function icon(status: Status): SVGElement {
+  const common = { fill: "none", stroke: "currentColor", "stroke-width": 2, "stroke-linecap": "round" };
+  let parts: Element[];
+  switch (status) {
+    case "connected":
+      parts = [svg("circle", { cx: 8, cy: 8, r: 6, ...common }), svg("circle", { cx: 8, cy: 8, r: 3, fill: "currentColor" })];
+      break;
+    case "connecting":
+    case "reconnecting":
+      parts = [
+        svg("circle", { cx: 8, cy: 8, r: 6, ...common, opacity: 0.25 }),
+        svg("path", { d: "M8 2a6 6 0 0 1 6 6", ...common }),
+      ];
+      break;
+    case "disconnected":
+      parts = [svg("circle", { cx: 8, cy: 8, r: 6, ...common }), svg("path", { d: "M4 12L12 4", ...common })];
+      break;
+    case "closed":
+      parts = [svg("circle", { cx: 8, cy: 8, r: 6, ...common }), svg("path", { d: "M5.5 8h5", ...common })];
+      break;
+  }
+  return svg("svg", { viewBox: "0 0 16 16", width: 14, height: 14, "aria-hidden": "true", class: "rtw-status-svg" }, parts);
+}
+
+/**
+ * Build the indicator for `source` (a RealtimeWidget model). Everything it registers belongs to `scope`.
+ */
+export function createIndicator(source: Model, scope: Scope, opts: IndicatorOptions): Indicator {
+  let options = opts;
+  const iconBox = h("span", { class: "rtw-status-icon" });
+  const label = h("span", { class: "rtw-status-label" });
+  const latency = h("span", { class: "rtw-latency rtw-chip", title: "Round-trip time" });
+  const attempt = h("span", { class: "rtw-attempt rtw-chip" });
+  const countdown = h("span", { class: "rtw-countdown rtw-chip" });
+  const queued = h("span", { class: "rtw-queued rtw-chip", title: "Messages waiting to be sent" });
+  const reconnect = h("button", { class: "rtw-btn rtw-reconnect", type: "button", text: "Reconnect" });
+  const disconnect = h("button", { class: "rtw-btn rtw-disconnect", type: "button", text: "Disconnect" });
+  const error = h("div", { class: "rtw-error", role: "status" });
+  const retry = h("button", { class: "rtw-btn rtw-try-again", type: "button", text: "Try again" });
+  const banner = h("div", { class: "rtw-offline-banner", role: "alert" }, [
+    h("span", { class: "rtw-offline-text", text: "You're offline. Live updates are paused." }),
+    retry,
+  ]);
+  const line = h("div", { class: "rtw-status-line" }, [
+    iconBox,
+    label,
+    latency,
+    attempt,
+    countdown,
+    queued,
+    h("span", { class: "rtw-spacer" }),
+    reconnect,
+    disconnect,
+  ]);
+  const el = h("div", { class: "rtw-root rtw-status" }, [banner, line, error]);
+
+  let shown: Status | null = null;
+  let browserOffline = typeof navigator !== "undefined" && navigator.onLine === false;
+  let retryAt: number | null = null;
+  let stopTicking: (() => void) | null = null;
+
+  const send = (msg: Record<string, unknown>): void => {
+    try {
+      source.send(msg);
+    } catch (err) {
+      console.error("rt_widgets: could not send", msg, err);
+    }
+  };
+  scope.listen(reconnect, "click", () => send({ kind: "reconnect" }));
+  scope.listen(retry, "click", () => send({ kind: "reconnect" }));
+  scope.listen(disconnect, "click", () => send({ kind: "disconnect" }));
+
+  const markRetry = (): void => {
+    const secs = finite(source.get("next_retry_in"));
+    retryAt = secs === null ? null : Date.now() + Math.max(0, secs) * 1000;
+  };
+
+  const renderCountdown = (): void => {
+    const status = statusOf(source.get("status"));
+    const active = options.details && status === "reconnecting" && retryAt !== null;
+    setHidden(countdown, !active);
+    if (!active || retryAt === null) return;
+    const left = Math.max(0, retryAt - Date.now()) / 1000;
+    setText(countdown, left > 0 ? `retry in ${left.toFixed(1)} s` : "retrying…");
+  };
+
+  const syncTicker = (): void => {
+    // Tick only while a countdown is on screen: an idle indicator holds no timer at all.
+    const want = options.details && statusOf(source.get("status")) === "reconnecting" && retryAt !== null;
+    if (want && !stopTicking) stopTicking = scope.interval(renderCountdown, TICK_MS);
+    else if (!want && stopTicking) {
+      stopTicking();
+      stopTicking = null;
+    }
+  };
+
+  const render = (): void => {
+    const status = statusOf(source.get("status"));
+    const details = options.details;
+    el.dataset.status = status;
+    el.dataset.position = options.position;
+    el.classList.toggle("rtw-fixed", options.position === "fixed");
+    el.classList.toggle("rtw-details", details);
+    el.title = typeof source.get("url") === "string" ? `${LABELS[status]} · ${source.get("url")}` : LABELS[status];
+    if (shown !== status) {
+      iconBox.replaceChildren(icon(status));
+      shown = status;
+    }
+    iconBox.classList.toggle("rtw-spin", status === "connecting" || status === "reconnecting");
+    setText(label, LABELS[status]);
+
+    const ms = finite(source.get("latency_ms"));
+    setHidden(latency, !details || ms === null || status !== "connected");
+    if (ms !== null) setText(latency, `${Math.round(ms)} ms`);
+
+    const n = finite(source.get("attempt")) ?? 0;
+    setHidden(attempt, !details || n <= 0);
+    setText(attempt, `attempt ${n}`);
+
+    const q = finite(source.get("queued")) ?? 0;
+    setHidden(queued, !details || q <= 0);
+    setText(queued, `${q} queued`);
+
+    const err = source.get("error");
+    const errText = typeof err === "string" ? err : "";
+    setHidden(error, !details || errText === "");
+    setText(error, errText);
+    error.title = errText;
+
+    reconnect.disabled = status === "closed" || status === "connecting";
+    disconnect.disabled = status === "closed" || status === "disconnected";
+    // Compact mode keeps only what a user can act on.
+    setHidden(reconnect, !details && status !== "disconnected" && status !== "reconnecting");
+    setHidden(disconnect, !details);
+
+    setHidden(banner, !(status === "disconnected" || (browserOffline && status !== "closed")));
+    renderCountdown();
+    syncTicker();
+  };
+
+  for (const name of WATCHED) {
+    scope.on(source, `change:${name}`, () => {
+      if (name === "next_retry_in") markRetry();
+      render();
+    });
+  }
+
+  const relay = (event: "online" | "offline" | "visible" | "hidden"): void => send({ kind: "browser", event });
+  scope.listen(window, "online", () => {
+    browserOffline = false;
+    relay("online");
+    render();
+  });
+  scope.listen(window, "offline", () => {
+    browserOffline = true;
+    relay("offline");
+    render();
+  });
+  scope.listen(document, "visibilitychange", () => relay(document.visibilityState === "hidden" ? "hidden" : "visible"));
+
+  markRetry();
+  render();
+  return {
+    el,
+    setOptions(next: IndicatorOptions): void {
+      options = next;
+      render();
+    },
+  };
+}
+
+function optionsOf(model: Model): IndicatorOptions {
+  const details = model.get("details");
+  return {
+    details: details === undefined ? true : Boolean(details),
+    position: model.get("position") === "fixed" ? "fixed" : "inline",
+  };
+}
+
+/** The "status" view: a ConnectionStatus model whose `source` trait references a RealtimeWidget. */
+export function renderStatus({ model, el, signal }: Pick<RenderProps, "model" | "el" | "signal">): () => void {
+  const scope = new Scope();
+  scope.bindSignal(signal);
+  const host = h("div", { class: "rtw-status-host" });
+  el.append(host);
+  scope.add(() => host.remove());
+
+  let bound: Scope | null = null;
+  let indicator: Indicator | null = null;
+  let token = 0;
+
+  const bind = async (): Promise<void> => {
+    const mine = ++token;
+    bound?.dispose();
+    bound = null;
+    indicator = null;
+    host.replaceChildren();
+    const id = modelId(model.get("source"));
+    if (id === null) {
+      host.append(h("div", { class: "rtw-root rtw-status rtw-status-missing", "data-status": "disconnected", text: "No connection to show." }));
+      return;
+    }
+    let source: Model;
+    try {
+      source = (await model.widget_manager.get_model(id)) as Model;
+    } catch (err) {
+      if (mine === token && !scope.disposed) {
+        host.append(h("div", { class: "rtw-error", text: `Connection widget ${id} not found: ${String(err)}` }));
+      }
+      return;
+    }
+    if (mine !== token || scope.disposed) return;
+    bound = scope.child();
+    indicator = createIndicator(source, bound, optionsOf(model));
+    host.append(indicator.el);
+  };
+
+  scope.on(model, "change:source", () => void bind());
+  scope.on(model, "change:details", () => indicator?.setOptions(optionsOf(model)));
+  scope.on(model, "change:position", () => indicator?.setOptions(optionsOf(model)));
+  void bind();
+  return () => scope.dispose();
+}

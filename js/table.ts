@@ -1,0 +1,360 @@
+// Live table: keyed rows kept in sync through SeqSync, rendered virtually (only the rows in view, plus a
+// small overscan, exist in the DOM) and at most once per animation frame.
+import type { RenderProps } from "@anywidget/types";
+import { FrameTask, Scope, cellText, formatNumber, h, isRecord, setText } from "./dom";
+import { type Delta, SeqSync, type State } from "./sync";
+
+export const ROW_HEIGHT = 26;
+export const OVERSCAN = 6;
+/** Used when the browser reports no layout (hidden output, jsdom). */
+const FALLBACK_VIEWPORT = 360;
+export const FLASH_MS = 700;
+/** Flash bookkeeping is bounded: beyond this, updates still render but no longer flash. */
+const MAX_FLASHES = 5000;
+
+type Row = Record<string, unknown>;
+type SortDir = "asc" | "desc";
+
+const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" });
+
+function compareValues(a: unknown, b: unknown): number {
+  const aNil = a === null || a === undefined;
+  const bNil = b === null || b === undefined;
+  if (aNil || bNil) return aNil === bNil ? 0 : aNil ? 1 : -1;
+  if (typeof a === "number" && typeof b === "number") return a - b;
+  if (typeof a === "number") return -1;
+  if (typeof b === "number") return 1;
+  return collator.compare(cellText(a), cellText(b));
+}
+
+/** The table's data model, independent of the DOM so its rules are easy to test. */
+export class TableData {
+  key = "id";
+  rows = new Map<string, Row>();
+  declaredColumns: string[] | null = null;
+  inferred: string[] = [];
+  private inferredSet = new Set<string>();
+  /** "key\0column" → time the change was seen. */
+  flashes = new Map<string, number>();
+  /** Bumped on every change of the set of keys or their order; values-only updates leave it alone. */
+  structureVersion = 0;
+  valueVersion = 0;
+
+  get columns(): string[] {
+    return this.declaredColumns && this.declaredColumns.length > 0 ? this.declaredColumns : this.inferred;
+  }
+
+  keyOf(row: Row, fallback: number): string {
+    const k = row[this.key];
+    return k === undefined || k === null ? `#${fallback}` : String(k);
+  }
+
+  private infer(row: Row): void {
+    for (const name in row) {
+      if (!this.inferredSet.has(name)) {
+        this.inferredSet.add(name);
+        this.inferred.push(name);
+      }
+    }
+  }
+
+  reset(state: State): void {
+    this.key = typeof state.key === "string" && state.key !== "" ? state.key : "id";
+    this.declaredColumns = Array.isArray(state.columns) ? state.columns.map(String) : null;
+    this.rows = new Map();
+    this.inferred = [];
+    this.inferredSet = new Set();
+    this.flashes.clear();
+    const rows: unknown[] = Array.isArray(state.rows) ? state.rows : [];
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i];
+      if (!isRecord(row)) continue;
+      this.rows.set(this.keyOf(row, i), row);
+      this.infer(row);
+    }
+    // Putting the key column first when inferring reads better than object key order.
+    if (!this.declaredColumns && this.inferredSet.has(this.key)) {
+      this.inferred = [this.key, ...this.inferred.filter((c) => c !== this.key)];
+    }
+    this.structureVersion++;
+    this.valueVersion++;
+  }
+
+  apply(delta: Delta, now: number): void {
+    if (delta.clear === true) {
+      this.rows.clear();
+      this.flashes.clear();
+      this.structureVersion++;
+    }
+    if (Array.isArray(delta.columns)) this.declaredColumns = delta.columns.map(String);
+    if (Array.isArray(delta.delete)) {
+      for (const k of delta.delete) {
+        if (this.rows.delete(String(k))) this.structureVersion++;
+      }
+    }
+    if (Array.isArray(delta.upsert)) {
+      for (const row of delta.upsert) {
+        if (!isRecord(row)) continue;
+        const k = this.keyOf(row, this.rows.size);
+        const old = this.rows.get(k);
+        if (old === undefined) {
+          this.structureVersion++;
+        } else if (this.flashes.size < MAX_FLASHES) {
+          for (const col in row) {
+            if (!Object.is(old[col], row[col]) && cellText(old[col]) !== cellText(row[col])) {
+              this.flashes.set(`${k}\0${col}`, now);
+            }
+          }
+        }
+        this.rows.set(k, row);
+        this.infer(row);
+      }
+      this.valueVersion++;
+    }
+  }
+
+  /** Keys in display order after filtering and sorting. */
+  view(filter: string, sortCol: string | null, sortDir: SortDir): string[] {
+    let keys = Array.from(this.rows.keys());
+    const needle = filter.trim().toLowerCase();
+    if (needle !== "") {
+      const cols = this.columns;
+      keys = keys.filter((k) => {
+        const row = this.rows.get(k)!;
+        for (const c of cols) {
+          if (cellText(row[c]).toLowerCase().includes(needle)) return true;
+        }
+        return false;
+      });
+    }
+    if (sortCol !== null) {
+      // Decorate once: reading the Map inside the comparator would cost n log n lookups.
+      const decorated = keys.map((k, i) => ({ k, v: this.rows.get(k)![sortCol], i }));
+      const sign = sortDir === "asc" ? 1 : -1;
+      decorated.sort((a, b) => {
+        const aNil = a.v === null || a.v === undefined;
+        const bNil = b.v === null || b.v === undefined;
+        // Missing values stay last in both directions.
+        if (aNil || bNil) return aNil === bNil ? a.i - b.i : aNil ? 1 : -1;
+        return sign * compareValues(a.v, b.v) || a.i - b.i;
+      });
+      keys = decorated.map((d) => d.k);
+    }
+    return keys;
+  }
+}
+
+export function renderTable({ model, el, signal }: Pick<RenderProps, "model" | "el" | "signal">): () => void {
+  const scope = new Scope();
+  scope.bindSignal(signal);
+  const data = new TableData();
+
+  const filterBox = h("input", {
+    class: "rtw-input rtw-table-filter",
+    type: "search",
+    placeholder: "Filter…",
+    "aria-label": "Filter rows",
+  });
+  const count = h("span", { class: "rtw-table-count" });
+  const colgroup = h("colgroup");
+  const headRow = h("tr");
+  const thead = h("thead", {}, [headRow]);
+  const topPad = h("tr", { class: "rtw-pad", "aria-hidden": "true" });
+  const bottomPad = h("tr", { class: "rtw-pad", "aria-hidden": "true" });
+  const tbody = h("tbody");
+  const table = h("table", { class: "rtw-grid" }, [colgroup, thead, tbody]);
+  const scroller = h("div", { class: "rtw-table-scroll", tabindex: "0" }, [table]);
+  const root = h("div", { class: "rtw-root rtw-table" }, [
+    h("div", { class: "rtw-toolbar" }, [filterBox, h("span", { class: "rtw-spacer" }), count]),
+    scroller,
+  ]);
+  const height = Number(model.get("height"));
+  if (Number.isFinite(height) && height > 0) scroller.style.height = `${height}px`;
+  el.append(root);
+  scope.add(() => root.remove());
+
+  let filter = "";
+  let sortCol: string | null = null;
+  let sortDir: SortDir = "asc";
+  let order: string[] = [];
+  let orderStructure = -1;
+  let orderValues = -1;
+  let orderDirty = true;
+  let shownColumns = "";
+  const pool: HTMLTableRowElement[] = [];
+  let flashTimer: (() => void) | null = null;
+
+  const buildHeader = (): void => {
+    const cols = data.columns;
+    const sig = cols.join("\0");
+    if (sig === shownColumns) return;
+    shownColumns = sig;
+    colgroup.replaceChildren(...cols.map(() => h("col")));
+    headRow.replaceChildren(
+      ...cols.map((c) => {
+        const th = h("th", { scope: "col", "data-column": c, title: `Sort by ${c}` }, [
+          h("span", { class: "rtw-th-label", text: c }),
+          h("span", { class: "rtw-sort-mark", "aria-hidden": "true" }),
+        ]);
+        return th;
+      }),
+    );
+    for (const tr of pool) tr.replaceChildren();
+    markSort();
+  };
+
+  const markSort = (): void => {
+    for (const th of Array.from(headRow.children) as HTMLElement[]) {
+      const active = th.dataset.column === sortCol;
+      if (active) {
+        th.dataset.sort = sortDir;
+        th.setAttribute("aria-sort", sortDir === "asc" ? "ascending" : "descending");
+      } else {
+        delete th.dataset.sort;
+        th.removeAttribute("aria-sort");
+      }
+      setText(th.lastChild!, active ? (sortDir === "asc" ? "▲" : "▼") : "");
+    }
+  };
+
+  let lastViewAt = -Infinity;
+  let lastViewCost = 0;
+  let orderTimer: (() => void) | null = null;
+  const refreshOrder = (): void => {
+    const start = performance.now();
+    order = data.view(filter, sortCol, sortDir);
+    lastViewAt = performance.now();
+    lastViewCost = lastViewAt - start;
+    orderStructure = data.structureVersion;
+    orderValues = data.valueVersion;
+    orderDirty = false;
+  };
+
+  const fillRow = (tr: HTMLTableRowElement, key: string, cols: string[], now: number): void => {
+    // A key deleted since the order was last computed shows as an empty row until the next refresh.
+    const row = data.rows.get(key) ?? {};
+    if (tr.dataset.key !== key) tr.dataset.key = key;
+    while (tr.children.length < cols.length) tr.append(h("td"));
+    while (tr.children.length > cols.length) tr.lastChild!.remove();
+    for (let c = 0; c < cols.length; c++) {
+      const td = tr.children[c] as HTMLTableCellElement;
+      const value = row[cols[c]!];
+      setText(td, cellText(value));
+      const numeric = typeof value === "number";
+      if (td.classList.contains("rtw-num") !== numeric) td.classList.toggle("rtw-num", numeric);
+      const seen = data.flashes.get(`${key}\0${cols[c]}`);
+      const flashing = seen !== undefined && now - seen < FLASH_MS;
+      if (td.classList.contains("rtw-flash") !== flashing) td.classList.toggle("rtw-flash", flashing);
+    }
+  };
+
+  const render = (): void => {
+    buildHeader();
+    const stale =
+      orderStructure !== data.structureVersion || ((sortCol !== null || filter !== "") && orderValues !== data.valueVersion);
+    if (orderDirty) refreshOrder();
+    else if (stale) {
+      // Data changes re-sort/re-filter on a budget: with 100k rows a sort costs tens of ms, so the order is
+      // refreshed at most every 10x its own cost while the visible cells themselves update every frame.
+      const wait = lastViewAt + 10 * lastViewCost - performance.now();
+      if (wait <= 0 || lastViewCost < 4) refreshOrder();
+      else if (!orderTimer) {
+        orderTimer = scope.timeout(() => {
+          orderTimer = null;
+          frame.schedule();
+        }, wait);
+      }
+    }
+    const total = data.rows.size;
+    setText(
+      count,
+      order.length === total
+        ? `${formatNumber(total)} ${total === 1 ? "row" : "rows"}`
+        : `${formatNumber(order.length)} of ${formatNumber(total)} rows`,
+    );
+
+    const viewport = scroller.clientHeight || FALLBACK_VIEWPORT;
+    const maxTop = Math.max(0, order.length * ROW_HEIGHT - viewport);
+    const top = Math.min(scroller.scrollTop, maxTop);
+    const first = Math.max(0, Math.floor(top / ROW_HEIGHT) - OVERSCAN);
+    const last = Math.min(order.length, Math.ceil((top + viewport) / ROW_HEIGHT) + OVERSCAN);
+    const cols = data.columns;
+    const now = Date.now();
+
+    while (pool.length < last - first) pool.push(h("tr", { class: "rtw-row" }));
+    const rows: HTMLTableRowElement[] = [];
+    for (let i = first; i < last; i++) {
+      const tr = pool[i - first]!;
+      fillRow(tr, order[i]!, cols, now);
+      rows.push(tr);
+    }
+    topPad.style.height = `${first * ROW_HEIGHT}px`;
+    bottomPad.style.height = `${(order.length - last) * ROW_HEIGHT}px`;
+    const wanted = [topPad, ...rows, bottomPad];
+    // Skip the DOM write when the same row elements are already in place (the common value-only frame).
+    let same = tbody.children.length === wanted.length;
+    for (let i = 0; same && i < wanted.length; i++) same = tbody.children[i] === wanted[i];
+    if (!same) tbody.replaceChildren(...wanted);
+
+    root.classList.toggle("rtw-empty", order.length === 0);
+    scheduleUnflash(now);
+  };
+
+  const frame = new FrameTask(scope, render);
+
+  /** One timer for the soonest-expiring flash; the next render clears it and prunes old entries. */
+  const scheduleUnflash = (now: number): void => {
+    let soonest = Infinity;
+    for (const [k, t] of data.flashes) {
+      if (now - t >= FLASH_MS) data.flashes.delete(k);
+      else soonest = Math.min(soonest, t + FLASH_MS - now);
+    }
+    if (flashTimer || soonest === Infinity) return;
+    flashTimer = scope.timeout(() => {
+      flashTimer = null;
+      frame.schedule();
+    }, soonest + 10);
+  };
+
+  new SeqSync(model, {
+    reset: (state) => {
+      data.reset(state);
+      orderDirty = true;
+      frame.schedule();
+    },
+    apply: (delta) => {
+      data.apply(delta, Date.now());
+      frame.schedule();
+    },
+  }, scope);
+
+  scope.listen(filterBox, "input", () => {
+    filter = filterBox.value;
+    orderDirty = true;
+    scroller.scrollTop = 0;
+    frame.schedule();
+  });
+  scope.listen(headRow, "click", (ev) => {
+    const th = (ev.target as Element | null)?.closest("th");
+    const col = th?.getAttribute("data-column");
+    if (!col) return;
+    // asc → desc → unsorted (arrival order)
+    if (sortCol !== col) {
+      sortCol = col;
+      sortDir = "asc";
+    } else if (sortDir === "asc") sortDir = "desc";
+    else sortCol = null;
+    orderDirty = true;
+    markSort();
+    frame.schedule();
+  });
+  scope.listen(scroller, "scroll", () => frame.schedule(), { passive: true });
+  if (typeof ResizeObserver === "function") {
+    const ro = new ResizeObserver(() => frame.schedule());
+    ro.observe(scroller);
+    scope.add(() => ro.disconnect());
+  }
+
+  render();
+  return () => scope.dispose();
+}
