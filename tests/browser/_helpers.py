@@ -25,7 +25,7 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def wait_until(
-    predicate: Callable[[], T | None | bool],
+    predicate: Callable[[], T | bool | None],
     timeout: float,
     message: str,
     interval: float = 0.05,
