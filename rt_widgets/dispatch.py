@@ -1,0 +1,123 @@
+"""Routing decoded messages to handlers by type.
+
+Pure logic. For each message: the handlers of its type in registration order, then the ``"*"`` handlers
+in registration order. Typed handlers get the payload, ``"*"`` handlers get the whole ``Message``. A handler
+that raises is counted and reported; every other handler still runs.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from .protocol import Message
+
+__all__ = ["Dispatcher", "Handler"]
+
+Handler = Callable[[Any], Any]
+ErrorHook = Callable[[BaseException, Handler, Message], None]
+Scheduler = Callable[[Coroutine[Any, Any, Any], Handler, Message], None]
+
+logger = logging.getLogger("rt_widgets")
+
+# Logging every failure of a handler that raises on each of 20,000 messages a second would drown the
+# process; the first few are logged in full, then one in every thousand.
+_LOG_FIRST = 5
+_LOG_EVERY = 1000
+
+
+class Dispatcher:
+    """Handlers by message type, plus ``"*"`` for every message.
+
+    >>> d = Dispatcher()
+    >>> seen = []
+    >>> unsubscribe = d.on("tick", seen.append)
+    >>> d.dispatch(Message("tick", 1)); seen
+    [1]
+    """
+
+    __slots__ = ("_by_type", "_on_error", "_schedule", "_wildcard", "handler_errors")
+
+    def __init__(self, on_error: ErrorHook | None = None, schedule: Scheduler | None = None) -> None:
+        # Tuples replaced on change, never mutated: dispatch iterates a stable snapshot even when a
+        # handler subscribes or unsubscribes, from this thread or another.
+        self._by_type: dict[str, tuple[Handler, ...]] = {}
+        self._wildcard: tuple[Handler, ...] = ()
+        self._on_error = on_error
+        self._schedule = schedule
+        self.handler_errors = 0
+
+    def on(self, type: str, handler: Handler) -> Callable[[], None]:
+        """Call ``handler`` for every message of ``type`` (``"*"``: every message). Returns a function
+        that unsubscribes it."""
+        if not isinstance(type, str) or not type:
+            raise ValueError(f"message type must be a non-empty string or '*', got {type!r}")
+        if not callable(handler):
+            raise TypeError(f"handler must be callable, got {handler!r}")
+        if inspect.iscoroutinefunction(handler):
+            handler = self._wrap_async(handler)
+        if type == "*":
+            self._wildcard = (*self._wildcard, handler)
+        else:
+            self._by_type[type] = (*self._by_type.get(type, ()), handler)
+
+        def unsubscribe() -> None:
+            if type == "*":
+                self._wildcard = tuple(h for h in self._wildcard if h is not handler)
+            else:
+                remaining = tuple(h for h in self._by_type.get(type, ()) if h is not handler)
+                if remaining:
+                    self._by_type[type] = remaining
+                else:
+                    self._by_type.pop(type, None)
+
+        return unsubscribe
+
+    def _wrap_async(self, handler: Callable[[Any], Coroutine[Any, Any, Any]]) -> Handler:
+        def run(arg: Any) -> None:
+            coro = handler(arg)
+            if self._schedule is None:
+                coro.close()
+                raise RuntimeError("async handlers need an event loop: register them on a Connection")
+            message = arg if isinstance(arg, Message) else Message("?", arg)
+            self._schedule(coro, handler, message)
+
+        run.__wrapped__ = handler  # type: ignore[attr-defined]
+        return run
+
+    def has_handlers(self, type: str) -> bool:
+        return bool(self._wildcard) or type in self._by_type
+
+    def dispatch(self, message: Message) -> None:
+        """Deliver one message to its handlers; never raises because of a handler."""
+        typed = self._by_type.get(message.type)
+        if typed:
+            payload = message.payload
+            for handler in typed:
+                try:
+                    handler(payload)
+                except Exception as exc:
+                    self.report(exc, handler, message)
+        for handler in self._wildcard:
+            try:
+                handler(message)
+            except Exception as exc:
+                self.report(exc, handler, message)
+
+    def report(self, exc: BaseException, handler: Handler, message: Message) -> None:
+        """Count and log a handler failure (also used for async handlers' tasks)."""
+        self.handler_errors += 1
+        n = self.handler_errors
+        if n <= _LOG_FIRST or n % _LOG_EVERY == 0:
+            name = getattr(handler, "__qualname__", repr(handler))
+            logger.error(
+                "handler %s failed on a %r message (%d handler errors so far)",
+                name, message.type, n, exc_info=exc,
+            )
+        if self._on_error is not None:
+            try:
+                self._on_error(exc, handler, message)
+            except Exception:  # pragma: no cover - a broken error hook must not break dispatch
+                logger.exception("error hook failed")
