@@ -1,0 +1,422 @@
+"""Browser benchmarks in Debian's Chromium (Playwright drives it; its own browser is never used).
+
+1. frame cost (standalone page): the built bundle ``rt_widgets/static/widget.js`` loaded into a plain
+   HTML page (``bench/frame_page.html``) with a stand-in model. A 100,000-row table receives deltas
+   of 1,000 changed rows, one per frame; a metrics view with eight sparklines receives one point
+   per series per frame. Per flush: delta handling + the view's animation-frame callbacks + the
+   style/layout they cause (forced with ``offsetHeight``). Baseline, same run: a naive table that
+   rebuilds every row of a 10,000-row table per update.
+2. end-to-end latency (JupyterLab): a lab server subprocess, a notebook with
+   ``RealtimeWidget(url).table("mission_update")``, the feed process stamping each mission row with
+   its send time (epoch ms) in a ``sent`` cell; a MutationObserver in the page records
+   ``Date.now() - sent`` when a cell shows a new stamp (DOM updated; paint follows within a frame).
+
+    .venv/bin/python -m bench.browser [--quick] [--only frame|e2e]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import http.server
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from bench._feed import Feed
+from bench._util import header, median, percentile, table
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+
+@contextlib.contextmanager
+def static_server() -> Iterator[str]:
+    """Serve the repository read-only on 127.0.0.1 (the page and the built bundle)."""
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def end_headers(self) -> None:
+            self.send_header("Cache-Control", "no-store")
+            super().end_headers()
+
+    handler = functools.partial(Quiet, directory=str(ROOT))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    t = threading.Thread(target=httpd.serve_forever, daemon=True)
+    t.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+NAIVE_TABLE_JS = """
+async ({rows, frames}) => {
+  const host = document.getElementById("host");
+  host.replaceChildren();
+  const cols = ["id","name","status","progress","lat","lon","alt_m","battery","crew","region"];
+  const data = [];
+  for (let k = 0; k < rows; k++) data.push({id: `m-${k}`, name: `Mission ${k}`, status: "planned",
+    progress: k % 100, lat: 48, lon: 2, alt_m: k, battery: 50, crew: k % 7, region: "north"});
+  const table = document.createElement("table");
+  host.append(table);
+  const out = [];
+  for (let f = 0; f < frames; f++) {
+    await new Promise((r) => requestAnimationFrame(r));
+    const t0 = performance.now();
+    for (let j = 0; j < 1000; j++) data[(j * 97 + f) % rows].progress = f;
+    // The naive view: rebuild every row from the data on each update.
+    const tbody = document.createElement("tbody");
+    for (const row of data) {
+      const tr = document.createElement("tr");
+      for (const c of cols) { const td = document.createElement("td");
+        td.textContent = String(row[c]); tr.append(td); }
+      tbody.append(tr);
+    }
+    table.replaceChildren(tbody);
+    void document.body.offsetHeight;
+    out.push(performance.now() - t0);
+  }
+  host.replaceChildren();
+  return out;
+}
+"""
+
+
+def frame_cost(quick: bool) -> list[list[Any]]:
+    frames = 30 if quick else 120
+    reps = 1 if quick else 3
+    rows: list[list[Any]] = []
+    with static_server() as base, chromium() as browser:
+        results: dict[str, list[dict[str, Any]]] = {"table": [], "table_sorted": [], "spark": []}
+        naive: list[float] = []
+        for _ in range(reps):
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            errors: list[str] = []
+            page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
+            page.goto(f"{base}/bench/frame_page.html")
+            page.wait_for_function("window.benchReady === true")
+            results["table"].append(
+                page.evaluate(
+                    "(a) => window.benchTable(a)",
+                    {"rows": 100_000, "changed": 1000, "frames": frames, "sortBy": None},
+                )
+            )
+            results["table_sorted"].append(
+                page.evaluate(
+                    "(a) => window.benchTable(a)",
+                    {"rows": 100_000, "changed": 1000, "frames": frames, "sortBy": "progress"},
+                )
+            )
+            results["spark"].append(
+                page.evaluate(
+                    "(a) => window.benchSparklines(a)", {"series": 8, "points": 300, "frames": frames}
+                )
+            )
+            naive += page.evaluate(NAIVE_TABLE_JS, {"rows": 10_000, "frames": 3 if quick else 5})
+            if errors:
+                raise RuntimeError(f"page errors: {errors}")
+            page.close()
+    naive_med = median(naive)
+    for name, label, goal in (
+        ("table", "table 100k rows, 1,000 changed/flush", 4.0),
+        ("table_sorted", "same, sorted by a changing column", 4.0),
+        ("spark", "8 sparklines x 300 points, 1 point each/flush", 1.0),
+    ):
+        res = results[name]
+        total = [x for r in res for x in r["total"]]
+        js = [a + b for r in res for a, b in zip(r["apply"], r["render"], strict=True)]
+        layout = [x for r in res for x in r["layout"]]
+        p50, p95 = median(total), percentile(total, 95)
+        extra = f"DOM rows {res[0]['domRows']}" if "domRows" in res[0] else f"canvas/svg {res[0]['canvases']}"
+        rows.append(
+            [
+                label,
+                p50,
+                p95,
+                max(total),
+                median(js),
+                median(layout),
+                median([r["mountMs"] for r in res]),
+                extra,
+                naive_med if name != "spark" else "n/a",
+                f"{naive_med / p50:,.0f}x faster" if name != "spark" else "n/a",
+                f"<= {goal:g} ms",
+                p50 <= goal,
+            ]
+        )
+    return rows
+
+
+# -- end-to-end in JupyterLab ------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+NOTEBOOK_CODE = """\
+import os
+from rt_widgets import RealtimeWidget
+_w = RealtimeWidget(os.environ["RTW_BENCH_URL"], heartbeat_interval=60.0)
+_t = _w.table("mission_update", key="id", max_rows=1000)
+_t
+"""
+
+
+class LabServer:
+    def __init__(self, feed_url: str) -> None:
+        self.home = Path(tempfile.mkdtemp(prefix="rtw-bench-lab-"))
+        root = self.home / "root"
+        root.mkdir()
+        nb = {
+            "cells": [
+                {
+                    "cell_type": "code",
+                    "execution_count": None,
+                    "id": "bench",
+                    "metadata": {},
+                    "outputs": [],
+                    "source": NOTEBOOK_CODE,
+                }
+            ],
+            "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
+            "nbformat": 4,
+            "nbformat_minor": 5,
+        }
+        (root / "latency.ipynb").write_text(json.dumps(nb))
+        settings = self.home / "settings"
+        for name, content in {
+            "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
+                "fetchNews": "false",
+                "checkForUpdates": False,
+            },
+            "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+        }.items():
+            p = settings / name
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_text(json.dumps(content))
+        self.port = _free_port()
+        self.token = secrets.token_hex(16)
+        env = dict(
+            os.environ,
+            RTW_BENCH_URL=feed_url,
+            PYTHONPATH=str(ROOT),
+            JUPYTER_CONFIG_DIR=str(self.home / "config"),
+            JUPYTER_RUNTIME_DIR=str(self.home / "runtime"),
+            JUPYTERLAB_SETTINGS_DIR=str(settings),
+            JUPYTERLAB_WORKSPACES_DIR=str(self.home / "workspaces"),
+            JUPYTER_PLATFORM_DIRS="1",
+        )
+        self.log = (self.home / "lab.log").open("wb")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "jupyter",
+                "lab",
+                "--no-browser",
+                f"--ServerApp.port={self.port}",
+                "--ServerApp.port_retries=0",
+                "--ServerApp.ip=127.0.0.1",
+                f"--IdentityProvider.token={self.token}",
+                f"--ServerApp.root_dir={root}",
+                "--LabApp.expose_app_in_browser=True",
+                *(["--allow-root"] if os.geteuid() == 0 else []),
+            ],
+            cwd=self.home,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                urllib.request.urlopen(f"{self.base}/api/status?token={self.token}", timeout=5)
+                break
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"JupyterLab did not start; see {self.home}/lab.log") from None
+                time.sleep(0.25)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+        shutil.rmtree(self.home, ignore_errors=True)
+
+
+PANEL = """
+const rtwPanel = () => {
+  const app = window.jupyterapp;
+  if (!app) return null;
+  for (const w of app.shell.widgets('main')) {
+    if (w.sessionContext && w.content && w.content.widgets) return w;
+  }
+  return null;
+};
+"""
+
+OBSERVE_JS = """
+() => {
+  window.__lat = [];
+  const seen = new Set();
+  const re = /^T(\\d{13})$/;
+  const take = (node) => {
+    const text = node.nodeType === 3 ? node.data : node.textContent;
+    const m = re.exec(text || "");
+    if (!m) return;
+    const tr = (node.nodeType === 3 ? node.parentElement : node)?.closest("tr");
+    const id = tr ? (tr.dataset.key || "") : "";
+    const k = id + "|" + m[1];
+    if (seen.has(k)) return;
+    seen.add(k);
+    window.__lat.push([Date.now() - Number(m[1]), Number(m[1])]);
+  };
+  const obs = new MutationObserver((records) => {
+    for (const r of records) {
+      if (r.type === "characterData") take(r.target);
+      else for (const n of r.addedNodes) {
+        if (n.nodeType === 3) take(n);
+        else if (n.querySelectorAll) for (const td of n.querySelectorAll("td")) take(td);
+      }
+    }
+  });
+  obs.observe(document.body, {subtree: true, childList: true, characterData: true});
+  window.__obs = obs;
+}
+"""
+
+
+def e2e(quick: bool) -> list[list[Any]]:
+    seconds = 8.0 if quick else 20.0
+    warm = 2.0
+    rows: list[list[Any]] = []
+    with Feed() as feed, chromium() as browser:
+        for rate in (1_000, 10_000):
+            url = feed.url(f"/paced?rate={rate}&seconds={seconds:g}&stamp=1&keys=20")
+            lab = LabServer(url)
+            try:
+                page = browser.new_page(viewport={"width": 1600, "height": 1000})
+                page.set_default_timeout(90_000)
+                page.goto(f"{lab.base}/lab/tree/latency.ipynb?token={lab.token}")
+                page.wait_for_function(
+                    f"() => {{ {PANEL} const p = rtwPanel(); return !!(p && p.context.isReady"
+                    " && p.sessionContext.session && p.sessionContext.session.kernel"
+                    " && p.sessionContext.session.kernel.status === 'idle'); }",
+                    polling=250,
+                )
+                page.evaluate(OBSERVE_JS)
+                t_start = time.time() * 1000
+                page.evaluate(
+                    "async () => { await window.jupyterapp.commands.execute('notebook:run-all-cells'); }"
+                )
+                page.wait_for_function("() => window.__lat.length > 0", polling=100, timeout=60_000)
+                time.sleep(seconds + 3)
+                lat = page.evaluate("() => window.__lat")
+                page.close()
+            finally:
+                lab.close()
+            first_sent = min(s for _, s in lat)
+            steady = [d for d, s in lat if s >= first_sent + warm * 1000]
+            print(
+                f"e2e {rate} msg/s: {len(lat)} samples, {len(steady)} after warm-up "
+                f"(first stamp {first_sent - t_start:.0f} ms after run-all)",
+                flush=True,
+            )
+            p50, p99 = median(steady), percentile(steady, 99)
+            rows.append(
+                [
+                    f"JupyterLab, {rate:,} msg/s",
+                    len(steady),
+                    p50,
+                    p99,
+                    max(steady) if steady else float("nan"),
+                    "<= 50 / <= 150 ms",
+                    p50 <= 50 and p99 <= 150,
+                ]
+            )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="bench.browser")
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--only", choices=("frame", "e2e"), default=None)
+    a = p.parse_args(argv)
+    header("bench.browser", ["bench.browser", *(argv or [])])
+    if a.only in (None, "frame"):
+        table(
+            "frame cost, standalone page (built widget.js + stand-in model), ms per flush",
+            [
+                "view",
+                "p50 ms",
+                "p95 ms",
+                "max ms",
+                "JS p50 ms",
+                "layout p50 ms",
+                "mount ms",
+                "note",
+                "naive 10k-row rebuild ms",
+                "vs naive",
+                "goal (p50)",
+                "met",
+            ],
+            frame_cost(a.quick),
+        )
+    if a.only in (None, "e2e"):
+        table(
+            "end-to-end latency, feed send -> DOM cell (JupyterLab, fps=20 default)",
+            ["setup", "samples", "p50 ms", "p99 ms", "max ms", "goal p50 / p99", "met"],
+            e2e(a.quick),
+        )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
