@@ -1,0 +1,142 @@
+"""Routing messages to handlers: order, wildcard, unsubscribe, failing handlers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+import pytest
+
+from rt_widgets.dispatch import Dispatcher
+from rt_widgets.protocol import Message
+
+
+def m(type: str, payload: Any = None) -> Message:
+    return Message(type, payload, "2026-01-01T00:00:00Z", None)
+
+
+def test_typed_handlers_in_registration_order_then_wildcards() -> None:
+    d = Dispatcher()
+    calls: list[tuple[str, Any]] = []
+    d.on("*", lambda msg: calls.append(("star1", msg)))
+    d.on("tick", lambda p: calls.append(("tick1", p)))
+    d.on("other", lambda p: calls.append(("other", p)))
+    d.on("tick", lambda p: calls.append(("tick2", p)))
+    d.on("*", lambda msg: calls.append(("star2", msg)))
+    message = m("tick", {"v": 1})
+    d.dispatch(message)
+    assert [name for name, _ in calls] == ["tick1", "tick2", "star1", "star2"]
+    # Typed handlers get the payload; wildcards get the whole Message.
+    assert calls[0][1] == {"v": 1} and calls[1][1] == {"v": 1}
+    assert calls[2][1] is message and isinstance(calls[3][1], Message)
+    assert calls[3][1].type == "tick" and calls[3][1].timestamp == "2026-01-01T00:00:00Z"
+
+
+def test_message_without_handlers_is_ignored() -> None:
+    d = Dispatcher()
+    d.dispatch(m("nobody-listens", 1))
+    assert d.handler_errors == 0
+
+
+def test_unsubscribe_stops_delivery_and_is_idempotent() -> None:
+    d = Dispatcher()
+    seen: list[Any] = []
+    stars: list[Any] = []
+    off = d.on("tick", seen.append)
+    off_star = d.on("*", stars.append)
+    d.dispatch(m("tick", 1))
+    off()
+    off_star()
+    off()
+    d.dispatch(m("tick", 2))
+    assert seen == [1]
+    assert len(stars) == 1
+
+
+def test_unsubscribe_removes_only_that_registration() -> None:
+    d = Dispatcher()
+    a: list[Any] = []
+    b: list[Any] = []
+    d.on("tick", a.append)
+    off_b = d.on("tick", b.append)
+    off_b()
+    d.dispatch(m("tick", 1))
+    assert a == [1] and b == []
+
+
+def test_handler_may_unsubscribe_itself_while_being_dispatched() -> None:
+    d = Dispatcher()
+    seen: list[Any] = []
+    after: list[Any] = []
+    offs: list[Any] = []
+
+    def once(payload: Any) -> None:
+        seen.append(payload)
+        offs[0]()
+
+    offs.append(d.on("tick", once))
+    d.on("tick", after.append)
+    d.dispatch(m("tick", 1))
+    d.dispatch(m("tick", 2))
+    assert seen == [1]
+    assert after == [1, 2]
+
+
+def test_raising_handler_is_counted_and_the_others_still_run(caplog: pytest.LogCaptureFixture) -> None:
+    errors: list[tuple[BaseException, Any, Message]] = []
+    d = Dispatcher(on_error=lambda exc, handler, message: errors.append((exc, handler, message)))
+    seen: list[str] = []
+
+    def bad(payload: Any) -> None:
+        raise ValueError("boom")
+
+    def bad_star(message: Message) -> None:
+        raise KeyError("star boom")
+
+    d.on("tick", bad)
+    d.on("tick", lambda p: seen.append("typed"))
+    d.on("*", bad_star)
+    d.on("*", lambda msg: seen.append("star"))
+    with caplog.at_level(logging.ERROR):
+        for _ in range(3):
+            d.dispatch(m("tick", 1))
+    assert seen == ["typed", "star"] * 3
+    assert d.handler_errors == 6
+    assert [type(e).__name__ for e, _, _ in errors[:2]] == ["ValueError", "KeyError"]
+    assert errors[0][1] is bad or getattr(errors[0][1], "__wrapped__", None) is bad
+    assert errors[0][2].type == "tick"
+
+
+def test_async_handler_is_handed_to_the_scheduler() -> None:
+    scheduled: list[tuple[Coroutine[Any, Any, Any], Message]] = []
+    d = Dispatcher(schedule=lambda coro, handler, message: scheduled.append((coro, message)))
+    results: list[Any] = []
+
+    async def handler(payload: Any) -> None:
+        results.append(payload)
+
+    d.on("tick", handler)
+    d.dispatch(m("tick", 5))
+    assert len(scheduled) == 1
+    coro, message = scheduled[0]
+    # Running the coroutine is the scheduler's job; it does run the handler with the payload.
+    with pytest.raises(StopIteration):
+        coro.send(None)
+    assert results == [5]
+    # The scheduler reports a failing task against the message that started it.
+    assert message.type == "tick"
+    assert message.payload == 5
+
+
+@pytest.mark.parametrize("bad_type", ["", 5, None])
+def test_registering_with_a_bad_type_is_refused(bad_type: Any) -> None:
+    d = Dispatcher()
+    with pytest.raises(ValueError):
+        d.on(bad_type, print)
+
+
+def test_registering_a_non_callable_is_refused() -> None:
+    d = Dispatcher()
+    with pytest.raises(TypeError):
+        d.on("tick", "not callable")  # type: ignore[arg-type]
