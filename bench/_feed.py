@@ -70,7 +70,8 @@ def message(
             "gc_pause_ms": (i * 19 % 1000) / 100,
         }
         return {"type": "metrics_update", "payload": payload, "timestamp": ts, "seq": i}
-    k = i % keys
+    # Index among mission messages, so that every one of ``keys`` ids occurs.
+    k = ((METRIC_EVERY - 1) * (i // METRIC_EVERY) + i % METRIC_EVERY) % keys
     payload = {
         "id": f"m-{k:04d}",
         "name": f"Mission {k}",
