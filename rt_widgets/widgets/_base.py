@@ -1,0 +1,291 @@
+"""What every rt_widgets widget shares: the bundle, argument checks, and the data-view machinery.
+
+A data view (table, metrics, notifications) owns a store that its message handlers update on the
+I/O thread. The frame clock calls :meth:`DataView._flush` at most ``fps`` times a second: the store's
+changes go to the view as one ``{"kind": "delta", "seq": n, ...}`` custom message, and the
+``_snapshot`` trait is refreshed at most every :data:`SNAPSHOT_INTERVAL` seconds while the store
+changes, so that a late view or a saved notebook shows the current state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import anywidget
+import traitlets
+
+from .. import iothread
+from ..sync import get_frame_clock
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from ..connection import Connection
+
+log = logging.getLogger("rt_widgets")
+
+T = TypeVar("T")
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+SNAPSHOT_INTERVAL = 2.0
+READ_TIMEOUT = 5.0
+
+
+class _Store(Protocol):
+    seq: int
+
+    @property
+    def dirty(self) -> bool: ...
+
+    def drain(self) -> dict[str, Any] | None: ...
+
+    def snapshot(self) -> dict[str, Any]: ...
+
+
+def read_on_io(fn: Callable[[], T]) -> T:
+    """Run ``fn`` on the I/O thread and return its result.
+
+    Stores change on the I/O thread; copying one from another thread while it changes could see a
+    dict change size mid-copy. On the I/O thread itself (in a handler) ``fn`` runs inline.
+    """
+    if iothread.in_io_thread():
+        return fn()
+
+    async def call() -> T:
+        return fn()
+
+    return iothread.run_sync(call(), timeout=READ_TIMEOUT)
+
+
+def register_flusher(flusher: Flusher, fps: float) -> None:
+    """Register with the frame clock on the I/O thread, then flush once: a handler may have run
+    before the registration landed, and its change must not wait for the next message."""
+
+    def register() -> None:
+        clock = get_frame_clock()
+        clock.register(flusher, fps)
+        clock.mark_dirty(flusher)
+
+    if iothread.in_io_thread():
+        register()
+    else:
+        iothread.call_soon(register)
+
+
+def reject_unknown(owner: str, kwargs: Mapping[str, Any], allowed: Iterable[str] = ()) -> None:
+    """Raise a TypeError naming the unexpected keyword arguments and the accepted ones."""
+    allowed = sorted(allowed)
+    unknown = sorted(k for k in kwargs if k not in allowed)
+    if unknown:
+        names = ", ".join(repr(k) for k in unknown)
+        hint = f"; accepted: {', '.join(allowed)}" if allowed else ""
+        raise TypeError(f"{owner}() got unexpected keyword argument(s) {names}{hint}")
+
+
+def check_fps(fps: Any) -> float:
+    if isinstance(fps, bool) or not isinstance(fps, int | float) or not 0 < fps <= 1000:
+        raise ValueError(f"fps must be a number > 0 (frames per second, at most 1000), got {fps!r}")
+    return float(fps)
+
+
+def check_positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def check_type(name: str, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name} must be a non-empty message type string, got {value!r}")
+    return value
+
+
+_SECRET_PARAM = re.compile(r"token|key|secret|password|passwd|auth|signature|sig|session|jwt",
+                           re.IGNORECASE)
+
+
+class Scrubber:
+    """Masks known secrets (header values, URL userinfo, token-like query values) in text that may
+    reach a trait, a message or a notification: error texts can quote the URL or a header."""
+
+    def __init__(self, url: str, display_url: str, headers: Any = None) -> None:
+        self._pairs: list[tuple[str, str]] = []
+        if url and url != display_url:
+            self._pairs.append((url, display_url))
+        secrets: set[str] = set()
+        try:
+            parts = urlsplit(url)
+            if parts.username:
+                secrets.add(parts.username)
+                secrets.add(unquote(parts.username))
+            if parts.password:
+                secrets.add(parts.password)
+                secrets.add(unquote(parts.password))
+            for name, value in parse_qsl(parts.query, keep_blank_values=True):
+                if _SECRET_PARAM.search(name) and value:
+                    secrets.add(value)
+        except ValueError:
+            pass
+        if isinstance(headers, Mapping):
+            for value in headers.values():
+                if isinstance(value, str):
+                    secrets.add(value)
+                    # "Bearer abc123": the token alone may be quoted too
+                    secrets.update(part for part in value.split()[1:] if len(part) >= 6)
+        self._secrets = sorted((s for s in secrets if len(s) >= 3), key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for raw, safe in self._pairs:
+            text = text.replace(raw, safe)
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def scrub_obj(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self(value)
+        if isinstance(value, dict):
+            return {k: self.scrub_obj(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.scrub_obj(v) for v in value]
+        return value
+
+
+class Flusher:
+    """What a widget registers with the frame clock: keeps ``flush`` off the widget's public API."""
+
+    __slots__ = ("_fn",)
+
+    def __init__(self, fn: Callable[[], None]) -> None:
+        self._fn = fn
+
+    def flush(self) -> None:
+        self._fn()
+
+
+class BaseWidget(anywidget.AnyWidget):
+    """The bundle and the renderer switch shared by every rt_widgets widget."""
+
+    _esm = STATIC / "widget.js"
+    if (STATIC / "widget.css").exists():
+        _css = STATIC / "widget.css"
+
+    _view = traitlets.Unicode("").tag(sync=True)
+
+    @property
+    def closed(self) -> bool:
+        return self.comm is None
+
+
+class DataView(BaseWidget):
+    """A widget whose state lives in a store and reaches the view as deltas and snapshots."""
+
+    _snapshot = traitlets.Dict().tag(sync=True, echo_update=False)
+    message_type = traitlets.Unicode("").tag(sync=True, echo_update=False)
+
+    def __init__(self, store: _Store, connection: Connection, fps: float, message_type: str,
+                 **kwargs: Any) -> None:
+        self._store = store
+        self._conn = connection
+        self._fps = fps
+        self._flusher = Flusher(self._flush)
+        self._unsubscribe: list[Callable[[], None]] = []
+        self._snap_at = -1e18
+        self._snap_timer: asyncio.TimerHandle | None = None
+        self._is_closed = False
+        super().__init__(message_type=message_type, **kwargs)
+        self._snapshot = self._snapshot_copy()
+        self.on_msg(self._on_front_end)
+        register_flusher(self._flusher, fps)
+
+    # -- I/O thread ---------------------------------------------------------------------------
+
+    def _changed(self) -> None:
+        """Called on the I/O thread after the store changed."""
+        get_frame_clock().mark_dirty(self._flusher)
+
+    def _flush(self) -> None:
+        if self._is_closed:
+            return
+        delta = self._store.drain()
+        if delta is None:
+            return
+        self.send({"kind": "delta", **delta})
+        loop = iothread.get_loop()
+        elapsed = loop.time() - self._snap_at
+        if elapsed >= SNAPSHOT_INTERVAL:
+            self._refresh_snapshot()
+        elif self._snap_timer is None:
+            self._snap_timer = loop.call_later(SNAPSHOT_INTERVAL - elapsed, self._snapshot_timer)
+
+    def _snapshot_timer(self) -> None:
+        self._snap_timer = None
+        if self._is_closed:
+            return
+        if self._store.dirty:
+            # A flush is pending; it drains first and then sees the snapshot is due. Taking one
+            # now would include changes the next delta repeats (metrics history would double).
+            return
+        if self._snapshot.get("seq") != self._store.seq:
+            self._refresh_snapshot()
+
+    def _refresh_snapshot(self) -> None:
+        self._snap_at = iothread.get_loop().time()
+        self._snapshot = self._snapshot_copy()
+
+    def _snapshot_copy(self) -> dict[str, Any]:
+        """The store's snapshot, detached from the live store (the trait may be read from another
+        thread, and must not change under a reader)."""
+        detached: dict[str, Any] = _detach(self._store.snapshot())
+        return detached
+
+    def _answer_snapshot_request(self) -> None:
+        if self._is_closed:
+            return
+        delta = self._store.drain()
+        if delta is not None:
+            self.send({"kind": "delta", **delta})
+        self.send({"kind": "snapshot", **self._store.snapshot()})
+
+    # -- any thread ---------------------------------------------------------------------------
+
+    def _on_front_end(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        # May run on the shell thread or a subshell thread: the work belongs on the I/O thread.
+        if isinstance(content, dict) and content.get("kind") == "snapshot_request":
+            iothread.call_soon(self._answer_snapshot_request)
+
+    def _subscribe(self, type: str, handler: Callable[[Any], Any]) -> None:
+        self._unsubscribe.append(self._conn.on(type, handler))
+
+    def close(self) -> None:
+        """Stop following the connection and close the view."""
+        if self._is_closed:
+            return
+        self._is_closed = True
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe.clear()
+        flusher, timer = self._flusher, self._snap_timer
+
+        def forget() -> None:
+            get_frame_clock().unregister(flusher)
+            if timer is not None:
+                timer.cancel()
+
+        with contextlib.suppress(RuntimeError):  # the loop is gone at interpreter exit
+            iothread.call_soon(forget)
+        super().close()
+
+
+def _detach(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _detach(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_detach(v) for v in value]
+    return value

@@ -1,0 +1,114 @@
+"""LiveMetrics: numeric payloads merged into KPI cards with a bounded history per series."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import traitlets
+
+from ..stores import Alert, MetricsStore
+from ._base import DataView, check_positive_int, check_type, read_on_io, reject_unknown
+
+if TYPE_CHECKING:
+    import pandas
+
+    from ..connection import Connection
+
+__all__ = ["LiveMetrics"]
+
+
+class LiveMetrics(DataView):
+    """The latest value and recent history of every numeric field of one message type.
+
+    Created by :meth:`RealtimeWidget.metrics`; display it in a cell for KPI cards with sparklines.
+
+    >>> m = w.metrics("metrics_update", history=300)       # doctest: +SKIP
+    >>> m.set_threshold("cpu", above=90)                     # a notification when crossed
+    >>> m.latest["cpu"], m.history["cpu"][-1]                # doctest: +SKIP
+    (41.5, (1764100000.2, 41.5))
+    """
+
+    _view = traitlets.Unicode("metrics").tag(sync=True)
+
+    def __init__(
+        self,
+        connection: Connection,
+        type: str = "metrics_update",
+        *,
+        history: int = 300,
+        series: Iterable[str] | None = None,
+        thresholds: Mapping[str, Mapping[str, float]] | None = None,
+        on_alert: Callable[[Alert], None] | None = None,
+        fps: float = 20,
+        **kwargs: Any,
+    ) -> None:
+        reject_unknown("LiveMetrics", kwargs)
+        check_type("type", type)
+        check_positive_int("history", history)
+        if isinstance(series, str):
+            raise ValueError("series must be a list of names, not a single string")
+        self._metrics = MetricsStore(history, series=series, thresholds=thresholds,
+                                     on_alert=on_alert)
+        super().__init__(self._metrics, connection, fps, type)
+        self._subscribe(type, self._on_payload)
+
+    def _on_payload(self, payload: Any) -> None:
+        self._metrics.apply(payload)
+        self._changed()
+
+    @property
+    def latest(self) -> dict[str, float]:
+        """The last value of every series."""
+        return read_on_io(lambda: dict(self._metrics.latest))
+
+    @property
+    def history(self) -> dict[str, list[tuple[float, float]]]:
+        """``{name: [(t, value), ...]}``, oldest first, t in epoch seconds."""
+        return read_on_io(lambda: {n: self._metrics.history(n) for n in self._metrics.names})
+
+    @property
+    def ignored(self) -> int:
+        """Values ignored because they were not finite numbers."""
+        return self._metrics.ignored
+
+    def set_threshold(self, name: str, *, above: float | None = None,
+                      below: float | None = None) -> None:
+        """Raise a notification when ``name`` goes above ``above`` or below ``below``
+        (no bounds: remove the threshold)."""
+        def apply() -> None:
+            self._metrics.set_threshold(name, above=above, below=below)
+            self._changed()
+
+        # Validate here so that the caller gets the error, then apply on the I/O thread.
+        MetricsStore(1).set_threshold(name, above=above, below=below)
+        read_on_io(apply)
+
+    def set_series(self, series: Iterable[str] | None) -> None:
+        """Show only these series (``None``: all)."""
+        if isinstance(series, str):
+            raise ValueError("series must be a list of names, not a single string")
+        names = None if series is None else list(series)
+
+        def apply() -> None:
+            self._metrics.set_series(names)
+            self._changed()
+
+        read_on_io(apply)
+
+    def to_pandas(self) -> pandas.DataFrame:
+        """The history as a long DataFrame: columns ``time`` (UTC), ``series``, ``value``."""
+        try:
+            import pandas
+        except ImportError:
+            raise ImportError(
+                "LiveMetrics.to_pandas() needs pandas, which is not installed: "
+                "pip install 'rt_widgets[pandas]' (or pip install pandas)") from None
+        history = self.history
+        records = [(t, name, v) for name, points in history.items() for t, v in points]
+        frame = pandas.DataFrame(records, columns=["time", "series", "value"])
+        frame["time"] = pandas.to_datetime(frame["time"], unit="s", utc=True)
+        return frame
+
+    def __repr__(self) -> str:
+        return f"LiveMetrics(type={self.message_type!r}, series={self._metrics.names!r})"

@@ -1,0 +1,121 @@
+"""LiveTable: rows keyed by a field, upserted by messages of one type."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import traitlets
+
+from ..stores import TableStore
+from ._base import DataView, check_positive_int, check_type, read_on_io, reject_unknown
+
+if TYPE_CHECKING:
+    import pandas
+
+    from ..connection import Connection
+
+__all__ = ["LiveTable"]
+
+
+class LiveTable(DataView):
+    """A live table of the payloads of one message type, keyed by ``key``.
+
+    Created by :meth:`RealtimeWidget.table`; display it in a cell. Each message upserts one row (or
+    a list of rows): new keys append, known keys merge the given fields. Messages of
+    ``delete_type`` remove rows by key. At most ``max_rows`` rows are kept, oldest evicted first.
+
+    >>> missions = w.table("mission_update", key="id")     # doctest: +SKIP
+    >>> missions.rows[-1]                                    # doctest: +SKIP
+    {'id': 'm-17', 'status': 'running', 'progress': 0.4}
+    >>> missions.to_pandas()                                 # doctest: +SKIP
+    """
+
+    _view = traitlets.Unicode("table").tag(sync=True)
+
+    def __init__(
+        self,
+        connection: Connection,
+        type: str = "mission_update",
+        *,
+        key: str = "id",
+        max_rows: int = 10_000,
+        delete_type: str | None = None,
+        columns: Iterable[str] | None = None,
+        fps: float = 20,
+        **kwargs: Any,
+    ) -> None:
+        reject_unknown("LiveTable", kwargs)
+        check_type("type", type)
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"key must be the name of the row field that identifies a row, "
+                             f"got {key!r}")
+        check_positive_int("max_rows", max_rows)
+        if delete_type is not None:
+            check_type("delete_type", delete_type)
+        if columns is not None:
+            if isinstance(columns, str):
+                raise ValueError("columns must be a list of field names, not a single string")
+            columns = list(columns)
+            if not all(isinstance(c, str) for c in columns):
+                raise ValueError(f"columns must be field names (strings), got {columns!r}")
+        self._table = TableStore(key=key, max_rows=max_rows, columns=columns)
+        self.delete_type = delete_type
+        super().__init__(self._table, connection, fps, type)
+        self._subscribe(type, self._on_row)
+        if delete_type is not None:
+            self._subscribe(delete_type, self._on_delete)
+
+    def _on_row(self, payload: Any) -> None:
+        self._table.apply(payload)
+        self._changed()
+
+    def _on_delete(self, payload: Any) -> None:
+        self._table.apply_delete(payload)
+        self._changed()
+
+    @property
+    def key(self) -> str:
+        return self._table.key
+
+    @property
+    def max_rows(self) -> int:
+        return self._table.max_rows
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        """Copies of the rows, oldest first (newest last)."""
+        return read_on_io(lambda: self._table.rows)
+
+    @property
+    def columns(self) -> list[str]:
+        return read_on_io(lambda: self._table.columns)
+
+    @property
+    def errors(self) -> int:
+        """Rows ignored because they were not objects or lacked the key field."""
+        return self._table.errors
+
+    @property
+    def last_error(self) -> str | None:
+        return self._table.last_error
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    def to_pandas(self) -> pandas.DataFrame:
+        """The rows as a DataFrame (columns in first-seen order), oldest first."""
+        try:
+            import pandas
+        except ImportError:
+            raise ImportError(
+                "LiveTable.to_pandas() needs pandas, which is not installed: "
+                "pip install 'rt_widgets[pandas]' (or pip install pandas)") from None
+        rows, columns = read_on_io(lambda: (self._table.rows, self._table.columns))
+        extra = [c for row in rows for c in row if c not in columns]
+        return pandas.DataFrame(rows, columns=columns + list(dict.fromkeys(extra)))
+
+    def __repr__(self) -> str:
+        return (f"LiveTable(type={self.message_type!r}, key={self.key!r}, rows={len(self)}, "
+                f"max_rows={self.max_rows})")
+
