@@ -32,12 +32,12 @@ export class FakeModel implements AnyModel<Record<string, any>> {
     this.widget_manager = manager ?? new FakeManager();
   }
 
-  get(key: string): any {
+  get(key: any): any {
     return this.attrs[key];
   }
 
   /** Like Backbone: a change event only when the value is different. */
-  set(key: string, value: any): void {
+  set(key: any, value: any): void {
     const old = this.attrs[key];
     this.attrs[key] = value;
     if (old !== value) this.emit(`change:${key}`);
@@ -56,7 +56,7 @@ export class FakeModel implements AnyModel<Record<string, any>> {
     this.handlers.set(event, list);
   }
 
-  off(event?: string | null, callback?: Handler | null): void {
+  off(event?: any, callback?: Handler | null): void {
     if (!event) {
       this.handlers.clear();
       return;

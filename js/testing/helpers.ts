@@ -20,7 +20,10 @@ export function mount(model: FakeModel): Rendered {
 }
 
 /** Counts listeners added minus removed on a target, by patching add/removeEventListener. */
-export function countListeners(target: EventTarget): { count(): number; restore(): void } {
+export function countListeners(target: EventTarget): { count(): number; keys(): string[]; restore(): void } {
+  // jsdom's selector engine adds its own document listeners on first use: start it before counting.
+  document.querySelector("div");
+  getComputedStyle(document.body);
   const live = new Set<string>();
   const keyOf = (type: string, fn: unknown, opts: unknown): string => {
     const capture = typeof opts === "boolean" ? opts : Boolean((opts as { capture?: boolean } | undefined)?.capture);
@@ -43,6 +46,7 @@ export function countListeners(target: EventTarget): { count(): number; restore(
   });
   return {
     count: () => live.size,
+    keys: () => Array.from(live),
     restore: () => {
       add.mockRestore();
       remove.mockRestore();

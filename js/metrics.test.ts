@@ -1,0 +1,133 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { FakeModel } from "./testing/fake_model";
+import { type DrawCall, countListeners, mount, nextFrame, stubCanvas, useFakeClock } from "./testing/helpers";
+
+function metricsModel(extra: Record<string, unknown> = {}): FakeModel {
+  return new FakeModel({
+    _view: "metrics",
+    _snapshot: {
+      seq: 0,
+      latest: { cpu: 42, mem: 1024 },
+      history: { cpu: [[1, 40], [2, 41], [3, 42]], mem: [[1, 1000], [2, 1024]] },
+      series: null,
+      thresholds: { cpu: { above: 90 } },
+      ...extra,
+    },
+  });
+}
+
+const card = (el: HTMLElement, name: string) => el.querySelector<HTMLElement>(`.rtw-metric-card[data-series="${name}"]`);
+const count = (calls: DrawCall[], name: string) => calls.filter((c) => c.name === name).length;
+
+let canvas: ReturnType<typeof stubCanvas>;
+beforeEach(() => {
+  document.body.replaceChildren();
+  useFakeClock();
+  canvas = stubCanvas();
+});
+afterEach(() => vi.useRealTimers());
+
+describe("metrics view", () => {
+  it("shows a card per series with value, change and a sparkline", () => {
+    const { el, cleanup } = mount(metricsModel());
+    nextFrame();
+    expect(Array.from(el.querySelectorAll<HTMLElement>(".rtw-metric-card")).map((c) => c.dataset.series)).toEqual(["cpu", "mem"]);
+    const cpu = card(el, "cpu")!;
+    expect(cpu.querySelector(".rtw-metric-name")!.textContent).toBe("cpu");
+    expect(cpu.querySelector(".rtw-metric-value")!.textContent).toBe("42");
+    expect(cpu.querySelector(".rtw-metric-change")!.textContent).toBe("▲ +1");
+    const cpuCalls = canvas.contexts.get(cpu.querySelector("canvas")!)!;
+    expect(count(cpuCalls, "beginPath")).toBe(1);
+    expect(count(cpuCalls, "moveTo")).toBe(1);
+    expect(count(cpuCalls, "lineTo")).toBe(2);
+    expect(count(cpuCalls, "stroke")).toBe(1);
+    cleanup();
+  });
+
+  it("sizes the canvas for devicePixelRatio", () => {
+    vi.spyOn(window, "devicePixelRatio", "get").mockReturnValue(2);
+    const { el, cleanup } = mount(metricsModel());
+    nextFrame();
+    const c = card(el, "cpu")!.querySelector("canvas")!;
+    expect(c.width).toBe(320);
+    expect(c.height).toBe(72);
+    expect(canvas.contexts.get(c)!.find((d) => d.name === "setTransform")!.args).toEqual([2, 0, 0, 2, 0, 0]);
+    cleanup();
+  });
+
+  it("redraws only the cards that changed, once per frame", () => {
+    const model = metricsModel();
+    const { el, cleanup } = mount(model);
+    nextFrame();
+    canvas.calls.length = 0;
+    for (let i = 1; i <= 5; i++) {
+      model.receive({ kind: "delta", seq: i, latest: { cpu: 42 + i }, append: { cpu: [[3 + i, 42 + i]] } });
+    }
+    nextFrame();
+    expect(count(canvas.calls, "beginPath")).toBe(1);
+    expect(count(canvas.calls, "lineTo")).toBe(7);
+    expect(card(el, "cpu")!.querySelector(".rtw-metric-value")!.textContent).toBe("47");
+    expect(card(el, "cpu")!.querySelector(".rtw-metric-change")!.textContent).toBe("▲ +1");
+    expect(card(el, "mem")!.querySelector(".rtw-metric-value")!.textContent).toBe("1,024");
+    cleanup();
+  });
+
+  it("colours a card past its threshold", () => {
+    const model = metricsModel({ thresholds: { cpu: { above: 90 }, mem: { below: 100 } } });
+    const { el, cleanup } = mount(model);
+    nextFrame();
+    expect(card(el, "cpu")!.classList.contains("rtw-alert")).toBe(false);
+    model.receive({ kind: "delta", seq: 1, latest: { cpu: 95, mem: 50 } });
+    nextFrame();
+    expect(card(el, "cpu")!.classList.contains("rtw-alert")).toBe(true);
+    expect(card(el, "mem")!.classList.contains("rtw-alert")).toBe(true);
+    expect(card(el, "cpu")!.querySelector(".rtw-metric-change")!.textContent).toBe("▲ +53");
+    model.receive({ kind: "delta", seq: 2, latest: { cpu: 10 } });
+    nextFrame();
+    expect(card(el, "cpu")!.classList.contains("rtw-alert")).toBe(false);
+    expect(card(el, "cpu")!.querySelector(".rtw-metric-change")!.classList.contains("rtw-down")).toBe(true);
+    cleanup();
+  });
+
+  it("the series chooser picks the cards; the state's series is the initial selection", () => {
+    const model = metricsModel({ series: ["mem"] });
+    const { el, cleanup } = mount(model);
+    nextFrame();
+    expect(card(el, "cpu")).toBeNull();
+    expect(card(el, "mem")).not.toBeNull();
+    const boxes = Array.from(el.querySelectorAll<HTMLInputElement>(".rtw-series-chooser input[type=checkbox]"));
+    expect(boxes.map((b) => [b.value, b.checked])).toEqual([["cpu", false], ["mem", true]]);
+    boxes[0]!.checked = true;
+    boxes[0]!.dispatchEvent(new Event("change", { bubbles: true }));
+    boxes[1]!.checked = false;
+    boxes[1]!.dispatchEvent(new Event("change", { bubbles: true }));
+    nextFrame();
+    expect(card(el, "cpu")).not.toBeNull();
+    expect(card(el, "mem")).toBeNull();
+    cleanup();
+  });
+
+  it("new series appear as cards", () => {
+    const model = metricsModel();
+    const { el, cleanup } = mount(model);
+    nextFrame();
+    model.receive({ kind: "delta", seq: 1, latest: { "<b>x</b>": 1 }, append: { "<b>x</b>": [[5, 1]] } });
+    nextFrame();
+    expect(card(el, "<b>x</b>")!.querySelector(".rtw-metric-name")!.textContent).toBe("<b>x</b>");
+    expect(el.querySelector("b")).toBeNull();
+    cleanup();
+  });
+
+  it("cleanup releases listeners, frames and timers", () => {
+    const win = countListeners(window);
+    const model = metricsModel();
+    const { cleanup } = mount(model);
+    model.receive({ kind: "delta", seq: 1, latest: { cpu: 1 } });
+    expect(vi.getTimerCount()).toBeGreaterThan(0); // the pending frame
+    cleanup();
+    expect(vi.getTimerCount()).toBe(0);
+    expect(model.listenerCount()).toBe(0);
+    expect(win.count()).toBe(0);
+    win.restore();
+  });
+});
