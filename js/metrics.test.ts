@@ -107,6 +107,32 @@ describe("metrics view", () => {
     cleanup();
   });
 
+  it("follows a series selection changed in the kernel", () => {
+    const model = metricsModel();
+    const { el, cleanup } = mount(model);
+    nextFrame();
+    model.receive({ kind: "delta", seq: 1, series: ["cpu"], thresholds: {} });
+    nextFrame();
+    expect(card(el, "cpu")).not.toBeNull();
+    expect(card(el, "mem")).toBeNull();
+    model.receive({ kind: "delta", seq: 2, series: null, thresholds: {} });
+    nextFrame();
+    expect(card(el, "mem")).not.toBeNull();
+    cleanup();
+  });
+
+  it("keeps the history bounded", () => {
+    const model = metricsModel({ history_size: 4 });
+    const { el, cleanup } = mount(model);
+    nextFrame();
+    canvas.calls.length = 0;
+    model.receive({ kind: "delta", seq: 1, latest: { cpu: 9 }, append: { cpu: [[4, 1], [5, 2], [6, 3], [7, 9]] } });
+    nextFrame();
+    expect(count(canvas.calls, "moveTo") + count(canvas.calls, "lineTo")).toBe(4);
+    expect(card(el, "cpu")!.querySelector(".rtw-metric-value")!.textContent).toBe("9");
+    cleanup();
+  });
+
   it("new series appear as cards", () => {
     const model = metricsModel();
     const { el, cleanup } = mount(model);

@@ -7,8 +7,9 @@ import { SeqSync, type State } from "./sync";
 
 export const SPARK_WIDTH = 160;
 export const SPARK_HEIGHT = 36;
-/** Client-side cap on points per series when the kernel does not say how much history it keeps. */
-const DEFAULT_HISTORY = 1000;
+/** Client-side cap on points per series when the kernel does not say how much history it keeps
+ * (the kernel's default is 300; a longer snapshot raises the cap to its length). */
+const DEFAULT_HISTORY = 300;
 
 interface Threshold {
   above?: number;
@@ -67,7 +68,7 @@ export class MetricsData {
     this.series.clear();
     const history = isRecord(state.history) ? state.history : {};
     const longest = Math.max(0, ...Object.values(history).map((h) => (Array.isArray(h) ? h.length : 0)));
-    this.cap = historyLimit ?? Math.max(DEFAULT_HISTORY, longest);
+    this.cap = historyLimit ?? finite(state.history_size) ?? Math.max(DEFAULT_HISTORY, longest);
     for (const [name, points] of Object.entries(history)) this.append(this.get(name), points);
     const latest = isRecord(state.latest) ? state.latest : {};
     for (const [name, value] of Object.entries(latest)) {
@@ -103,6 +104,7 @@ export class MetricsData {
         changed.add(name);
       }
     }
+    if ("series" in delta) this.selection = Array.isArray(delta.series) ? delta.series.map(String) : null;
     if (isRecord(delta.thresholds)) {
       this.thresholds = delta.thresholds as Record<string, Threshold>;
       for (const name of this.series.keys()) changed.add(name);
@@ -256,6 +258,7 @@ export function renderMetrics({ model, el, signal }: Pick<RenderProps, "model" |
       const before = data.series.size;
       for (const name of data.apply(delta)) dirty.add(name);
       if (data.series.size !== before) layoutDirty = true;
+      if ("series" in delta) adoptSelection();
       frame.schedule();
     },
   }, scope);
