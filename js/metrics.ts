@@ -5,6 +5,7 @@ import { FrameTask, Scope, finite, formatCompact, h, isRecord, setHidden, setTex
 import { cssColor, drawSparkline, prepareCanvas } from "./sparkline";
 import { SeqSync, type State } from "./sync";
 
+/** Sparkline width before the browser reports the card's real width (and in jsdom). */
 export const SPARK_WIDTH = 160;
 export const SPARK_HEIGHT = 36;
 /** Client-side cap on points per series when the kernel does not say how much history it keeps
@@ -168,12 +169,30 @@ export function renderMetrics({ model, el, signal }: Pick<RenderProps, "model" |
     layoutDirty = true;
   };
 
+  // Canvas widths come from a ResizeObserver so that drawing never reads layout (no forced reflow).
+  const widths = new WeakMap<Element, number>();
+  const resizer =
+    typeof ResizeObserver === "function"
+      ? new ResizeObserver((entries) => {
+          for (const entry of entries) {
+            const width = Math.round(entry.contentRect.width);
+            const name = (entry.target as HTMLElement).closest<HTMLElement>(".rtw-metric-card")?.dataset.series;
+            if (width > 0 && width !== widths.get(entry.target) && name !== undefined) {
+              widths.set(entry.target, width);
+              dirty.add(name);
+            }
+          }
+          frame.schedule();
+        })
+      : null;
+  if (resizer) scope.add(() => resizer.disconnect());
+
   const makeCard = (name: string): Card => {
     const value = h("div", { class: "rtw-metric-value" });
     const change = h("div", { class: "rtw-metric-change" });
     const canvas = h("canvas", { class: "rtw-sparkline", "aria-hidden": "true" });
-    canvas.style.width = `${SPARK_WIDTH}px`;
     canvas.style.height = `${SPARK_HEIGHT}px`;
+    resizer?.observe(canvas);
     const el = h("div", { class: "rtw-metric-card", "data-series": name }, [
       h("div", { class: "rtw-metric-name", text: name, title: name }),
       h("div", { class: "rtw-metric-row" }, [value, change]),
@@ -197,6 +216,7 @@ export function renderMetrics({ model, el, signal }: Pick<RenderProps, "model" |
     const shown = names.filter(visible);
     for (const [name, card] of cards) {
       if (!data.series.has(name)) {
+        resizer?.unobserve(card.canvas);
         card.el.remove();
         cards.delete(name);
       }
@@ -238,8 +258,9 @@ export function renderMetrics({ model, el, signal }: Pick<RenderProps, "model" |
       const alert = data.alert(name);
       card.el.classList.toggle("rtw-alert", alert);
       card.el.title = thresholdText(data.thresholds[name]);
-      const ctx = prepareCanvas(card.canvas, SPARK_WIDTH, SPARK_HEIGHT);
-      if (ctx) drawSparkline(ctx, s.ts, s.vs, SPARK_WIDTH, SPARK_HEIGHT, { color: alert ? alertColor : color });
+      const width = widths.get(card.canvas) ?? SPARK_WIDTH;
+      const ctx = prepareCanvas(card.canvas, width, SPARK_HEIGHT);
+      if (ctx) drawSparkline(ctx, s.ts, s.vs, width, SPARK_HEIGHT, { color: alert ? alertColor : color });
     }
     dirty.clear();
   };

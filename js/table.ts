@@ -288,6 +288,15 @@ export function renderTable({ model, el, signal }: Pick<RenderProps, "model" | "
       fillRow(tr, order[i]!, cols, now);
       rows.push(tr);
     }
+    // Headers of numeric columns align with their cells; the first row in view decides.
+    const sample = first < last ? data.rows.get(order[first]!) : undefined;
+    if (sample) {
+      const ths = headRow.children;
+      for (let c = 0; c < ths.length && c < cols.length; c++) {
+        const numeric = typeof sample[cols[c]!] === "number";
+        if (ths[c]!.classList.contains("rtw-num") !== numeric) ths[c]!.classList.toggle("rtw-num", numeric);
+      }
+    }
     topPad.style.height = `${first * ROW_HEIGHT}px`;
     bottomPad.style.height = `${(order.length - last) * ROW_HEIGHT}px`;
     const wanted = [topPad, ...rows, bottomPad];
