@@ -54,7 +54,7 @@ describe("status indicator", () => {
     expect(q(root, ".rtw-status-label").textContent).toBe(label);
     const spinning = q(root, ".rtw-status-icon").classList.contains("rtw-spin");
     expect(spinning).toBe(status === "connecting" || status === "reconnecting");
-    expect(q(root, ".rtw-offline-banner").hidden).toBe(status !== "disconnected");
+    expect(q(root, ".rtw-offline-banner").hidden).toBe(status !== "disconnected" && status !== "reconnecting");
     expect(q(root, ".rtw-latency").hidden).toBe(status !== "connected");
     cleanup();
   });

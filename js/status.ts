@@ -167,7 +167,9 @@ export function createIndicator(source: Model, scope: Scope, opts: IndicatorOpti
     setHidden(reconnect, !details && status !== "disconnected" && status !== "reconnecting");
     setHidden(disconnect, !details);
 
-    setHidden(banner, !(status === "disconnected" || (browserOffline && status !== "closed")));
+    // Live updates are paused whenever the link is down and not by the user's final close.
+    const down = status === "disconnected" || status === "reconnecting";
+    setHidden(banner, !(down || (browserOffline && status !== "closed")));
     renderCountdown();
     syncTicker();
   };
