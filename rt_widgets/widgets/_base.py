@@ -199,8 +199,7 @@ class DataView(BaseWidget):
         self._snap_at = -1e18
         self._snap_timer: asyncio.TimerHandle | None = None
         self._is_closed = False
-        super().__init__(message_type=message_type, **kwargs)
-        self._snapshot = self._snapshot_copy()
+        super().__init__(message_type=message_type, _snapshot=self._snapshot_copy(), **kwargs)
         self.on_msg(self._on_front_end)
         register_flusher(self._flusher, fps)
 
@@ -214,8 +213,10 @@ class DataView(BaseWidget):
         if self._is_closed:
             return
         delta = self._store.drain()
-        if delta is None:
-            return
+        if delta is not None:
+            self._send_delta(delta)
+
+    def _send_delta(self, delta: dict[str, Any]) -> None:
         self.send({"kind": "delta", **delta})
         loop = iothread.get_loop()
         elapsed = loop.time() - self._snap_at
@@ -250,7 +251,7 @@ class DataView(BaseWidget):
             return
         delta = self._store.drain()
         if delta is not None:
-            self.send({"kind": "delta", **delta})
+            self._send_delta(delta)
         self.send({"kind": "snapshot", **self._store.snapshot()})
 
     # -- any thread ---------------------------------------------------------------------------
@@ -265,7 +266,8 @@ class DataView(BaseWidget):
 
     def close(self) -> None:
         """Stop following the connection and close the view."""
-        if self._is_closed:
+        # Also reached from __del__ of an object whose __init__ rejected its arguments.
+        if self.__dict__.get("_is_closed", True):
             return
         self._is_closed = True
         for unsubscribe in self._unsubscribe:

@@ -51,6 +51,7 @@ MAX_AUTO_VIEWS = 24
 # Connection troubles (overflow, malformed frames) are reported at most this often.
 EVENT_INTERVAL = 5.0
 EVENT_BACKLOG = 50
+RETRY_POLL = 0.25
 
 
 def _connection_options() -> frozenset[str]:
@@ -182,6 +183,7 @@ class RealtimeWidget(BaseWidget):
         self._expect_disconnect = False
         self._is_closed = False
         self._tick: asyncio.TimerHandle | None = None
+        self._retry_key: tuple[str, int, bool] | None = None
         self._flusher = Flusher(self._flush)
         super().__init__(url=conn.display_url, status=str(conn.state.value))
         self.on_msg(self._on_front_end)
@@ -418,15 +420,21 @@ class RealtimeWidget(BaseWidget):
         stats = conn.stats()
         if stats.get("last_error"):
             stats["last_error"] = self._scrub(str(stats["last_error"]))
+        status = str(getattr(conn.state, "value", conn.state))
+        attempt = int(conn.attempt)
         error = conn.last_error
         retry = conn.next_retry_in
+        # The view counts next_retry_in down itself: resend it only when a new wait starts.
+        retry_key = (status, attempt, retry is None)
         overview = self._overview(now)
         with self._lock:
             children = dict(self._children)
         with self.hold_sync():
-            self.status = str(getattr(conn.state, "value", conn.state))
-            self.attempt = int(conn.attempt)
-            self.next_retry_in = None if retry is None else round(float(retry), 3)
+            self.status = status
+            self.attempt = attempt
+            if retry_key != self._retry_key:
+                self._retry_key = retry_key
+                self.next_retry_in = None if retry is None else round(float(retry), 3)
             self.error = None if error is None else self._scrub(str(error))
             self.latency_ms = conn.latency_ms
             self.queued = int(stats.get("queued", 0))
@@ -434,9 +442,13 @@ class RealtimeWidget(BaseWidget):
             self.overview = overview
             self.children = children
         self._check_counters(stats, now)
-        if self._tick is None and any(s.active(now) for s in self._types.values()):
-            # Rates fall back to zero when messages stop: keep refreshing while any are recent.
-            self._tick = iothread.get_loop().call_later(1.0, self._on_tick)
+        if self._tick is None:
+            # Attempts and rates change without a message or a state change to announce them:
+            # look again soon while retrying, and while any rate is still falling back to zero.
+            if status in ("connecting", "reconnecting"):
+                self._tick = iothread.get_loop().call_later(RETRY_POLL, self._on_tick)
+            elif any(s.active(now) for s in self._types.values()):
+                self._tick = iothread.get_loop().call_later(1.0, self._on_tick)
 
     def _on_tick(self) -> None:
         self._tick = None
@@ -492,7 +504,8 @@ class RealtimeWidget(BaseWidget):
 
     def close(self) -> None:
         """Close the connection and every view made from this widget."""
-        if self._is_closed:
+        # Also reached from __del__ of an object whose __init__ rejected its arguments.
+        if self.__dict__.get("_is_closed", True):
             return
         self._is_closed = True
         _unregister(self)

@@ -76,7 +76,8 @@ class LiveStore(traitlets.HasTraits):
 
     def close(self) -> None:
         """Stop following the connection; ``value`` keeps its last value."""
-        if self._is_closed:
+        # Also reached from __del__ of an object whose __init__ rejected its arguments.
+        if self.__dict__.get("_is_closed", True):
             return
         self._is_closed = True
         self._unsubscribe()

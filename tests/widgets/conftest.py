@@ -46,7 +46,9 @@ class CommSpy:
             items = list(self.published)
         if widget is None:
             return items
-        return [p for p in items if p.comm_id == widget.model_id]
+        # _model_id outlives the comm: a closed widget's history stays readable
+        model_id = widget._model_id
+        return [p for p in items if p.comm_id == model_id]
 
     def custom(self, widget: Any, kind: str | None = None) -> list[tuple[float, dict[str, Any]]]:
         """(time, content) of the custom messages sent to `widget`'s view."""
@@ -67,9 +69,8 @@ class CommSpy:
         """The state the front end holds: the comm_open state with every update applied."""
         state: dict[str, Any] = {}
         for p in self.messages(widget):
-            if p.msg_type == "comm_open":
-                state.update(p.data["state"])
-            elif p.msg_type == "comm_msg" and p.data.get("method") == "update":
+            if p.msg_type == "comm_open" or (
+                    p.msg_type == "comm_msg" and p.data.get("method") == "update"):
                 state.update(p.data["state"])
         return state
 

@@ -1,0 +1,464 @@
+"""RealtimeWidget against a real loopback server, observed through the comm spy."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections import OrderedDict
+from typing import Any
+
+import pytest
+
+from rt_widgets import Backoff
+from rt_widgets.widgets import (
+    ConnectionStatus,
+    LiveMetrics,
+    LiveStore,
+    LiveTable,
+    Notifications,
+    RealtimeWidget,
+)
+from tests.conftest import wait_until
+from tests.widgets.conftest import CommSpy
+
+
+def frame(type: str, payload: Any) -> str:
+    return json.dumps({"type": type, "payload": payload, "timestamp": "2026-01-01T00:00:00Z"})
+
+
+def wait_connected(w: Any, server: Any, links: int = 1) -> None:
+    """Both ends are up: the widget shows connected and the server holds the link (it registers
+    the link a moment after the client's handshake completes)."""
+    wait_until(lambda: w.status == "connected" and server.open_connections == links, 10,
+               message=lambda: f"status {w.status}, {server.open_connections} link(s)")
+
+
+def max_per_window(times: list[float], window: float = 1.0) -> int:
+    times = sorted(times)
+    best, start = 0, 0
+    for end in range(len(times)):
+        while times[end] - times[start] >= window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+def replay_table(deltas: list[dict[str, Any]], key: str = "id") -> list[dict[str, Any]]:
+    """What the table view holds after applying the deltas (clear, delete, upsert)."""
+    rows: dict[Any, dict[str, Any]] = {}
+    for delta in deltas:
+        if delta.get("clear"):
+            rows.clear()
+        for k in delta.get("delete", []):
+            rows.pop(k, None)
+        for row in delta.get("upsert", []):
+            rows.setdefault(row[key], {}).update(row)
+    return list(rows.values())
+
+
+# -- traits per state -----------------------------------------------------------------------
+
+
+def test_status_traits_follow_every_state(ws_server: Any, make_widget: Any,
+                                          comm_spy: CommSpy) -> None:
+    server = ws_server()
+    w = make_widget(server.url, fps=20, backoff=Backoff(initial=5, maximum=5, jitter="none"))
+    wait_until(lambda: comm_spy.view_state(w).get("status") == "connected", 10)
+    state = comm_spy.view_state(w)
+    assert state["_view"] == "realtime"
+    assert state["url"] == server.url and state["attempt"] == 0 and state["error"] is None
+    assert state["stats"]["reconnects"] == 0
+
+    server.kill()
+    wait_until(lambda: comm_spy.view_state(w).get("status") == "reconnecting"
+               and comm_spy.view_state(w).get("next_retry_in") is not None, 10)
+    state = comm_spy.view_state(w)
+    assert 0 < state["next_retry_in"] <= 5
+    assert state["attempt"] >= 1 and state["error"]
+
+    server.restart()
+    w.connection.retry_now()
+    wait_until(lambda: comm_spy.view_state(w).get("status") == "connected", 10)
+    assert comm_spy.view_state(w)["next_retry_in"] is None
+    wait_until(lambda: comm_spy.view_state(w)["stats"]["reconnects"] == 1, 5)
+
+    w.disconnect()
+    wait_until(lambda: comm_spy.view_state(w).get("status") == "disconnected", 10)
+    w.close()
+    assert comm_spy.view_state(w)["status"] == "closed"
+    assert comm_spy.messages(w)[-1].msg_type == "comm_close"
+    assert w.connection.state == "closed"
+    # Every status the view saw, in order, each one sent once per change.
+    seen = [s["status"] for _, s in comm_spy.updates(w) if "status" in s]
+    assert seen == ["connecting", "connected", "reconnecting", "connected", "disconnected",
+                    "closed"] or seen == ["connected", "reconnecting", "connected",
+                                          "disconnected", "closed"]
+
+
+def test_one_comm_message_per_flush_and_kernel_owned_traits(ws_server: Any, make_widget: Any,
+                                                             comm_spy: CommSpy) -> None:
+    server = ws_server()
+    w = make_widget(server.url, fps=5)
+    wait_connected(w, server)
+    server.send(*(frame("tick", {"n": i}) for i in range(50)))
+    wait_until(lambda: comm_spy.view_state(w).get("overview", {}).get("tick", {}).get("count")
+               == 50, 10)
+    # status, stats and overview changed together: they travel in one update message.
+    for _, state in comm_spy.updates(w):
+        if "overview" in state and "stats" in state:
+            break
+    else:
+        pytest.fail("no update carried stats and overview together")
+    # A front-end write to a kernel-owned trait is not echoed back.
+    assert RealtimeWidget.status.metadata["echo_update"] is False
+
+
+# -- the hot path ---------------------------------------------------------------------------
+
+
+def test_20k_messages_in_one_second_bounded_rate_and_exact_final_state(
+        ws_server: Any, make_widget: Any, comm_spy: CommSpy) -> None:
+    fps = 10
+    server = ws_server()
+    w = make_widget(server.url, fps=fps)
+    table = w.table("mission_update", key="id", max_rows=300, delete_type="mission_removed")
+    metrics = w.metrics("metrics_update")
+    wait_connected(w, server)
+
+    rng = random.Random(3)
+    frames: list[str] = []
+    expected: OrderedDict[int, dict[str, Any]] = OrderedDict()
+    latest: dict[str, float] = {}
+    for i in range(20_000):
+        r = rng.random()
+        if r < 0.8:
+            mid = rng.randrange(500)
+            fields = {"id": mid, rng.choice(["status", "progress", "eta"]): i}
+            frames.append(frame("mission_update", fields))
+            if mid in expected:
+                expected[mid].update(fields)
+            else:
+                expected[mid] = dict(fields)
+                if len(expected) > 300:
+                    expected.popitem(last=False)
+        elif r < 0.85:
+            mid = rng.randrange(500)
+            frames.append(frame("mission_removed", {"id": mid}))
+            expected.pop(mid, None)
+        else:
+            frames.append(frame("metrics_update", {"cpu": i % 100, "mem": i}))
+            latest = {"cpu": i % 100, "mem": i}
+    counts = {t: sum(1 for f in frames if f'"type": "{t}"' in f)
+              for t in ("mission_update", "mission_removed", "metrics_update")}
+
+    start = time.monotonic()
+    for chunk in range(20):  # 1,000 frames every 50 ms: 20,000 in about one second
+        server.send(*frames[chunk * 1000:(chunk + 1) * 1000])
+        pause = start + (chunk + 1) * 0.05 - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)  # pacing the sender, not waiting for a condition
+    sent_in = time.monotonic() - start
+
+    def overview_count(t: str) -> int:
+        return int(comm_spy.view_state(w).get("overview", {}).get(t, {}).get("count", 0))
+
+    wait_until(lambda: all(overview_count(t) == n for t, n in counts.items()), 30,
+               message=lambda: f"{comm_spy.view_state(w).get('overview')}")
+    wait_until(lambda: replay_table([c for _, c in comm_spy.custom(table, "delta")])
+               == list(expected.values()), 10)
+    wait_until(lambda: comm_spy.view_state(w)["stats"]["messages_in"]
+               == w.connection.stats()["messages_in"], 10)
+
+    # Exact final state: the table equals every message applied in order; metrics too.
+    assert table.rows == list(expected.values())
+    assert metrics.latest == latest
+    deltas = [c for _, c in comm_spy.custom(table, "delta")]
+    assert [d["seq"] for d in deltas] == list(range(1, len(deltas) + 1))
+    metric_deltas = [c for _, c in comm_spy.custom(metrics, "delta")]
+    final_latest: dict[str, float] = {}
+    for d in metric_deltas:
+        final_latest.update(d.get("latest", {}))
+    assert final_latest == latest
+    state = comm_spy.view_state(w)
+    assert state["status"] == "connected"
+    assert state["stats"]["messages_in"] >= 20_000
+    assert state["stats"]["decode_errors"] == 0 and state["stats"]["handler_errors"] == 0
+
+    # Bounded rate: at most fps data messages per second per view, whatever the input rate.
+    for view in (table, metrics):
+        times = [t for t, _ in comm_spy.custom(view, "delta")]
+        assert max_per_window(times) <= fps, (view, sent_in)
+    assert max_per_window([t for t, _ in comm_spy.updates(w)]) <= fps
+    comm_msgs = [p.t for p in comm_spy.messages() if p.msg_type == "comm_msg"]
+    assert max_per_window(comm_msgs) <= 100
+    # 20,000 messages turned into at most a few dozen comm messages per view.
+    assert len(deltas) <= fps * (sent_in + 5)
+
+
+# -- credentials ----------------------------------------------------------------------------
+
+
+def test_no_credential_in_any_trait_message_or_repr(ws_server: Any, make_widget: Any,
+                                                     comm_spy: CommSpy) -> None:
+    server = ws_server()
+    secrets = ["hunter2pw", "s3cr3tvalue", "tok_abcdef123456", "apikey-987654"]
+    url = server.url.replace("ws://", "ws://alice:hunter2pw@") + "?token=s3cr3tvalue&room=1"
+    w = make_widget(url, headers={"Authorization": "Bearer tok_abcdef123456",
+                                  "X-Api-Key": "apikey-987654"},
+                    backoff=Backoff(initial=0.05, maximum=0.05, jitter="none"))
+    table = w.table("mission_update")
+    indicator = w.status_indicator()
+    wait_connected(w, server)
+    server.send(frame("mission_update", {"id": 1}), "not json", frame("notification", "hello"))
+    wait_until(lambda: comm_spy.view_state(w).get("stats", {}).get("decode_errors") == 1, 10)
+    server.refuse(401)
+    server.kill()
+    server.restart()
+    wait_until(lambda: comm_spy.view_state(w).get("status") == "disconnected", 10)
+    wait_until(lambda: any("Connection lost" in p.text for p in comm_spy.messages()), 10)
+    table.close()
+    indicator.close()
+    text = comm_spy.all_text()
+    assert "room=1" in text and "***" in text  # the redacted URL did go out
+    for secret in secrets:
+        assert secret not in text
+        assert secret not in repr(w) and secret not in repr(table) and secret not in repr(indicator)
+    assert "alice" not in comm_spy.view_state(w)["url"]
+
+
+# -- the front end's requests ---------------------------------------------------------------
+
+
+def test_front_end_messages_drive_the_connection(ws_server: Any, make_widget: Any,
+                                                 comm_spy: CommSpy) -> None:
+    server = ws_server()
+    w = make_widget(server.url, backoff=Backoff(initial=30, maximum=30, jitter="none"))
+    wait_connected(w, server)
+
+    comm_spy.from_front_end(w, {"kind": "reconnect"})
+    wait_until(lambda: server.connection_count == 2 and w.status == "connected", 10)
+
+    comm_spy.from_front_end(w, {"kind": "send", "type": "subscribe", "payload": {"ch": "m"}})
+    wait_until(lambda: server.messages("subscribe"), 10)
+    assert server.messages("subscribe")[0]["payload"] == {"ch": "m"}
+
+    comm_spy.from_front_end(w, {"kind": "disconnect"})
+    wait_until(lambda: comm_spy.view_state(w).get("status") == "disconnected", 10)
+    comm_spy.from_front_end(w, {"kind": "connect"})
+    wait_until(lambda: comm_spy.view_state(w).get("status") == "connected", 10)
+
+    # Offline for a 30 s backoff; the browser says it is back online: retry at once.
+    server.kill()
+    wait_until(lambda: w.status == "reconnecting" and (w.next_retry_in or 0) > 10, 10)
+    server.restart()
+    comm_spy.from_front_end(w, {"kind": "browser", "event": "online"})
+    wait_connected(w, server)
+
+    comm_spy.from_front_end(w, {"kind": "nonsense"})  # ignored, not fatal
+    comm_spy.from_front_end(w, {"kind": "send", "type": 5})
+    comm_spy.from_front_end(w, {"kind": "send", "type": "ping2"})
+    wait_until(lambda: server.messages("ping2"), 10)
+
+
+def test_snapshot_request_and_throttled_snapshot_trait(ws_server: Any, make_widget: Any,
+                                                        comm_spy: CommSpy) -> None:
+    server = ws_server()
+    w = make_widget(server.url, explore=False)
+    table = w.table("row")
+    wait_connected(w, server)
+    assert comm_spy.view_state(table)["_snapshot"] == {"seq": 0, "key": "id", "columns": ["id"],
+                                                      "rows": []}
+    for i in range(5):
+        server.send(frame("row", {"id": i, "v": i}))
+    wait_until(lambda: len(table) == 5, 10)
+    comm_spy.from_front_end(table, {"kind": "snapshot_request"})
+    wait_until(lambda: comm_spy.custom(table, "snapshot"), 10)
+    snap = comm_spy.custom(table, "snapshot")[-1][1]
+    assert snap["rows"] == [{"id": i, "v": i} for i in range(5)]
+    deltas = [c for _, c in comm_spy.custom(table, "delta")]
+    assert snap["seq"] == deltas[-1]["seq"]
+    # The trait catches up with the final state within the 2 s throttle.
+    wait_until(lambda: comm_spy.view_state(table)["_snapshot"].get("rows") == snap["rows"], 10)
+    assert comm_spy.view_state(table)["_snapshot"]["seq"] == snap["seq"]
+
+
+# -- the explorer ---------------------------------------------------------------------------
+
+
+def test_explorer_counts_types_infers_kinds_and_makes_views(ws_server: Any, make_widget: Any,
+                                                            comm_spy: CommSpy) -> None:
+    server = ws_server()
+    w = make_widget(server.url)
+    wait_connected(w, server)
+    server.send(frame("metrics_update", {"cpu": 1.5, "mem": 2}),
+                frame("mission_update", [{"id": "a", "s": 1}, {"id": "b", "s": 2}]),
+                frame("notification", {"level": "warning", "title": "T", "message": "<b>x</b>"}),
+                frame("log", "plain text"),
+                frame("metrics_update", {"cpu": 3.0}))
+    wait_until(lambda: set(comm_spy.view_state(w).get("overview", {}))
+               == {"metrics_update", "mission_update", "notification", "log"}, 10)
+    overview = comm_spy.view_state(w)["overview"]
+    assert {t: o["kind"] for t, o in overview.items()} == {
+        "metrics_update": "metrics", "mission_update": "table",
+        "notification": "notifications", "log": "raw"}
+    assert overview["metrics_update"]["count"] == 2
+    assert overview["metrics_update"]["rate"] == 2
+    assert overview["log"]["last_seen"].endswith("+00:00")
+    children = comm_spy.view_state(w)["children"]
+    assert set(children) == {"metrics_update", "mission_update", "notification"}
+    assert all(v.startswith("IPY_MODEL_") for v in children.values())
+    # The auto views got the first message too, and are the ones the methods return.
+    assert children["mission_update"] == f"IPY_MODEL_{w.table('mission_update').model_id}"
+    wait_until(lambda: w.metrics("metrics_update").latest == {"cpu": 3.0, "mem": 2}, 10)
+    assert [r["id"] for r in w.table("mission_update").rows] == ["a", "b"]
+    notes = w.notifications()
+    wait_until(lambda: [i["message"] for i in notes.items] == ["<b>x</b>"], 10)
+    # Rates fall back to zero once messages stop.
+    wait_until(lambda: comm_spy.view_state(w)["overview"]["log"]["rate"] == 0, 10)
+    wait_until(lambda: comm_spy.view_state(w)["overview"]["log"]["rates"], 10)
+
+
+def test_connection_events_become_toasts(ws_server: Any, make_widget: Any,
+                                         comm_spy: CommSpy) -> None:
+    server = ws_server()
+    w = make_widget(server.url, backoff=Backoff(initial=0.05, maximum=0.05, jitter="none"),
+                    stable_after=60)
+    notes = w.notifications()
+    seen: list[dict[str, Any]] = []
+    notes.on_notification(seen.append)
+    wait_connected(w, server)
+    server.kill(record=True)  # each retry is refused at TCP level: a run of failed attempts
+    wait_until(lambda: w.attempt >= 3, 10)
+    server.kill()
+    server.restart()
+    wait_until(lambda: any(i["title"] == "Reconnected" for i in notes.items), 10)
+    item = next(i for i in notes.items if i["title"] == "Reconnected")
+    assert item["level"] == "success" and "failed attempt" in item["message"]
+    assert item["source"] == "connection"
+    wait_until(lambda: any(c.get("add") and c["add"][0]["title"] == "Reconnected"
+                           for _, c in comm_spy.custom(notes, "delta")), 10)
+    assert any(s["title"] == "Reconnected" for s in seen)
+
+    server.refuse(403)
+    server.kill()
+    server.restart()
+    wait_until(lambda: any(i["title"] == "Connection lost" for i in notes.items), 10)
+    lost = next(i for i in notes.items if i["title"] == "Connection lost")
+    assert lost["level"] == "error" and "403" in lost["message"]
+
+
+def test_threshold_crossing_raises_a_notification(ws_server: Any, make_widget: Any) -> None:
+    server = ws_server()
+    w = make_widget(server.url, explore=False)
+    m = w.metrics()
+    notes = w.notifications()
+    m.set_threshold("cpu", above=90)
+    wait_connected(w, server)
+    for v in (50, 95, 97):
+        server.send(frame("metrics_update", {"cpu": v}))
+    wait_until(lambda: m.latest.get("cpu") == 97, 10)
+    wait_until(lambda: [i["message"] for i in notes.items if i["source"] == "threshold"]
+               == ["cpu is 95, above 90"], 10)
+
+
+# -- LiveStore ------------------------------------------------------------------------------
+
+
+def test_live_store_folds_and_drives_a_dlinked_progress_bar(ws_server: Any, make_widget: Any,
+                                                            comm_spy: CommSpy) -> None:
+    import ipywidgets
+    import traitlets
+
+    server = ws_server()
+    w = make_widget(server.url, fps=10, explore=False)
+    total = w.store("progress", lambda p, acc: acc + p["n"], initial=0.0)
+    last = w.store("progress")
+    assert isinstance(total, LiveStore) and total.value == 0.0
+    bar = ipywidgets.FloatProgress(min=0, max=100)
+    traitlets.dlink((total, "value"), (bar, "value"))
+    changes: list[float] = []
+    total.observe(lambda ch: changes.append(ch["new"]), "value")
+    wait_connected(w, server)
+    server.send(*(frame("progress", {"n": 0.5}) for _ in range(200)))
+    wait_until(lambda: bar.value == 100.0, 10)
+    assert total.value == 100.0 and last.value == {"n": 0.5}
+    assert len(changes) < 200  # folded per frame, not per message
+    # The bar's own comm carried the value to its view.
+    wait_until(lambda: comm_spy.view_state(bar).get("value") == 100.0, 10)
+
+    # A failing transform: counted like a handler error, value unchanged.
+    server.send(frame("progress", {"oops": 1}))
+    wait_until(lambda: total.errors == 1, 10)
+    assert total.value == 100.0 and "KeyError" in (total.last_error or "")
+    wait_until(lambda: w.connection.stats()["handler_errors"] == 1, 10)
+    server.send(frame("progress", {"n": -50}))
+    wait_until(lambda: bar.value == 50.0, 10)
+
+
+# -- API surface, validation, lifecycle -----------------------------------------------------
+
+
+def test_views_are_cached_and_typed(ws_server: Any, make_widget: Any) -> None:
+    server = ws_server()
+    w = make_widget(server.url, explore=False)
+    t = w.table("x")
+    assert w.table("x") is t and isinstance(t, LiveTable)
+    with pytest.raises(ValueError, match="already keyed by 'id'"):
+        w.table("x", key="name")
+    assert w.metrics() is w.metrics() and isinstance(w.metrics(), LiveMetrics)
+    assert w.notifications() is w.notifications() and isinstance(w.notifications(), Notifications)
+    s = w.status_indicator(details=False, position="fixed")
+    assert isinstance(s, ConnectionStatus) and s.source is w and s.position == "fixed"
+    with pytest.raises(ValueError, match="position must be one of"):
+        w.status_indicator(position="top")
+    with pytest.raises(ValueError, match="max_rows must be a positive integer"):
+        w.table("y", max_rows=0)
+
+
+def test_unknown_and_invalid_arguments_are_rejected(comm_spy: CommSpy) -> None:
+    with pytest.raises(TypeError, match=r"'heartbeat'.*accepted:.*heartbeat_interval"):
+        RealtimeWidget("ws://127.0.0.1:9/ws", heartbeat=1)
+    with pytest.raises(ValueError, match="fps must be a number > 0"):
+        RealtimeWidget("ws://127.0.0.1:9/ws", fps=0)
+    with pytest.raises(ValueError, match="name must be a non-empty string"):
+        RealtimeWidget("ws://127.0.0.1:9/ws", name="")
+    assert comm_spy.messages() == []  # nothing was opened for a rejected call
+    with pytest.raises(TypeError, match=r"LiveTable.*'colour'"):
+        LiveTable(None, "t", colour="red")  # type: ignore[arg-type]
+
+
+def test_named_widgets_replace_each_other_and_close_cascades(ws_server: Any, make_widget: Any,
+                                                             comm_spy: CommSpy) -> None:
+    server = ws_server()
+    first = make_widget(server.url, name="feed")
+    table = first.table("mission_update")
+    store = first.store("mission_update")
+    wait_connected(first, server)
+    second = make_widget(server.url, name="feed")
+    assert first.closed and first.connection.state == "closed"
+    assert table.closed and comm_spy.messages(table)[-1].msg_type == "comm_close"
+    assert not second.closed
+    wait_connected(second, server)
+    server.send(frame("mission_update", {"id": 1}))
+    wait_until(lambda: second.table("mission_update").rows == [{"id": 1}], 10)
+    assert table.rows == [] and store.value is None  # closed views stop following
+    with pytest.raises(RuntimeError, match="closed"):
+        first.table("other")
+    assert "name='feed'" in repr(second)
+
+
+def test_to_pandas(ws_server: Any, make_widget: Any) -> None:
+    server = ws_server()
+    w = make_widget(server.url, explore=False)
+    t = w.table("row")
+    m = w.metrics("m")
+    wait_connected(w, server)
+    server.send(frame("row", {"id": 1, "a": 1}), frame("row", {"id": 2, "b": "x"}),
+                frame("m", {"cpu": 1}), frame("m", {"cpu": 2}))
+    wait_until(lambda: len(t) == 2 and len(m.history.get("cpu", [])) == 2, 10)
+    df = t.to_pandas()
+    assert list(df.columns) == ["id", "a", "b"] and list(df["id"]) == [1, 2]
+    mdf = m.to_pandas()
+    assert list(mdf.columns) == ["time", "series", "value"] and list(mdf["value"]) == [1, 2]
+    assert str(mdf["time"].dt.tz) == "UTC"
