@@ -4,12 +4,12 @@ import { h } from "./dom";
 import { CHILD_VIEWS, renderExplorer } from "./explorer";
 import "./styles.css";
 
-export const VIEWS: Record<string, (props: Pick<RenderProps, "model" | "el" | "signal">) => () => void> = {
+const VIEWS: Record<string, (props: Pick<RenderProps, "model" | "el" | "signal">) => () => void> = {
   realtime: renderExplorer,
   ...CHILD_VIEWS,
 };
 
-export function render(props: RenderProps): () => void {
+function render(props: RenderProps): () => void {
   const name = String(props.model.get("_view"));
   const view = VIEWS[name];
   if (!view) {

@@ -1,7 +1,7 @@
 // Test helpers: render a view against a fake model, count DOM listeners, and a recording canvas context.
 import type { RenderProps } from "@anywidget/types";
 import { vi } from "vitest";
-import { render } from "../index";
+import widget from "../index";
 import type { FakeModel } from "./fake_model";
 
 export interface Rendered {
@@ -15,7 +15,7 @@ export function mount(model: FakeModel): Rendered {
   document.body.append(el);
   const controller = new AbortController();
   const props = { model, el, signal: controller.signal } as unknown as RenderProps;
-  const cleanup = render(props);
+  const cleanup = widget.render(props);
   return { el, controller, cleanup };
 }
 
