@@ -1,0 +1,109 @@
+"""Command line for the demo feed: ``python -m rt_widgets.demo --help``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from types import FrameType
+
+from rt_widgets.demo.server import DemoServer
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m rt_widgets.demo",
+        description="Serve the rt_widgets demo feed (missions, metrics, notifications) over "
+        "WebSocket until Ctrl-C.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8765, help="port (default 8765; 0: any free)")
+    parser.add_argument("--path", default="/ws", help="WebSocket path (default /ws)")
+    parser.add_argument(
+        "--rate", type=float, default=20.0, help="messages per second per client (default 20)"
+    )
+    parser.add_argument(
+        "--batch", type=int, default=1, help="messages per frame; > 1 sends JSON-array batches"
+    )
+    parser.add_argument("--seed", type=int, default=None, help="seed for a reproducible stream")
+    chaos = parser.add_argument_group("chaos")
+    chaos.add_argument(
+        "--drop-every", type=float, default=None, metavar="S", help="close every client every S s"
+    )
+    chaos.add_argument(
+        "--mute-heartbeat",
+        action="store_true",
+        help="go silent as a half-open link: answer no ping of either kind, send nothing",
+    )
+    chaos.add_argument(
+        "--refuse-status",
+        type=int,
+        default=None,
+        metavar="N",
+        help="reject every handshake with HTTP status N (e.g. 401, 503)",
+    )
+    chaos.add_argument("--retry-after", type=int, default=None, metavar="S", help="Retry-After on refusals")
+    parser.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a --host other than loopback (the feed has no authentication)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="log warnings only")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the demo feed until interrupted; returns the process exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    # websockets logs every connection at INFO; the feed's own lines say the same more briefly.
+    logging.getLogger("websockets").setLevel(logging.WARNING)
+    try:
+        feed = DemoServer(
+            args.host,
+            args.port,
+            path=args.path,
+            rate=args.rate,
+            batch=args.batch,
+            seed=args.seed,
+            drop_every=args.drop_every,
+            mute_heartbeat=args.mute_heartbeat,
+            refuse_status=args.refuse_status,
+            retry_after=args.retry_after,
+            allow_remote=args.allow_remote,
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
+    try:
+        feed.start()
+    except OSError as exc:
+        print(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        print("choose another port with --port (0 picks a free one)", file=sys.stderr)
+        return 1
+    print(f"demo feed: {feed.url}  (Ctrl-C to stop)", flush=True)
+    # Explicit for SIGINT too: a shell starts background jobs with SIGINT ignored.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        while not feed.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        feed.stop()
+    return 0
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    # SIGTERM (a service manager, a test tearing down) stops as cleanly as Ctrl-C.
+    raise KeyboardInterrupt
+
+
+if __name__ == "__main__":
+    sys.exit(main())
