@@ -119,6 +119,44 @@ describe("explorer view", () => {
     cleanup();
   });
 
+  it("the send box sends a typed message with a JSON payload", async () => {
+    const { explorer } = setup();
+    const { el, cleanup } = mount(explorer);
+    await flushPromises();
+    const type = el.querySelector<HTMLInputElement>(".rtw-send-type")!;
+    const payload = el.querySelector<HTMLInputElement>(".rtw-send-payload")!;
+    const form = el.querySelector<HTMLFormElement>(".rtw-send-form")!;
+    const note = el.querySelector<HTMLElement>(".rtw-send-note")!;
+    form.requestSubmit();
+    expect(note.dataset.state).toBe("error");
+    type.value = "subscribe";
+    payload.value = "{not json";
+    form.requestSubmit();
+    expect(note.textContent).toContain("not valid JSON");
+    payload.value = '{"channel": "metrics"}';
+    form.requestSubmit();
+    type.value = "ping";
+    payload.value = "";
+    form.requestSubmit();
+    expect(explorer.sent).toEqual([
+      { kind: "send", type: "subscribe", payload: { channel: "metrics" } },
+      { kind: "send", type: "ping", payload: null },
+    ]);
+    cleanup();
+  });
+
+  it("overview rows and tabs work from the keyboard", async () => {
+    const { explorer } = setup();
+    const { el, cleanup } = mount(explorer);
+    await flushPromises();
+    const row = el.querySelector<HTMLElement>('.rtw-overview-row[data-type="metrics_update"]')!;
+    expect(row.tabIndex).toBe(0);
+    row.dispatchEvent(new KeyboardEvent("keydown", { key: "Enter", bubbles: true }));
+    await flushPromises();
+    expect(tabOf(el, "metrics_update").getAttribute("aria-selected")).toBe("true");
+    cleanup();
+  });
+
   it("cleanup releases every listener, frame and timer, children included", async () => {
     const win = countListeners(window);
     const doc = countListeners(document);

@@ -66,11 +66,26 @@ export function renderExplorer({ model, el, signal }: ViewProps): () => void {
     tbody,
   ]);
   const noData = h("div", { class: "rtw-muted rtw-overview-empty", text: "No messages yet." });
+  const sendType = h("input", { class: "rtw-input rtw-send-type", placeholder: "type", "aria-label": "Message type" });
+  const sendPayload = h("input", {
+    class: "rtw-input rtw-send-payload",
+    placeholder: 'payload (JSON), e.g. {"channel": "metrics"}',
+    "aria-label": "Message payload as JSON",
+  });
+  const sendNote = h("span", { class: "rtw-send-note", role: "status" });
+  const sendForm = h("form", { class: "rtw-send-form" }, [
+    sendType,
+    sendPayload,
+    h("button", { class: "rtw-btn rtw-send-button", type: "submit", text: "Send" }),
+    sendNote,
+  ]);
+  const sendBox = h("details", { class: "rtw-send" }, [h("summary", { text: "Send a message" }), sendForm]);
   const tabs = h("div", { class: "rtw-tabs", role: "tablist" });
   const panel = h("div", { class: "rtw-tab-panel", role: "tabpanel" });
   const root = h("div", { class: "rtw-root rtw-explorer" }, [
     indicator.el,
     h("div", { class: "rtw-section" }, [overview, noData]),
+    sendBox,
     tabs,
     panel,
   ]);
@@ -135,6 +150,8 @@ export function renderExplorer({ model, el, signal }: ViewProps): () => void {
       }
       const has = type in kids;
       row.tr.classList.toggle("rtw-has-view", has);
+      if (has) row.tr.tabIndex = 0;
+      else row.tr.removeAttribute("tabindex");
       row.tr.classList.toggle("rtw-active", type === activeType);
       row.tr.title = has ? `Open the ${type} view` : "";
       setText(row.kind, typeof info.kind === "string" ? info.kind : "");
@@ -242,7 +259,37 @@ export function renderExplorer({ model, el, signal }: ViewProps): () => void {
     frame.schedule();
   });
   scope.listen(tabs, "click", (ev) => pick((ev.target as Element | null)?.closest<HTMLElement>(".rtw-tab")?.dataset.type));
-  scope.listen(tbody, "click", (ev) => pick((ev.target as Element | null)?.closest<HTMLElement>(".rtw-overview-row")?.dataset.type));
+  const rowType = (ev: Event): string | undefined =>
+    (ev.target as Element | null)?.closest<HTMLElement>(".rtw-overview-row")?.dataset.type;
+  scope.listen(tbody, "click", (ev) => pick(rowType(ev)));
+  scope.listen(tbody, "keydown", (ev) => {
+    if (ev.key !== "Enter" && ev.key !== " ") return;
+    ev.preventDefault();
+    pick(rowType(ev));
+  });
+  scope.listen(sendForm, "submit", (ev) => {
+    ev.preventDefault();
+    const type = sendType.value.trim();
+    if (type === "") {
+      setText(sendNote, "Give the message a type.");
+      sendNote.dataset.state = "error";
+      return;
+    }
+    let payload: unknown = null;
+    if (sendPayload.value.trim() !== "") {
+      try {
+        payload = JSON.parse(sendPayload.value);
+      } catch {
+        setText(sendNote, "The payload is not valid JSON.");
+        sendNote.dataset.state = "error";
+        return;
+      }
+    }
+    model.send({ kind: "send", type, payload });
+    // Sent to the kernel; it queues the message while the link is down.
+    setText(sendNote, `Sent ${type}.`);
+    sendNote.dataset.state = "ok";
+  });
   scope.interval(refreshAges, 1000);
   scope.add(closeTab);
 

@@ -122,6 +122,20 @@ describe("table view", () => {
     cleanup();
   });
 
+  it("sorts from the keyboard", () => {
+    const model = tableModel([
+      { id: "a", name: "pear", value: 3 },
+      { id: "b", name: "apple", value: 10 },
+    ]);
+    const { el, cleanup } = mount(model);
+    nextFrame();
+    const th = el.querySelector<HTMLElement>('th[data-column="name"]')!;
+    th.dispatchEvent(new KeyboardEvent("keydown", { key: "Enter", bubbles: true }));
+    nextFrame();
+    expect(rowKeys(el)).toEqual(["b", "a"]);
+    cleanup();
+  });
+
   it("keeps only the visible rows in the DOM for 100,000 rows", () => {
     const rows = Array.from({ length: 100_000 }, (_, i) => ({ id: i, name: `row ${i}`, value: i * 1.5 }));
     const model = tableModel(rows);

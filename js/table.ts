@@ -192,7 +192,7 @@ export function renderTable({ model, el, signal }: Pick<RenderProps, "model" | "
     colgroup.replaceChildren(...cols.map(() => h("col")));
     headRow.replaceChildren(
       ...cols.map((c) => {
-        const th = h("th", { scope: "col", "data-column": c, title: `Sort by ${c}` }, [
+        const th = h("th", { scope: "col", "data-column": c, title: `Sort by ${c}`, tabindex: "0" }, [
           h("span", { class: "rtw-th-label", text: c }),
           h("span", { class: "rtw-sort-mark", "aria-hidden": "true" }),
         ]);
@@ -343,9 +343,8 @@ export function renderTable({ model, el, signal }: Pick<RenderProps, "model" | "
     scroller.scrollTop = 0;
     frame.schedule();
   });
-  scope.listen(headRow, "click", (ev) => {
-    const th = (ev.target as Element | null)?.closest("th");
-    const col = th?.getAttribute("data-column");
+  const sortBy = (target: EventTarget | null): void => {
+    const col = (target as Element | null)?.closest("th")?.getAttribute("data-column");
     if (!col) return;
     // asc → desc → unsorted (arrival order)
     if (sortCol !== col) {
@@ -356,6 +355,12 @@ export function renderTable({ model, el, signal }: Pick<RenderProps, "model" | "
     orderDirty = true;
     markSort();
     frame.schedule();
+  };
+  scope.listen(headRow, "click", (ev) => sortBy(ev.target));
+  scope.listen(headRow, "keydown", (ev) => {
+    if (ev.key !== "Enter" && ev.key !== " ") return;
+    ev.preventDefault();
+    sortBy(ev.target);
   });
   scope.listen(scroller, "scroll", () => frame.schedule(), { passive: true });
   if (typeof ResizeObserver === "function") {
