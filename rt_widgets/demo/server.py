@@ -332,6 +332,7 @@ class DemoServer:
         self._received: collections.deque[dict[str, Any]] = collections.deque(maxlen=_RECEIVED_LIMIT)
         self._clients: dict[int, _Client] = {}
         self._connections = 0
+        self._bound: list[tuple[str, int]] = []
         self._sent = 0
         self._invalid = 0
 
@@ -344,6 +345,10 @@ class DemoServer:
         self._drop_task: asyncio.Task[None] | None = None
         self._world: _World | None = None
         self._background: set[asyncio.Task[None]] = set()
+
+    def __repr__(self) -> str:
+        state = f"running, {self.clients} client(s)" if self.running else "stopped"
+        return f"<DemoServer {self.url} {state}>"
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -430,6 +435,12 @@ class DemoServer:
     @property
     def path(self) -> str:
         return self._path
+
+    @property
+    def bound(self) -> list[tuple[str, int]]:
+        """The (address, port) pairs actually listened on; empty while stopped."""
+        with self._lock:
+            return list(self._bound)
 
     @property
     def url(self) -> str:
@@ -585,6 +596,8 @@ class DemoServer:
         finally:
             self._loop = None
             self._port = None
+            with self._lock:
+                self._bound = []
             ready.set()
             self._done.set()
 
@@ -604,7 +617,9 @@ class DemoServer:
             ping_interval=self._ping_interval,
             close_timeout=1.0,
         )
-        self._port = server.sockets[0].getsockname()[1]
+        with self._lock:
+            self._bound = [sock.getsockname()[:2] for sock in server.sockets]
+        self._port = self._bound[0][1]
         producer = asyncio.create_task(self._produce(), name="demo-producer")
         self._restart_dropper()
         scope = "loopback only" if self._is_loopback() else "reachable from other machines"

@@ -372,6 +372,7 @@ def test_allow_remote_binds_all_interfaces(make_feed, caplog: pytest.LogCaptureF
     caplog.set_level("INFO", logger="rt_widgets.demo")
     feed = make_feed(host="0.0.0.0", allow_remote=True)
     assert feed.url == f"ws://0.0.0.0:{feed.port}/ws"
+    assert feed.bound == [("0.0.0.0", feed.port)]
     with socket.create_connection(("127.0.0.1", feed.port), timeout=5):
         pass
     assert any("reachable from other machines" in r.getMessage() for r in caplog.records)
@@ -380,6 +381,8 @@ def test_allow_remote_binds_all_interfaces(make_feed, caplog: pytest.LogCaptureF
 def test_loopback_feed_logs_its_url(make_feed, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level("INFO", logger="rt_widgets.demo")
     feed = make_feed()
+    assert feed.bound == [("127.0.0.1", feed.port)]
+    assert repr(feed) == f"<DemoServer ws://127.0.0.1:{feed.port}/ws running, 0 client(s)>"
     expected = f"demo feed listening on ws://127.0.0.1:{feed.port}/ws (loopback only)"
     assert expected in [r.getMessage() for r in caplog.records]
 
@@ -442,6 +445,7 @@ def test_sync_context_manager_restart_and_stop_idempotent() -> None:
         assert feed.running
         assert feed.start() is feed
     assert not feed.running
+    assert feed.bound == []
     feed.stop()
     with feed:
         assert feed.running
