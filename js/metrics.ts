@@ -241,11 +241,23 @@ export function renderMetrics({ model, el, signal }: Pick<RenderProps, "model" |
     layoutDirty = false;
   };
 
+  // Theme colours are read before this frame's DOM writes (no forced style recalculation) and at most
+  // once a second: a theme switch shows within a second, a busy stream pays almost nothing.
+  let colorsAt = -Infinity;
+  let color = "#1976d2";
+  let alertColor = "#d32f2f";
+  const readColors = (): void => {
+    const now = Date.now();
+    if (now - colorsAt < 1000) return;
+    colorsAt = now;
+    color = cssColor(root, "--rtw-accent", color);
+    alertColor = cssColor(root, "--rtw-danger", alertColor);
+  };
+
   const draw = (): void => {
+    if (dirty.size > 0 || layoutDirty) readColors();
     if (layoutDirty) layout();
     if (dirty.size === 0) return;
-    const color = cssColor(root, "--rtw-accent", "#1976d2");
-    const alertColor = cssColor(root, "--rtw-danger", "#d32f2f");
     for (const name of dirty) {
       const card = cards.get(name);
       const s = data.series.get(name);
