@@ -514,6 +514,31 @@ def test_cli_prints_url_serves_and_stops_on_ctrl_c() -> None:
     assert "stopped" in stderr
 
 
+def test_cli_chaos_flags_reach_the_feed() -> None:
+    chaos = ["--refuse-status", "503", "--retry-after", "2"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rt_widgets.demo", "--port", "0", "--quiet", *chaos],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = read_line(proc, 20.0).split()[2]
+        with pytest.raises(InvalidStatus) as caught:
+            sync_connect(url, open_timeout=5)
+        assert caught.value.response.status_code == 503
+        assert caught.value.response.headers["Retry-After"] == "2"
+        proc.terminate()
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        assert proc.stdout is not None
+        proc.stdout.close()
+
+
 def test_cli_refuses_a_remote_host_without_allow_remote() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "rt_widgets.demo", "--host", "0.0.0.0", "--port", "0"],
