@@ -115,8 +115,17 @@ describe("table view", () => {
     filter.dispatchEvent(new Event("input"));
     nextFrame();
     expect(rowKeys(el)).toEqual(["b"]);
+    model.receive({ kind: "delta", seq: 1, upsert: [{ id: "d", name: "kiwi", value: 12345 }] });
+    filter.value = "2345";
+    filter.dispatchEvent(new Event("input"));
+    nextFrame();
+    expect(rowKeys(el)).toEqual(["d"]);
+    expect(cells(el, "d")[2]).toBe("12,345");
+    filter.value = "10";
+    filter.dispatchEvent(new Event("input"));
+    nextFrame();
     // A live update re-sorts and re-filters.
-    model.receive({ kind: "delta", seq: 1, upsert: [{ id: "c", name: "fig", value: 10 }] });
+    model.receive({ kind: "delta", seq: 2, upsert: [{ id: "c", name: "fig", value: 10 }] });
     nextFrame();
     expect(rowKeys(el)).toEqual(["b", "c"]);
     cleanup();

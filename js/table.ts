@@ -122,7 +122,10 @@ export class TableData {
       keys = keys.filter((k) => {
         const row = this.rows.get(k)!;
         for (const c of cols) {
-          if (cellText(row[c]).toLowerCase().includes(needle)) return true;
+          const v = row[c];
+          if (cellText(v).toLowerCase().includes(needle)) return true;
+          // Numbers match as typed too ("1234" finds the cell shown as "1,234").
+          if (typeof v === "number" && String(v).includes(needle)) return true;
         }
         return false;
       });
