@@ -77,6 +77,18 @@ describe("status indicator", () => {
     cleanup();
   });
 
+  it("shows message counters and flags undecodable frames", async () => {
+    const { root, src, cleanup } = await mountStatus({ stats: { messages_in: 1234, messages_out: 5, decode_errors: 0, last_error: null } });
+    const chip = q(root, ".rtw-stats");
+    expect(chip.hidden).toBe(false);
+    expect(chip.textContent).toBe("↓ 1,234 ↑ 5");
+    expect(chip.title).toContain("messages_in: 1,234");
+    src.set("stats", { messages_in: 1300, messages_out: 5, decode_errors: 2 });
+    expect(chip.textContent).toBe("↓ 1,300 ↑ 5 · 2 bad");
+    expect(chip.classList.contains("rtw-warn")).toBe(true);
+    cleanup();
+  });
+
   it("renders server text as text", async () => {
     const { root, cleanup } = await mountStatus({ status: "disconnected", error: "<img src=x onerror=alert(1)>" });
     expect(q(root, ".rtw-error").textContent).toBe("<img src=x onerror=alert(1)>");

@@ -1,7 +1,7 @@
 // Connection status indicator: reads the status traits of a RealtimeWidget model and sends its button
 // and browser events back through that model.
 import type { RenderProps } from "@anywidget/types";
-import { type Model, Scope, finite, h, modelId, setHidden, setText, svg } from "./dom";
+import { type Model, Scope, finite, formatNumber, h, isRecord, modelId, setHidden, setText, svg } from "./dom";
 
 export type Status = "connecting" | "connected" | "reconnecting" | "disconnected" | "closed";
 
@@ -13,7 +13,7 @@ const LABELS: Record<Status, string> = {
   closed: "Closed",
 };
 
-const WATCHED = ["status", "attempt", "next_retry_in", "error", "latency_ms", "queued", "url"] as const;
+const WATCHED = ["status", "attempt", "next_retry_in", "error", "latency_ms", "queued", "url", "stats"] as const;
 
 /** Countdown refresh period: smooth enough for tenths of a second, cheap enough to ignore. */
 export const TICK_MS = 200;
@@ -67,6 +67,7 @@ export function createIndicator(source: Model, scope: Scope, opts: IndicatorOpti
   const attempt = h("span", { class: "rtw-attempt rtw-chip" });
   const countdown = h("span", { class: "rtw-countdown rtw-chip" });
   const queued = h("span", { class: "rtw-queued rtw-chip", title: "Messages waiting to be sent" });
+  const stats = h("span", { class: "rtw-stats rtw-chip" });
   const reconnect = h("button", { class: "rtw-btn rtw-reconnect", type: "button", text: "Reconnect" });
   const disconnect = h("button", { class: "rtw-btn rtw-disconnect", type: "button", text: "Disconnect" });
   const error = h("div", { class: "rtw-error", role: "status" });
@@ -82,6 +83,7 @@ export function createIndicator(source: Model, scope: Scope, opts: IndicatorOpti
     attempt,
     countdown,
     queued,
+    stats,
     h("span", { class: "rtw-spacer" }),
     reconnect,
     disconnect,
@@ -155,6 +157,8 @@ export function createIndicator(source: Model, scope: Scope, opts: IndicatorOpti
     setHidden(queued, !details || q <= 0);
     setText(queued, `${q} queued`);
 
+    renderStats(stats, source.get("stats"), details);
+
     const err = source.get("error");
     const errText = typeof err === "string" ? err : "";
     setHidden(error, !details || errText === "");
@@ -203,6 +207,22 @@ export function createIndicator(source: Model, scope: Scope, opts: IndicatorOpti
       render();
     },
   };
+}
+
+/** Messages in/out at a glance; every counter in the tooltip. */
+function renderStats(el: HTMLElement, value: unknown, details: boolean): void {
+  const inbound = isRecord(value) ? finite(value.messages_in) : null;
+  setHidden(el, !details || inbound === null);
+  if (!isRecord(value) || inbound === null) return;
+  const out = finite(value.messages_out) ?? 0;
+  const bad = finite(value.decode_errors) ?? 0;
+  setText(el, `↓ ${formatNumber(inbound)} ↑ ${formatNumber(out)}${bad > 0 ? ` · ${formatNumber(bad)} bad` : ""}`);
+  el.classList.toggle("rtw-warn", bad > 0);
+  const lines: string[] = [];
+  for (const [k, v] of Object.entries(value)) {
+    if (v !== null && v !== undefined && typeof v !== "object") lines.push(`${k}: ${typeof v === "number" ? formatNumber(v) : String(v)}`);
+  }
+  el.title = lines.join("\n");
 }
 
 function optionsOf(model: Model): IndicatorOptions {
