@@ -212,6 +212,9 @@ const numberFormat = new Intl.NumberFormat(undefined, { maximumFractionDigits: 3
 const compactFormat = new Intl.NumberFormat(undefined, { maximumFractionDigits: 2 });
 
 export function formatNumber(value: number): string {
+  const abs = Math.abs(value);
+  // Grouped decimals would show 1e-7 as "0" and 1e21 as a wall of digits.
+  if (abs !== 0 && (abs < 1e-3 || abs >= 1e15)) return value.toExponential(3);
   return numberFormat.format(value);
 }
 
