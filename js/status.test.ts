@@ -178,6 +178,19 @@ describe("status indicator", () => {
     cleanup();
   });
 
+  it("says so when there is no source, or it cannot be found", async () => {
+    const manager = new FakeManager();
+    const none = mount(manager.create("s0", { _view: "status", source: null }));
+    await flushPromises();
+    expect(none.el.textContent).toContain("No connection to show.");
+    none.cleanup();
+    const lost = mount(manager.create("s1", { _view: "status", source: "IPY_MODEL_gone" }));
+    await flushPromises();
+    expect(lost.el.querySelector(".rtw-error")!.textContent).toContain("gone");
+    lost.cleanup();
+    expect(lost.el.children.length).toBe(0);
+  });
+
   it("rebinds when the source changes", async () => {
     const { manager, view, el, cleanup } = await mountStatus({ status: "connected" });
     manager.create("src2", { status: "closed" });

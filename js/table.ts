@@ -187,12 +187,32 @@ export function renderTable({ model, el, signal }: Pick<RenderProps, "model" | "
   const pool: HTMLTableRowElement[] = [];
   let flashTimer: (() => void) | null = null;
 
+  let sizedWithRows = false;
+  /** Column widths from the header and a sample of rows, in `ch`: narrow ids, wide text. */
+  const sizeColumns = (cols: string[]): void => {
+    const widths = cols.map((c) => c.length + 2);
+    let n = 0;
+    for (const row of data.rows.values()) {
+      for (let c = 0; c < cols.length; c++) widths[c] = Math.max(widths[c]!, cellText(row[cols[c]!]).length);
+      if (++n >= 50) break;
+    }
+    sizedWithRows = n > 0;
+    const cells = colgroup.children;
+    for (let c = 0; c < cols.length; c++) {
+      (cells[c] as HTMLElement).style.width = `${Math.min(40, Math.max(5, widths[c]!)) + 2}ch`;
+    }
+  };
+
   const buildHeader = (): void => {
     const cols = data.columns;
     const sig = cols.join("\0");
-    if (sig === shownColumns) return;
+    if (sig === shownColumns) {
+      if (!sizedWithRows && data.rows.size > 0) sizeColumns(cols);
+      return;
+    }
     shownColumns = sig;
     colgroup.replaceChildren(...cols.map(() => h("col")));
+    sizeColumns(cols);
     headRow.replaceChildren(
       ...cols.map((c) => {
         const th = h("th", { scope: "col", "data-column": c, title: `Sort by ${c}`, tabindex: "0" }, [

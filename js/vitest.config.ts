@@ -2,6 +2,8 @@ import { defineConfig } from "vitest/config";
 
 // Number formatting follows the process locale; the expected strings in the tests are en-US. Test
 // workers are forked after this runs and inherit it.
+// (Typed locally: the project does not install @types/node.)
+declare const process: { env: Record<string, string | undefined> };
 process.env.LC_ALL = "en_US.UTF-8";
 
 export default defineConfig({
