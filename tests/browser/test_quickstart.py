@@ -105,7 +105,9 @@ def test_connecting_state_and_toast(page: Any, feed: Feed) -> None:
         expect(pending.locator(".rtw-status")).to_have_attribute("data-status", "connecting")
         picture(pending.locator(".rtw-status"), "status-connecting")
         execute(page, "pending.close()")
-        expect(pending.locator(".rtw-status")).to_have_attribute("data-status", "closed")
+        assert evaluate_py(page, "pending.status") == "closed"
+        # Closing a widget closes its views too.
+        expect(pending.locator(".rtw-status")).to_have_count(0)
 
     notice = {
         "type": "notification",
@@ -223,7 +225,10 @@ def test_server_text_is_rendered_as_text(page: Any, feed: Feed) -> None:
     assert feed.server.broadcast_raw(json.dumps(message)) >= 1
     assert feed.server.broadcast_raw(json.dumps(toast)) >= 1
 
-    row = cell(page, "table").locator("tr.rtw-row[data-key='999']")
+    # Only visible rows are drawn: the filter box brings the new row into view.
+    table = cell(page, "table")
+    table.locator(".rtw-table-filter").fill("onerror")
+    row = table.locator("tr.rtw-row[data-key='999']")
     expect(row).to_contain_text(hostile_name)
     expect(row).to_contain_text(hostile_status)
     expect(cell(page, "notifications").locator(".rtw-toast").filter(has_text=hostile_name)).to_have_count(
@@ -240,6 +245,7 @@ def test_server_text_is_rendered_as_text(page: Any, feed: Feed) -> None:
     assert widgets.count() >= 2
     assert page.locator(".jp-Notebook [class*='rtw-'] img").count() == 0
     assert page.locator(".jp-Notebook [class*='rtw-'] script").count() == 0
+    table.locator(".rtw-table-filter").fill("")
 
 
 def test_views_update_while_the_kernel_is_busy(page: Any) -> None:
