@@ -198,6 +198,9 @@ _clock_lock = threading.Lock()
 def get_frame_clock() -> FrameClock:
     """The process-wide frame clock, on the I/O loop (started on first use)."""
     global _clock
+    clock = _clock
+    if clock is not None:  # the hot path: called per message, so no lock once it exists
+        return clock
     with _clock_lock:
         if _clock is None:
             from .iothread import get_loop

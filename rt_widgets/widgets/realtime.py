@@ -48,6 +48,9 @@ __all__ = ["RealtimeWidget"]
 
 # The explorer makes a view per message type it can show; past this many it only counts them.
 MAX_AUTO_VIEWS = 24
+# The overview counts at most this many types; the rest are counted together under OTHER_TYPES.
+MAX_TYPES = 200
+OTHER_TYPES = "(other types)"
 # Connection troubles (overflow, malformed frames) are reported at most this often.
 EVENT_INTERVAL = 5.0
 EVENT_BACKLOG = 50
@@ -331,14 +334,20 @@ class RealtimeWidget(BaseWidget):
 
     def _on_message(self, message: Message) -> None:
         now = time.monotonic()
-        stats = self._types.get(message.type)
+        type = message.type
+        stats = self._types.get(type)
         if stats is None:
-            stats = self._types[message.type] = _TypeStats(now)
+            if len(self._types) >= MAX_TYPES:
+                # A server that puts ids in the type must not grow the overview without bound.
+                type = OTHER_TYPES
+                stats = self._types.get(type)
+            if stats is None:
+                stats = self._types[type] = _TypeStats(now)
         stats.hit(now)
         if stats.kind is None:
-            stats.kind = infer_kind(message.type, message.payload)
+            stats.kind = "raw" if type == OTHER_TYPES else infer_kind(type, message.payload)
             if stats.kind is not None and self._explore:
-                self._explore_type(message.type, stats.kind, message.payload)
+                self._explore_type(type, stats.kind, message.payload)
         get_frame_clock().mark_dirty(self._flusher)
 
     def _explore_type(self, type: str, kind: str, payload: Any) -> None:

@@ -103,6 +103,10 @@ class LiveTable(DataView):
     def __len__(self) -> int:
         return len(self._table)
 
+    def __bool__(self) -> bool:
+        # A widget is truthy even while its table is empty (``__len__`` would say otherwise).
+        return True
+
     def to_pandas(self) -> pandas.DataFrame:
         """The rows as a DataFrame (columns in first-seen order), oldest first."""
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import time
@@ -194,6 +195,9 @@ def test_20k_messages_in_one_second_bounded_rate_and_exact_final_state(
     assert max_per_window(comm_msgs) <= 100
     # 20,000 messages turned into at most a few dozen comm messages per view.
     assert len(deltas) <= fps * (sent_in + 5)
+    # The snapshot trait is refreshed at most every 2 s while the table changes.
+    snapshots = [t for t, s in comm_spy.updates(table) if "_snapshot" in s]
+    assert all(b - a >= 1.9 for a, b in itertools.pairwise(snapshots))
 
 
 # -- credentials ----------------------------------------------------------------------------
@@ -399,7 +403,8 @@ def test_live_store_folds_and_drives_a_dlinked_progress_bar(ws_server: Any, make
 # -- API surface, validation, lifecycle -----------------------------------------------------
 
 
-def test_views_are_cached_and_typed(ws_server: Any, make_widget: Any) -> None:
+def test_views_are_cached_and_typed(ws_server: Any, make_widget: Any,
+                                    comm_spy: CommSpy) -> None:
     server = ws_server()
     w = make_widget(server.url, explore=False)
     t = w.table("x")
@@ -410,6 +415,9 @@ def test_views_are_cached_and_typed(ws_server: Any, make_widget: Any) -> None:
     assert w.notifications() is w.notifications() and isinstance(w.notifications(), Notifications)
     s = w.status_indicator(details=False, position="fixed")
     assert isinstance(s, ConnectionStatus) and s.source is w and s.position == "fixed"
+    assert comm_spy.view_state(s).items() >= {
+        "_view": "status", "source": f"IPY_MODEL_{w.model_id}", "details": False,
+        "position": "fixed"}.items()
     with pytest.raises(ValueError, match="position must be one of"):
         w.status_indicator(position="top")
     with pytest.raises(ValueError, match="max_rows must be a positive integer"):
@@ -439,6 +447,8 @@ def test_named_widgets_replace_each_other_and_close_cascades(ws_server: Any, mak
     assert first.closed and first.connection.state == "closed"
     assert table.closed and comm_spy.messages(table)[-1].msg_type == "comm_close"
     assert not second.closed
+    # the first link is gone and the second one registered: a push reaches the second widget
+    wait_until(lambda: server.connection_count == 2, 10)
     wait_connected(second, server)
     server.send(frame("mission_update", {"id": 1}))
     wait_until(lambda: second.table("mission_update").rows == [{"id": 1}], 10)
