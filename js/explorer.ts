@@ -233,11 +233,13 @@ export function renderExplorer({ model, el, signal }: ViewProps): () => void {
           return;
         }
         const controller = new AbortController();
-        const cleanup = view({ model: child as Model, el: container, signal: controller.signal });
-        tabScope.add(() => {
-          controller.abort();
-          cleanup();
-        });
+        tabScope.add(() => controller.abort());
+        try {
+          tabScope.add(view({ model: child as Model, el: container, signal: controller.signal }));
+        } catch (err) {
+          console.error("rt_widgets: could not render", type, err);
+          container.append(h("div", { class: "rtw-error", text: `Could not show ${type}: ${String(err)}` }));
+        }
       },
       (err: unknown) => {
         if (!tabScope.disposed) container.append(h("div", { class: "rtw-error", text: `Could not open ${type}: ${String(err)}` }));
