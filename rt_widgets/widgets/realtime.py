@@ -10,7 +10,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +19,7 @@ from ipywidgets import widget_serialization
 
 from .. import iothread
 from ..connection import Connection
+from ..outbox import SendHandle
 from ..sync import get_frame_clock
 from ._base import (
     BaseWidget,
@@ -210,11 +211,16 @@ class RealtimeWidget(BaseWidget):
         """``Connection.on``: call ``handler`` for each message of ``type`` (``"*"``: all)."""
         return self._conn.on(type, handler)
 
-    def send(self, type: Any, payload: Any = None) -> Any:
-        """``Connection.send``: queue a message; returns its ``SendHandle``."""
+    def send(self, type: str | Mapping[str, Any], payload: Any = None) -> SendHandle:
+        """``Connection.send``: queue a message (sent in order once connected).
+
+        >>> w.send("subscribe", {"channel": "metrics"}).wait(5)   # doctest: +SKIP
+        <SendState.SENT: 'sent'>
+        """
         return self._conn.send(type, payload)
 
-    def subscribe(self, type: str, payload: Any = None) -> Callable[[], None]:
+    def subscribe(self, type: str | Mapping[str, Any], payload: Any = None
+                  ) -> Callable[[], None]:
         """``Connection.subscribe``: a message replayed on every (re)connect."""
         return self._conn.subscribe(type, payload)
 

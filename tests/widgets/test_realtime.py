@@ -472,3 +472,27 @@ def test_to_pandas(ws_server: Any, make_widget: Any) -> None:
     mdf = m.to_pandas()
     assert list(mdf.columns) == ["time", "series", "value"] and list(mdf["value"]) == [1, 2]
     assert str(mdf["time"].dt.tz) == "UTC"
+
+
+# -- the bundled demo feed ------------------------------------------------------------------
+
+
+def test_explorer_on_the_demo_feed(make_widget: Any, comm_spy: CommSpy) -> None:
+    from rt_widgets.demo.server import DemoServer
+
+    with DemoServer(port=0, rate=200, seed=4) as feed:
+        w = make_widget(feed.url, fps=10)
+
+        def kinds() -> dict[str, str]:
+            overview = comm_spy.view_state(w).get("overview", {})
+            return {t: o["kind"] for t, o in overview.items()}
+
+        wait_until(lambda: {"mission_update": "table", "metrics_update": "metrics"}.items()
+                   <= kinds().items(), 20, message=lambda: str(kinds()))
+        children = comm_spy.view_state(w)["children"]
+        assert {"mission_update", "metrics_update"} <= set(children)
+        table = w.table("mission_update")
+        wait_until(lambda: len(table) > 0, 10)
+        assert all("id" in row for row in table.rows)
+        wait_until(lambda: w.metrics("metrics_update").latest, 10)
+        assert comm_spy.view_state(w)["status"] == "connected"
