@@ -4,6 +4,7 @@ backoff policy, dispatch, heartbeat, the offline queue, and the state machine.""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import statistics
 import threading
 import time
@@ -118,7 +119,7 @@ def test_reconnect_delays_follow_the_backoff_policy_without_jitter(
     refused = [a.time for a in server.attempts if not a.handshake]
     server.restart()
     connected(conn, timeout=5)
-    gaps = [b - a for a, b in zip(refused, refused[1:], strict=False)][:4]
+    gaps = [b - a for a, b in itertools.pairwise(refused)][:4]
     first = refused[0] - killed_at
     print(f"\nfirst retry after {first:.3f} s; gaps {[round(g, 3) for g in gaps]}")
     # The dropped link counts as a failure (it was up < stable_after): delay n=0 first, then the
@@ -142,7 +143,7 @@ def test_reconnect_delays_with_full_jitter_stay_within_bounds(
     refused = [a.time for a in server.attempts if not a.handshake]
     server.restart()
     connected(conn, timeout=5)
-    gaps = [b - a for a, b in zip(refused, refused[1:], strict=False)][:15]
+    gaps = [b - a for a, b in itertools.pairwise(refused)][:15]
     print(f"\nfull-jitter gaps {[round(g, 3) for g in gaps]}")
     margin = 0.1
     for i, gap in enumerate(gaps):

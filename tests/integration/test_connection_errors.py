@@ -172,6 +172,7 @@ def test_should_reconnect_can_retry_a_terminal_status(
     conn, states, _ = started(make_conn, server.url, backoff=FAST, should_reconnect=always)
     wait_until(lambda: len(server.handshakes()) >= 3, 5)
     assert "disconnected" not in states.news
+    assert conn.state == "reconnecting"
     assert "401" in str(errors[0])
 
 
@@ -222,7 +223,7 @@ def test_should_reconnect_overrides_a_terminal_close_code(
 ) -> None:
     server = ws_server()
     server.close_on_connect(4001)
-    conn, states, _ = started(make_conn, server.url, backoff=FAST, should_reconnect=lambda e: True)
+    _, states, _ = started(make_conn, server.url, backoff=FAST, should_reconnect=lambda e: True)
     wait_until(lambda: server.connection_count >= 3, 5)
     assert "disconnected" not in states.news
 
@@ -267,7 +268,7 @@ def test_server_that_ignores_the_application_ping_is_kept_alive_by_protocol_pong
     """A plain `websockets` server that never answers {"type": "ping"} and sends nothing at all:
     only WebSocket protocol pongs come back, and they must be enough."""
     server = ws_server(answer_pings=False)
-    conn, states, _ = started(make_conn, server.url, heartbeat_interval=0.2, heartbeat_timeout=0.3)
+    conn, _, _ = started(make_conn, server.url, heartbeat_interval=0.2, heartbeat_timeout=0.3)
     conn.wait_for_state("connected", timeout=5)
     assert_stays(lambda: conn.stats()["reconnects"] == 0 and conn.state == "connected", 3.0,
                  message=lambda: str(conn.stats()))

@@ -3,6 +3,7 @@ relay, flapping and silent servers, and a handler that blocks the I/O thread."""
 
 from __future__ import annotations
 
+import itertools
 import random
 import threading
 import time
@@ -64,9 +65,12 @@ def test_hundred_crashes_with_sends_in_flight(
             handles.append((next_i, conn.send("data", {"i": next_i})))
             next_i += 1
         wait_until(
-            lambda: len(server.messages("data")) >= target, 10,
-            message=lambda: f"cycle {faults}: server has {len(server.messages('data'))} of {target}; "
-            f"state {conn.state}, server links {server.open_connections}, {conn.stats()}",
+            lambda target=target: len(server.messages("data")) >= target,
+            10,
+            message=lambda target=target, cycle=faults: (
+                f"cycle {cycle}: server has {len(server.messages('data'))} of {target}; "
+                f"state {conn.state}, server links {server.open_connections}, {conn.stats()}"
+            ),
         )
         server.kill()
         faults += 1
@@ -172,7 +176,7 @@ def test_accept_then_close_server_is_not_hammered(
     conn.start()
     wait_until(lambda: server.connection_count >= 9, 10)
     times = [a.time for a in server.handshakes()][:9]
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     rate = (len(times) - 1) / (times[-1] - times[0])
     print(f"\naccept-then-close: gaps {[round(g, 3) for g in gaps]}, {rate:.1f} attempts/s")
     record_property("attempts_per_s", round(rate, 2))

@@ -30,7 +30,9 @@ def test_make_message_stamps_an_iso8601_utc_timestamp() -> None:
 
 
 def test_decode_one_message() -> None:
-    good, errors = decode('{"type": "tick", "payload": {"v": 1}, "timestamp": "2026-01-01T00:00:00Z", "seq": 7}')
+    good, errors = decode(
+        '{"type": "tick", "payload": {"v": 1}, "timestamp": "2026-01-01T00:00:00Z", "seq": 7}'
+    )
     assert errors == []
     assert good == [Message("tick", {"v": 1}, "2026-01-01T00:00:00Z", 7)]
 
@@ -48,7 +50,9 @@ def test_message_is_frozen() -> None:
 
 
 def test_decode_a_batch_in_order() -> None:
-    good, errors = decode('[{"type": "a", "payload": 1}, {"type": "b", "payload": 2}, {"type": "a", "payload": 3}]')
+    good, errors = decode(
+        '[{"type": "a", "payload": 1}, {"type": "b", "payload": 2}, {"type": "a", "payload": 3}]'
+    )
     assert errors == []
     assert [(m.type, m.payload) for m in good] == [("a", 1), ("b", 2), ("a", 3)]
 

@@ -1,0 +1,147 @@
+"""TLS with a certificate made at test time, and credentials that never leak into repr, display_url,
+stats or log records."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import shutil
+import ssl
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rt_widgets import Backoff, Connection
+from tests._servers import ServerLoop, WsServer
+from tests.conftest import wait_until
+
+MakeServer = Callable[..., WsServer]
+MakeConn = Callable[..., Connection]
+
+
+def make_self_signed(directory: Path) -> tuple[Path, Path]:
+    """A throwaway certificate for 127.0.0.1, made with the openssl command line tool."""
+    openssl = shutil.which("openssl")
+    assert openssl is not None, "the openssl command is needed to make a test certificate"
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1",
+            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return cert, key
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path, server_loop: ServerLoop) -> Iterator[tuple[WsServer, Path]]:
+    cert, key = make_self_signed(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server = WsServer(server_loop, ssl_context=context).start()
+    yield server, cert
+    server.kill()
+
+
+def test_wss_works_with_a_context_that_trusts_the_certificate(
+    tls_server: tuple[WsServer, Path], make_conn: MakeConn
+) -> None:
+    server, cert = tls_server
+    assert server.url.startswith("wss://")
+    conn = make_conn(server.url, ssl=ssl.create_default_context(cafile=str(cert)))
+    got: list[Any] = []
+    conn.on("secure", got.append)
+    conn.start()
+    conn.wait_for_state("connected", timeout=10)
+    assert conn.send("hello", 1).wait(5) == "sent"
+    wait_until(lambda: server.messages("hello"), 5)
+    server.send({"type": "secure", "payload": "ok"})
+    wait_until(lambda: got == ["ok"], 5)
+
+
+def test_wss_with_an_untrusted_certificate_fails_with_a_clear_error(
+    tls_server: tuple[WsServer, Path], make_conn: MakeConn, caplog: pytest.LogCaptureFixture
+) -> None:
+    server, _ = tls_server
+    conn = make_conn(server.url, backoff=Backoff(initial=0.05, maximum=0.1))
+    conn.start()
+    wait_until(lambda: "certificate" in (conn.last_error or "").lower(), 10,
+               message=lambda: f"last_error={conn.last_error!r}")
+    print(f"\nuntrusted certificate: state {conn.state}, last_error {conn.last_error!r}")
+    assert conn.state != "connected"
+    assert server.connection_count == 0
+    assert "ssl" in (conn.last_error or "").lower(), "the error says what to change"
+
+
+SECRETS = ("pw-S3CRET-userinfo", "tok-S3CRET-query", "hdr-S3CRET-header", "cb-S3CRET-callable")
+# URL userinfo travels as HTTP Basic auth: its base64 form is a credential too.
+BASIC = base64.b64encode(f"alice:{SECRETS[0]}".encode()).decode()
+
+
+def leaks(text: str) -> list[str]:
+    return [s for s in (*SECRETS, BASIC) if s in text]
+
+
+def client_records(caplog: pytest.LogCaptureFixture) -> list[str]:
+    formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
+    return [
+        formatter.format(r)
+        for r in caplog.records
+        # What the test server logs is the server's business: it is meant to see the credentials.
+        if r.threadName != "test-servers" and not r.name.startswith("tests.server")
+    ]
+
+
+@pytest.mark.parametrize("callable_headers", [False, True], ids=["dict-headers", "callable-headers"])
+def test_credentials_never_appear_in_repr_display_url_stats_or_logs(
+    ws_server: MakeServer, make_conn: MakeConn, caplog: pytest.LogCaptureFixture,
+    callable_headers: bool,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    server = ws_server()
+    url = f"ws://alice:{SECRETS[0]}@127.0.0.1:{server.port}/ws?token={SECRETS[1]}&room=7"
+    headers: Any = (
+        (lambda: {"Authorization": f"Bearer {SECRETS[3]}"}) if callable_headers
+        else {"Authorization": f"Bearer {SECRETS[2]}"}
+    )
+    conn = make_conn(url, headers=headers, heartbeat_interval=0.1, heartbeat_timeout=0.5,
+                     backoff=Backoff(initial=0.01, maximum=0.05))
+    conn.start()
+    conn.wait_for_state("connected", timeout=5)
+    seen = server.handshakes()[0]
+    # The credentials do reach the server ...
+    assert SECRETS[1] in seen.path
+    assert any(s in seen.headers.get("Authorization", "") for s in SECRETS[2:])
+    # ... and a refusal, a bad frame, a reconnect and a heartbeat all get logged on the way.
+    conn.send("data", {"x": 1}).wait(5)
+    server.send("{bad json")
+    wait_until(lambda: conn.stats()["decode_errors"] == 1, 5)
+    wait_until(lambda: conn.latency_ms is not None, 5)
+    server.refuse(401)
+    server.kill()
+    server.restart()
+    wait_until(lambda: conn.state == "disconnected", 5, message=lambda: str(conn.stats()))
+    assert "401" in (conn.last_error or "")
+
+    texts = {
+        "repr": repr(conn),
+        "str": str(conn),
+        "display_url": conn.display_url,
+        "stats": repr(conn.stats()),
+        "last_error": str(conn.last_error),
+    }
+    for where, text in texts.items():
+        assert not leaks(text), f"credential in {where}: {text}"
+    assert "127.0.0.1" in conn.display_url and "room=7" in conn.display_url
+    records = client_records(caplog)
+    assert records, "the client logged nothing at DEBUG"
+    leaked = [r for r in records if leaks(r)]
+    print(f"\n{len(records)} client log records at DEBUG, {len(leaked)} with a credential")
+    assert not leaked, "credentials in log records:\n" + "\n".join(leaked[:5])
