@@ -240,7 +240,13 @@ class RealtimeWidget(BaseWidget):
 
     def table(self, type: str = "mission_update", key: str = "id", max_rows: int = 10_000,
               delete_type: str | None = None, columns: Iterable[str] | None = None) -> LiveTable:
-        """The live table of ``type`` messages keyed by ``key`` (the same one on every call)."""
+        """The live table of ``type`` messages keyed by ``key`` (the same one on every call).
+
+        It holds what arrives after it is made; the explorer makes one as soon as the first
+        message of a keyed type arrives, and that one starts with that message.
+
+        >>> w.table("mission_update", delete_type="mission_removed", max_rows=1000)  # doctest: +SKIP
+        """
         return self._table(type, key, max_rows, delete_type, columns)[0]
 
     def _table(self, type: str, key: str = "id", max_rows: int = 10_000,

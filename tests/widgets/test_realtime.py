@@ -450,8 +450,10 @@ def test_named_widgets_replace_each_other_and_close_cascades(ws_server: Any, mak
     # the first link is gone and the second one registered: a push reaches the second widget
     wait_until(lambda: server.connection_count == 2, 10)
     wait_connected(second, server)
+    # made before the push: a table holds the messages that arrive after it exists
+    second_table = second.table("mission_update")
     server.send(frame("mission_update", {"id": 1}))
-    wait_until(lambda: second.table("mission_update").rows == [{"id": 1}], 10)
+    wait_until(lambda: second_table.rows == [{"id": 1}], 10)
     assert table.rows == [] and store.value is None  # closed views stop following
     with pytest.raises(RuntimeError, match="closed"):
         first.table("other")
