@@ -193,7 +193,7 @@ class DataView(BaseWidget):
                  **kwargs: Any) -> None:
         self._store = store
         self._conn = connection
-        self._fps = fps
+        self._fps = fps = check_fps(fps)
         self._flusher = Flusher(self._flush)
         self._unsubscribe: list[Callable[[], None]] = []
         self._snap_at = -1e18
@@ -273,15 +273,18 @@ class DataView(BaseWidget):
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe.clear()
-        flusher, timer = self._flusher, self._snap_timer
+        flusher = self._flusher
 
         def forget() -> None:
             get_frame_clock().unregister(flusher)
-            if timer is not None:
-                timer.cancel()
+            if self._snap_timer is not None:
+                self._snap_timer.cancel()
+                self._snap_timer = None
 
-        with contextlib.suppress(RuntimeError):  # the loop is gone at interpreter exit
-            iothread.call_soon(forget)
+        # On the I/O thread, and waited for: once it returns no flush of this view is running
+        # or will run, so closing the comm cannot race a delta being sent.
+        with contextlib.suppress(Exception):  # the I/O thread is gone (interpreter exit)
+            read_on_io(forget)
         super().close()
 
 

@@ -8,9 +8,15 @@ from typing import TYPE_CHECKING, Any
 
 import traitlets
 
-from .. import iothread
 from ..sync import get_frame_clock
-from ._base import Flusher, check_fps, check_type, register_flusher, reject_unknown
+from ._base import (
+    Flusher,
+    check_fps,
+    check_type,
+    read_on_io,
+    register_flusher,
+    reject_unknown,
+)
 
 if TYPE_CHECKING:
     from ..connection import Connection
@@ -82,8 +88,8 @@ class LiveStore(traitlets.HasTraits):
         self._is_closed = True
         self._unsubscribe()
         flusher = self._flusher
-        with contextlib.suppress(RuntimeError):
-            iothread.call_soon(lambda: get_frame_clock().unregister(flusher))
+        with contextlib.suppress(Exception):  # the I/O thread is gone (interpreter exit)
+            read_on_io(lambda: get_frame_clock().unregister(flusher))
 
     def __repr__(self) -> str:
         return f"LiveStore(type={self.type!r}, value={self.value!r})"
