@@ -124,9 +124,9 @@ def test_reconnect_delays_follow_the_backoff_policy_without_jitter(
     print(f"\nfirst retry after {first:.3f} s; gaps {[round(g, 3) for g in gaps]}")
     # The dropped link counts as a failure (it was up < stable_after): delay n=0 first, then the
     # attempt after each refused try waits bound(1), bound(2), bound(3) (capped).
-    assert 0.1 - 0.02 <= first <= 0.1 + 0.25
+    assert 0.1 - 0.02 <= first <= 0.1 + 0.3
     for gap, expected in zip(gaps, [0.2, 0.4, 0.4, 0.4], strict=True):
-        assert expected - 0.02 <= gap <= expected + 0.2, (gaps, expected)
+        assert expected - 0.02 <= gap <= expected + 0.3, (gaps, expected)
     assert conn.stats()["reconnects"] == 1
 
 
@@ -139,19 +139,21 @@ def test_reconnect_delays_with_full_jitter_stay_within_bounds(
     conn.start()
     connected(conn)
     server.kill(record=True)
-    wait_until(lambda: len(server.attempt_times()) >= 1 + 16, 15)
+    wait_until(lambda: len(server.attempt_times()) >= 1 + 21, 15)
     refused = [a.time for a in server.attempts if not a.handshake]
     server.restart()
     connected(conn, timeout=5)
-    gaps = [b - a for a, b in itertools.pairwise(refused)][:15]
+    gaps = [b - a for a, b in itertools.pairwise(refused)][:20]
     print(f"\nfull-jitter gaps {[round(g, 3) for g in gaps]}")
-    margin = 0.1
+    # Scheduling noise on a busy machine only ever lengthens a gap.
+    margin = 0.25
     for i, gap in enumerate(gaps):
         assert gap <= backoff.bound(i + 1) + margin, (i, gaps)
     capped = gaps[3:]
-    # Uniform in [0, 0.2]: the draws vary, and their mean sits well inside the interval.
+    # Uniform in [0, 0.2]: the draws vary, and their mean sits near 0.1 (a policy that ignored the
+    # jitter or the cap would sit at 0.2 or above).
     assert statistics.pstdev(capped) > 0.02, capped
-    assert 0.03 < statistics.fmean(capped) < 0.2, capped
+    assert 0.03 < statistics.fmean(capped) < 0.16, capped
 
 
 def test_dispatch_by_type_and_wildcard_in_order(ws_server: MakeServer, make_conn: MakeConn) -> None:

@@ -83,6 +83,8 @@ def test_disconnect_connect_cycles_on_one_connection_return_to_baseline(
         conn.wait_for_state("connected", timeout=5)
     wait_until(lambda: server.open_connections == 1, 5)
     wait_until(lambda: open_fds() <= fds, 10, message=lambda: f"fds {fds} -> {open_fds()}")
+    print(f"\n200 disconnect/connect cycles: threads {threads} -> {threading.active_count()}, "
+          f"fds {fds} -> {open_fds()}")
     assert threading.active_count() == threads
     assert server.connection_count == 201
     conn.stop()
@@ -100,4 +102,6 @@ def test_stop_cancels_every_task_even_mid_reconnect(ws_server: MakeServer) -> No
     for conn in conns:
         conn.stop()
     wait_until(lambda: io_loop_tasks() <= tasks, 5, message=lambda: f"tasks {tasks} -> {io_loop_tasks()}")
+    print(f"\n20 connections stopped mid-retry after {len(server.handshakes())} refused handshakes: "
+          f"I/O tasks {tasks} -> {io_loop_tasks()}")
     assert all(c.state == "closed" for c in conns)

@@ -194,7 +194,7 @@ def test_slow_to_accept_server_hits_open_timeout(
     wait_until(lambda: len(silent_server.accepted) >= 2 and silent_server.hung_up, 5)
     held = silent_server.hung_up[0] - silent_server.accepted[0]
     print(f"\nsilent server: client gave up the handshake after {held:.3f} s (open_timeout=0.3)")
-    assert 0.25 <= held <= 0.3 + 0.5
+    assert 0.25 <= held <= 0.3 + 1.0
     assert conn.state == "reconnecting"
     assert "timed out" in (conn.last_error or "") or "timeout" in (conn.last_error or "").lower()
 
@@ -222,6 +222,8 @@ def test_blocking_handler_does_not_cause_a_false_dead_link(
     wait_until(lambda: len(ticks) == 40, 10)
     assert_stays(lambda: conn.state == "connected" and conn.stats()["reconnects"] == 0, 1.5,
                  message=lambda: str(conn.stats()))
+    print(f"\nhandler blocked the I/O thread 2 s (heartbeat 0.2 s + 0.3 s): reconnects "
+          f"{conn.stats()['reconnects']}, {len(ticks)} frames sent meanwhile all delivered in order")
     assert ticks == list(range(40))
     assert server.connection_count == 1
     assert conn.send("still", 1).wait(5) == "sent"
@@ -244,3 +246,4 @@ def test_every_queued_handle_settles_when_the_connection_is_stopped(
     conn.stop()
     assert [h.wait(1) for h in handles] == ["dropped"] * 10
     assert all(h.reason for h in handles)
+    print(f"\nstop() with 10 queued sends: all dropped, reason {handles[0].reason!r}")

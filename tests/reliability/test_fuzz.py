@@ -40,26 +40,26 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def _depth(value: Any) -> int:
-    if isinstance(value, dict):
-        return 1 + max((_depth(v) for v in value.values()), default=0)
-    if isinstance(value, list):
-        return 1 + max((_depth(v) for v in value), default=0)
-    return 0
-
-
-def _has_big_int(value: Any) -> bool:
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, int):
-        return not -INT64 <= value < 2**64
-    if isinstance(value, float):
-        return math.isinf(value)
-    if isinstance(value, dict):
-        return any(_has_big_int(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_big_int(v) for v in value)
-    return False
+def _walk(value: Any) -> tuple[int, bool]:
+    """(nesting depth, whether a number lies past what 64-bit parsers hold), without recursion: the
+    values checked here may be nested deeper than Python's own stack allows."""
+    depth, big = 0, False
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            depth = max(depth, level + 1)
+            stack.extend((v, level + 1) for v in item.values())
+        elif isinstance(item, list):
+            depth = max(depth, level + 1)
+            stack.extend((v, level + 1) for v in item)
+        elif isinstance(item, bool):
+            continue
+        elif isinstance(item, int):
+            big = big or not -INT64 <= item < 2**64
+        elif isinstance(item, float):
+            big = big or math.isinf(item)
+    return depth, big
 
 
 def _element(value: Any) -> tuple[int, int, int, int]:
@@ -87,7 +87,8 @@ def expect(frame: str | bytes) -> Expect:
         return Expect((0, 1), (0, 1))
     except ValueError:
         return Expect((1, 1), (0, 0))
-    if _depth(value) > 200 or _has_big_int(value):
+    depth, big = _walk(value)
+    if depth > 200 or big:
         units = len(value) if isinstance(value, list) else 1
         return Expect((0, max(units, 1)), (0, units))
     if isinstance(value, list):

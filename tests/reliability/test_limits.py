@@ -63,6 +63,7 @@ def test_frame_exactly_at_the_limit_is_delivered(ws_server: MakeServer, make_con
     server.send(frame_of_size(LIMIT))
     wait_until(lambda: got, 5)
     assert len(got[0]) == LIMIT - len('{"type": "big", "payload": ""}')
+    print(f"\nframe of exactly max_message_size={LIMIT} bytes delivered")
     stats = conn.stats()
     assert stats["decode_errors"] == 0 and stats["reconnects"] == 0
 
