@@ -539,6 +539,19 @@ def test_cli_chaos_flags_reach_the_feed() -> None:
         proc.stdout.close()
 
 
+def test_cli_reports_a_taken_port(make_feed) -> None:
+    feed = make_feed()
+    result = subprocess.run(
+        [sys.executable, "-m", "rt_widgets.demo", "--port", str(feed.port)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert b"choose another port with --port" in result.stderr
+
+
 def test_cli_refuses_a_remote_host_without_allow_remote() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "rt_widgets.demo", "--host", "0.0.0.0", "--port", "0"],
