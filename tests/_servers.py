@@ -115,6 +115,7 @@ class WsServer:
         self._server: Server | None = None
         self._recorder: asyncio.Server | None = None
         self._open: dict[int, ServerConnection] = {}
+        self._index: dict[int, int] = {}
         self._refuse: tuple[int, dict[str, str]] | None = None
         self._close_on_connect: tuple[int, str] | None = None
         self.on_connect: list[str | bytes] = []
@@ -144,6 +145,7 @@ class WsServer:
             HOST,
             self.port,
             process_request=self._process_request,
+            process_response=self._process_response,
             ping_interval=None,
             max_size=None,
             compression=self._compression,
@@ -309,10 +311,19 @@ class WsServer:
             return response
         return None
 
+    def _process_response(
+        self, connection: ServerConnection, request: Request, response: Response
+    ) -> None:
+        # Counted before the 101 goes out, so a client that sees itself connected always finds
+        # itself counted here.
+        if response.status_code == 101:
+            with self._lock:
+                self._index[id(connection)] = self.connection_count
+                self.connection_count += 1
+
     async def _handler(self, ws: ServerConnection) -> None:
         with self._lock:
-            index = self.connection_count
-            self.connection_count += 1
+            index = self._index.pop(id(ws))
         self._open[index] = ws
         try:
             if self._close_on_connect is not None:

@@ -407,11 +407,12 @@ def test_sync_api_start_stop(ws_server: MakeServer) -> None:
 
 async def test_async_api_context_manager(ws_server: MakeServer) -> None:
     server = ws_server()
-    server.on_connect = ['{"type": "welcome", "payload": 7}']
     async with Connection(server.url) as conn:
-        waiter = asyncio.ensure_future(conn.await_message("welcome", timeout=5))
         await conn.await_state("connected", timeout=5)
-        assert conn.send("x", 1) is not None
+        waiter = asyncio.ensure_future(conn.await_message("welcome", timeout=5))
+        await asyncio.sleep(0)  # let the waiter register its handler before the message is sent
+        server.send({"type": "welcome", "payload": 7})
         assert await waiter == 7
+        assert conn.send("x", 1) is not None
     assert conn.state == "closed"
     wait_until(lambda: server.messages("x"), 5)
