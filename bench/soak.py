@@ -78,8 +78,9 @@ def soak(feed: Feed, rate: float, seconds: float, ref_s: float) -> list[list[Any
         stats = dict(w.stats)
     finally:
         w.close()
-    print("RSS MB per 10 s:", [round(r, 1) for s, r, _ in samples if s % 10 == 0], flush=True)
-    print("tasks/threads:", tasks, flush=True)
+    step = 10 if seconds <= 120 else 60
+    print(f"RSS MB every {step} s:", [round(r, 1) for s, r, _ in samples if s % step == 0], flush=True)
+    print("(t, I/O-loop tasks, threads):", [x for x in tasks if x[0] % step == 0 or x[0] == 1], flush=True)
     ref = next(r for s, r, _ in samples if s >= ref_s)
     end = samples[-1][1]
     growth = (end - ref) / ref
