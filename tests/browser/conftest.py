@@ -281,3 +281,13 @@ def close_page(page: Any) -> None:
     if page in _OPEN_PAGES:
         _OPEN_PAGES.remove(page)
     page.context.close()
+
+
+@pytest.fixture
+def fresh_page(lab: Lab, browser: Any) -> Iterator[Any]:
+    """A page of its own, on a server with no kernel running (closed after the failure hook)."""
+    lab.shutdown_kernels()
+    page = new_page(browser)
+    yield page
+    close_page(page)
+    lab.shutdown_kernels()

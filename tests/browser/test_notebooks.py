@@ -13,13 +13,30 @@ from typing import Any
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 from nbconvert import HTMLExporter
 
+from ._execute import WIDGET_STATE, run_notebook
 from .conftest import ARTIFACTS, NOTEBOOKS, REPO, Feed
 
+pytestmark = pytest.mark.browser
+
 NOTEBOOK_PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))
-WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+
+
+def assert_live_state(state: dict[str, Any]) -> None:
+    """The saved state shows the connection and the data as they were, not as they started."""
+    by_view: dict[str, list[dict[str, Any]]] = {}
+    for entry in state.values():
+        view = entry["state"].get("_view")
+        if view:
+            by_view.setdefault(view, []).append(entry["state"])
+    connections = by_view.get("realtime", [])
+    assert connections, "no RealtimeWidget in the saved state"
+    assert all(c.get("status") == "connected" for c in connections), [c.get("status") for c in connections]
+    for table in by_view.get("table", []):
+        assert table["_snapshot"]["rows"], "a table was saved empty"
+    for metrics in by_view.get("metrics", []):
+        assert metrics["_snapshot"]["latest"], "a metrics panel was saved empty"
 
 
 def test_the_three_notebooks_exist() -> None:
@@ -37,14 +54,7 @@ def test_notebook_runs_and_exports_widget_state(
         "PYTHONPATH", os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
     )
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(
-        nb,
-        timeout=120,
-        kernel_name="python3",
-        store_widget_state=True,
-        resources={"metadata": {"path": str(tmp_path)}},
-    )
-    client.execute()  # raises CellExecutionError with the traceback if a cell fails
+    run_notebook(nb, tmp_path)  # raises CellExecutionError with the traceback if a cell fails
 
     state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
     assert state, "the executed notebook saved no widget state"
@@ -59,6 +69,7 @@ def test_notebook_runs_and_exports_widget_state(
     for view in views:
         model_id = view["data"]["application/vnd.jupyter.widget-view+json"]["model_id"]
         assert model_id in state, f"the view of {model_id} has no saved state"
+    assert_live_state(state)
 
     html, _ = HTMLExporter().from_notebook_node(nb)
     ARTIFACTS.mkdir(exist_ok=True)
@@ -81,7 +92,9 @@ def test_committed_notebook_renders_without_a_kernel(path: Path) -> None:
     assert not [o for c in code for o in c.outputs if o.get("output_type") == "error"], (
         "saved with an error output"
     )
-    assert nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state"), "no widget state"
+    state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state")
+    assert state, "no widget state"
+    assert_live_state(state)
     text = path.read_text()
     for marker in ("token=", "Authorization", "Bearer "):
         assert marker not in text, f"{path.name} contains {marker!r}"

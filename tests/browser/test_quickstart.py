@@ -20,6 +20,8 @@ from ._jupyter import add_cell, cell, evaluate_py, execute, js, open_notebook, p
 from ._views import sparkline_pixels, wait_sparklines, wait_text_change
 from .conftest import SCREENSHOTS, Feed, Lab, close_page, new_page, readme_pictures, shot
 
+pytestmark = pytest.mark.browser
+
 CONNECT_MS = 45_000  # a reconnect after a few failed attempts can wait up to ~15 s of backoff
 
 
