@@ -56,8 +56,6 @@ class Dispatcher:
             raise ValueError(f"message type must be a non-empty string or '*', got {type!r}")
         if not callable(handler):
             raise TypeError(f"handler must be callable, got {handler!r}")
-        if inspect.iscoroutinefunction(handler):
-            handler = self._wrap_async(handler)
         if type == "*":
             self._wildcard = (*self._wildcard, handler)
         else:
@@ -75,18 +73,6 @@ class Dispatcher:
 
         return unsubscribe
 
-    def _wrap_async(self, handler: Callable[[Any], Coroutine[Any, Any, Any]]) -> Handler:
-        def run(arg: Any) -> None:
-            coro = handler(arg)
-            if self._schedule is None:
-                coro.close()
-                raise RuntimeError("async handlers need an event loop: register them on a Connection")
-            message = arg if isinstance(arg, Message) else Message("?", arg)
-            self._schedule(coro, handler, message)
-
-        run.__wrapped__ = handler  # type: ignore[attr-defined]
-        return run
-
     def has_handlers(self, type: str) -> bool:
         return bool(self._wildcard) or type in self._by_type
 
@@ -97,14 +83,31 @@ class Dispatcher:
             payload = message.payload
             for handler in typed:
                 try:
-                    handler(payload)
+                    result = handler(payload)
                 except Exception as exc:
                     self.report(exc, handler, message)
+                else:
+                    if result is not None and inspect.iscoroutine(result):
+                        self._run_async(result, handler, message)
         for handler in self._wildcard:
             try:
-                handler(message)
+                result = handler(message)
             except Exception as exc:
                 self.report(exc, handler, message)
+            else:
+                if result is not None and inspect.iscoroutine(result):
+                    self._run_async(result, handler, message)
+
+    def _run_async(self, coro: Coroutine[Any, Any, Any], handler: Handler, message: Message) -> None:
+        if self._schedule is None:
+            coro.close()
+            self.report(
+                RuntimeError("async handlers need an event loop: register them on a Connection"),
+                handler,
+                message,
+            )
+            return
+        self._schedule(coro, handler, message)
 
     def report(self, exc: BaseException, handler: Handler, message: Message) -> None:
         """Count and log a handler failure (also used for async handlers' tasks)."""
