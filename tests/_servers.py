@@ -27,7 +27,9 @@ from typing import Any, TypeVar
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
+from websockets.protocol import Event
 
 T = TypeVar("T")
 
@@ -87,7 +89,8 @@ class WsServer:
 
     Message frames the server receives are decoded as JSON (arrays are flattened) and appended to
     `received` as `(connection_index, message)`; application pings are counted in `pings` and answered with
-    `{"type": "pong", "timestamp": <echo>}` unless `answer_pings` is False.
+    `{"type": "pong", "timestamp": <echo>}` unless `answer_pings` is False. WebSocket protocol pings are
+    answered by the library, as any RFC 6455 server does, and counted in `protocol_pings`.
     """
 
     def __init__(
@@ -110,6 +113,7 @@ class WsServer:
         self.received: list[tuple[int, Any]] = []
         self.raw_frames: list[str | bytes] = []
         self.pings = 0
+        self.protocol_pings = 0
         self.connection_count = 0
         self.closed_connections = 0
         self._server: Server | None = None
@@ -152,6 +156,7 @@ class WsServer:
             ssl=self._ssl,
             logger=SERVER_LOGGER,
             close_timeout=1,
+            create_connection=self._connection_class(),
         )
         if self.port == 0:
             self.port = self._server.sockets[0].getsockname()[1]
@@ -297,6 +302,20 @@ class WsServer:
         return len(self._open)
 
     # --- internals -------------------------------------------------------------------------------
+
+    def _connection_class(self) -> type[ServerConnection]:
+        owner = self
+
+        class CountingConnection(ServerConnection):
+            """Counts WebSocket protocol pings; answering them stays the library's job."""
+
+            def process_event(self, event: Event) -> None:
+                if isinstance(event, Frame) and event.opcode is Opcode.PING:
+                    with owner._lock:
+                        owner.protocol_pings += 1
+                super().process_event(event)
+
+        return CountingConnection
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         with self._lock:

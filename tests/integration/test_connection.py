@@ -285,8 +285,9 @@ def test_heartbeat_keeps_an_idle_link_alive(ws_server: MakeServer, make_conn: Ma
         lambda: conn.state == "connected" and conn.stats()["reconnects"] == 0, 2.0,
         message=lambda: str(conn.stats()),
     )
-    print(f"\napp pings in 2 s of idle: {server.pings}; latency_ms={conn.latency_ms}")
-    assert server.pings >= 4, "an idle link must be pinged every heartbeat_interval"
+    print(f"\n2 s of idle: {server.pings} app pings, {server.protocol_pings} protocol pings; "
+          f"latency_ms={conn.latency_ms}")
+    assert server.pings + server.protocol_pings >= 6, "an idle link is pinged every heartbeat_interval"
     assert server.connection_count == 1
     assert conn.latency_ms is not None and conn.latency_ms >= 0
     assert conn.stats()["latency_ms"] == conn.latency_ms
@@ -416,3 +417,104 @@ async def test_async_api_context_manager(ws_server: MakeServer) -> None:
         assert conn.send("x", 1) is not None
     assert conn.state == "closed"
     wait_until(lambda: server.messages("x"), 5)
+
+
+def test_a_client_that_only_sends_still_pings(ws_server: MakeServer, make_conn: MakeConn) -> None:
+    """Idle means no inbound frame: outbound traffic alone does not prove the server is alive."""
+    server = ws_server()
+    conn = make_conn(server.url, heartbeat_interval=0.2, heartbeat_timeout=0.5)
+    conn.start()
+    connected(conn)
+    pings_before = server.pings + server.protocol_pings
+    deadline = time.monotonic() + 1.2
+    i = 0
+    while time.monotonic() < deadline:
+        conn.send("out", i)
+        i += 1
+        wait_until(lambda n=i: len(server.messages("out")) >= n, 5)
+    pings = server.pings + server.protocol_pings - pings_before
+    print(f"\n{i} sends in 1.2 s of outbound-only traffic; {pings} pings")
+    assert pings >= 3
+    assert conn.stats()["reconnects"] == 0
+
+
+def test_pongs_count_as_messages_in(ws_server: MakeServer, make_conn: MakeConn) -> None:
+    server = ws_server()
+    conn = make_conn(server.url, heartbeat_interval=0.1, heartbeat_timeout=0.5)
+    conn.start()
+    connected(conn)
+    wait_until(lambda: server.pings >= 3, 5)
+    wait_until(lambda: conn.stats()["messages_in"] >= 2, 5, message=lambda: str(conn.stats()))
+
+
+def test_queued_sends_expire_after_queue_ttl(ws_server: MakeServer, make_conn: MakeConn) -> None:
+    server = ws_server()
+    conn = make_conn(server.url, queue_ttl=0.2, backoff=Backoff(initial=0.05, maximum=0.1))
+    conn.start()
+    connected(conn)
+    server.kill()
+    wait_until(lambda: conn.state == "reconnecting", 5)
+    handles = [conn.send("late", i) for i in range(5)]
+    wait_until(lambda: all(h.done for h in handles), 5)
+    assert [str(h.state) for h in handles] == ["expired"] * 5
+    assert all(h.reason for h in handles)
+    assert conn.stats()["expired"] == 5 and conn.stats()["queued"] == 0
+    server.restart()
+    connected(conn)
+    conn.send("fresh", 1).wait(5)
+    wait_until(lambda: server.messages("fresh"), 5)
+    assert server.messages("late") == []
+
+
+def test_overflow_error_raises_while_offline(ws_server: MakeServer, make_conn: MakeConn) -> None:
+    from rt_widgets import QueueFullError
+
+    server = ws_server()
+    conn = make_conn(server.url, queue_limit=2, overflow="error",
+                     backoff=Backoff(initial=0.05, maximum=0.1))
+    conn.start()
+    connected(conn)
+    server.kill()
+    wait_until(lambda: conn.state == "reconnecting", 5)
+    first = [conn.send("q", i) for i in range(2)]
+    with pytest.raises(QueueFullError):
+        conn.send("q", 2)
+    server.restart()
+    assert [h.wait(5) for h in first] == ["sent", "sent"]
+    wait_until(lambda: len(server.messages("q")) == 2, 5)
+    assert [m["payload"] for m in server.messages("q")] == [0, 1]
+
+
+def test_user_reconnect_resets_the_attempt_counter(
+    ws_server: MakeServer, make_conn: MakeConn
+) -> None:
+    server = ws_server()
+    server.refuse(503)
+    conn = make_conn(server.url, backoff=Backoff(initial=0.01, maximum=0.01, jitter="none"))
+    conn.start()
+    wait_until(lambda: conn.attempt >= 3, 5)
+    server.behave()
+    connected(conn)
+    conn.reconnect()
+    wait_until(lambda: server.connection_count == 2 and conn.state == "connected", 5)
+    assert conn.attempt == 0
+    assert conn.stats()["attempt"] == 0
+
+
+def test_unsubscribed_messages_are_not_replayed(ws_server: MakeServer, make_conn: MakeConn) -> None:
+    server = ws_server()
+    conn = make_conn(server.url, backoff=Backoff(initial=0.01, maximum=0.05))
+    conn.subscribe("subscribe", {"channel": "keep"})
+    stop_replay = conn.subscribe("subscribe", {"channel": "once"})
+    conn.start()
+    connected(conn)
+    wait_until(lambda: len(server.messages("subscribe")) == 2, 5)
+    stop_replay()
+    server.kill()
+    server.restart()
+    wait_until(lambda: len(server.messages("subscribe")) == 3, 5)
+    conn.send("marker", None).wait(5)
+    wait_until(lambda: server.messages("marker"), 5)
+    second = [m["payload"]["channel"] for i, m in server.messages_by_connection()
+              if i == 1 and m["type"] == "subscribe"]
+    assert second == ["keep"]
