@@ -92,6 +92,9 @@ def test_committed_notebook_renders_without_a_kernel(path: Path) -> None:
     assert not [o for c in code for o in c.outputs if o.get("output_type") == "error"], (
         "saved with an error output"
     )
+    assert not [
+        o for c in code for o in c.outputs if o.get("name") == "stderr" and "Traceback" in o.text
+    ], "saved with a traceback on stderr"
     state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state")
     assert state, "no widget state"
     assert_live_state(state)
