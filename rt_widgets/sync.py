@@ -139,6 +139,20 @@ class FrameClock:
             return
         self._flush(entry, self._loop.time())
 
+    def spend(self, messages: int = 1) -> None:
+        """Count messages sent outside a flush (or beyond a flush's one) against the budget."""
+        now = self._loop.time()
+        self._recent.extend([now] * messages)
+
+    def has_room(self, messages: int = 1) -> bool:
+        """Whether ``messages`` more now stay within the budget. Inside a flush, count the flush's
+        own message too: it is recorded when the flush returns."""
+        recent = self._recent
+        since = self._loop.time() - 1.0
+        while recent and recent[0] <= since:
+            recent.popleft()
+        return len(recent) + messages <= int(self.budget)
+
     # -- scheduling -----------------------------------------------------------------------
 
     def _share(self, now: float) -> float:
@@ -167,8 +181,11 @@ class FrameClock:
         # The loop may run a timer up to its clock resolution early: allow for that.
         due = [e for e in self._dirty if e.last_flush + max(e.interval, share) <= now + _EARLY]
         due.sort(key=lambda e: e.last_flush)
-        room = int(self.budget) - len(recent)
-        for entry in due[:max(room, 0)]:
+        limit = int(self.budget)
+        for entry in due:
+            # Checked per flush: a flush may also spend() for extra messages it sent.
+            if len(recent) >= limit:
+                break
             if entry.dirty:  # an earlier flush in this tick may have unregistered it
                 self._flush(entry, now)
         if self._dirty:
@@ -181,14 +198,17 @@ class FrameClock:
         # Cleared before flushing so that a change made during the flush schedules another one.
         entry.dirty = False
         self._dirty.pop(entry, None)
-        entry.last_flush = now
-        self._recent.append(now)
         self.flushes += 1
         try:
             entry.syncable.flush()
         except Exception:
             self.errors += 1
             log.exception("rt_widgets: flushing %r failed", entry.syncable)
+        # Timed at the end: what a flush sends leaves during the flush, and later flushes of the
+        # same tick leave later still, so rates measured where messages arrive stay bounded too.
+        done = max(now, self._loop.time())
+        entry.last_flush = done
+        self._recent.append(done)
 
 
 _clock: FrameClock | None = None

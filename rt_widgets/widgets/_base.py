@@ -220,10 +220,12 @@ class DataView(BaseWidget):
         self.send({"kind": "delta", **delta})
         loop = iothread.get_loop()
         elapsed = loop.time() - self._snap_at
-        if elapsed >= SNAPSHOT_INTERVAL:
+        # The delta and the snapshot both count against the process budget.
+        if elapsed >= SNAPSHOT_INTERVAL and get_frame_clock().has_room(2):
             self._refresh_snapshot()
         elif self._snap_timer is None:
-            self._snap_timer = loop.call_later(SNAPSHOT_INTERVAL - elapsed, self._snapshot_timer)
+            self._snap_timer = loop.call_later(max(SNAPSHOT_INTERVAL - elapsed, 0.1),
+                                               self._snapshot_timer)
 
     def _snapshot_timer(self) -> None:
         self._snap_timer = None
@@ -234,11 +236,15 @@ class DataView(BaseWidget):
             # now would include changes the next delta repeats (metrics history would double).
             return
         if self._snapshot.get("seq") != self._store.seq:
+            if not get_frame_clock().has_room():
+                self._snap_timer = iothread.get_loop().call_later(0.1, self._snapshot_timer)
+                return
             self._refresh_snapshot()
 
     def _refresh_snapshot(self) -> None:
         self._snap_at = iothread.get_loop().time()
         self._snapshot = self._snapshot_copy()
+        get_frame_clock().spend()
 
     def _snapshot_copy(self) -> dict[str, Any]:
         """The store's snapshot, detached from the live store (the trait may be read from another
@@ -252,7 +258,9 @@ class DataView(BaseWidget):
         delta = self._store.drain()
         if delta is not None:
             self._send_delta(delta)
+            get_frame_clock().spend()
         self.send({"kind": "snapshot", **self._store.snapshot()})
+        get_frame_clock().spend()
 
     # -- any thread ---------------------------------------------------------------------------
 

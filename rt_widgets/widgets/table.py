@@ -74,6 +74,14 @@ class LiveTable(DataView):
         self._table.apply_delete(payload)
         self._changed()
 
+    def clear(self) -> None:
+        """Remove every row (the view empties too)."""
+        def clear() -> None:
+            self._table.clear()
+            self._changed()
+
+        read_on_io(clear)
+
     @property
     def key(self) -> str:
         return self._table.key

@@ -221,3 +221,30 @@ async def test_on_a_real_loop_final_state_arrives() -> None:
     await asyncio.wait_for(done.wait(), timeout=10)
     assert target.flushed[-1] == 500
     assert len(target.flushed) <= 6
+
+
+def test_spent_messages_count_against_the_budget() -> None:
+    loop = FakeLoop()
+    clock = FrameClock(loop, budget=10)
+    r = Recorder(loop)
+    clock.register(r, fps=100)
+    clock.spend(8)
+    assert clock.has_room()
+    clock.mark_dirty(r)
+    loop.advance(0)
+    clock.spend()
+    assert not clock.has_room()
+    clock.mark_dirty(r)
+    loop.advance(0.5)
+    assert len(r.times) == 1  # the budget is spent for the next second
+    loop.advance(0.6)
+    assert len(r.times) == 2 and clock.has_room()
+
+
+def test_has_room_counts_the_messages_asked_for() -> None:
+    loop = FakeLoop()
+    clock = FrameClock(loop, budget=3)
+    clock.spend(2)
+    assert clock.has_room() and not clock.has_room(2)
+    loop.advance(1.0)
+    assert clock.has_room(3) and not clock.has_room(4)

@@ -200,6 +200,29 @@ def test_20k_messages_in_one_second_bounded_rate_and_exact_final_state(
     assert all(b - a >= 1.9 for a, b in itertools.pairwise(snapshots))
 
 
+def test_many_busy_widgets_share_the_process_budget(ws_server: Any, make_widget: Any,
+                                                    comm_spy: CommSpy) -> None:
+    server = ws_server()
+    widgets = [make_widget(server.url, fps=30, explore=False) for _ in range(8)]
+    tables = [w.table("row") for w in widgets]
+    wait_until(lambda: all(w.status == "connected" for w in widgets)
+               and server.open_connections == 8, 10)
+    start = time.monotonic()
+    n = 0
+    while time.monotonic() - start < 2.0:  # every link busy for 2 s
+        server.send(*(frame("row", {"id": (n + i) % 50, "n": n + i}) for i in range(100)))
+        n += 100
+    wait_until(lambda: all(len(t) == 50 for t in tables), 20)
+    wait_until(lambda: all(replay_table([c for _, c in comm_spy.custom(t, "delta")]) == t.rows
+                           for t in tables), 20)
+    comm_msgs = [p.t for p in comm_spy.messages() if p.msg_type == "comm_msg"]
+    # 16 syncables asking for 30 flushes a second each, and the table snapshots: the clock
+    # holds the whole process to 100 comm messages a second.
+    assert max_per_window(comm_msgs) <= 100, max_per_window(comm_msgs)
+    for t in tables:
+        assert max_per_window([x for x, _ in comm_spy.custom(t, "delta")]) <= 30
+
+
 # -- credentials ----------------------------------------------------------------------------
 
 
@@ -471,6 +494,8 @@ def test_to_pandas(ws_server: Any, make_widget: Any) -> None:
     wait_until(lambda: len(t) == 2 and len(m.history.get("cpu", [])) == 2, 10)
     df = t.to_pandas()
     assert list(df.columns) == ["id", "a", "b"] and list(df["id"]) == [1, 2]
+    t.clear()
+    assert t.rows == [] and len(t.to_pandas()) == 0
     mdf = m.to_pandas()
     assert list(mdf.columns) == ["time", "series", "value"] and list(mdf["value"]) == [1, 2]
     assert str(mdf["time"].dt.tz) == "UTC"
