@@ -518,3 +518,45 @@ def test_unsubscribed_messages_are_not_replayed(ws_server: MakeServer, make_conn
     second = [m["payload"]["channel"] for i, m in server.messages_by_connection()
               if i == 1 and m["type"] == "subscribe"]
     assert second == ["keep"]
+
+
+def test_sends_and_subscriptions_made_before_start_go_out_in_order(
+    ws_server: MakeServer, make_conn: MakeConn
+) -> None:
+    server = ws_server()
+    conn = make_conn(server.url)
+    handles = [conn.send("early", i) for i in range(10)]
+    conn.subscribe("subscribe", {"channel": "c"})
+    assert all(h.state == "queued" for h in handles)
+    conn.start()
+    assert [h.wait(5) for h in handles] == ["sent"] * 10
+    wait_until(lambda: len(server.messages()) >= 11, 5)
+    kinds = [(m["type"], m["payload"]) for m in server.messages()]
+    assert kinds[0] == ("subscribe", {"channel": "c"})
+    assert kinds[1:11] == [("early", i) for i in range(10)]
+
+
+def test_concurrent_senders_each_keep_their_order(ws_server: MakeServer, make_conn: MakeConn) -> None:
+    server = ws_server()
+    conn = make_conn(server.url, queue_limit=10_000)
+    conn.start()
+    connected(conn)
+    go = threading.Event()
+
+    def sender(name: int) -> None:
+        go.wait(5)
+        for i in range(500):
+            conn.send("par", {"t": name, "i": i})
+
+    threads = [threading.Thread(target=sender, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    go.set()
+    for t in threads:
+        t.join(10)
+    wait_until(lambda: len(server.messages("par")) == 2000, 10,
+               message=lambda: f"{len(server.messages('par'))} of 2000: {conn.stats()}")
+    got = [m["payload"] for m in server.messages("par")]
+    for name in range(4):
+        assert [p["i"] for p in got if p["t"] == name] == list(range(500))
+    assert conn.stats()["dropped"] == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -190,7 +191,7 @@ def test_should_reconnect_can_stop_on_a_retryable_status(
 # --- close codes ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("code", [1008, 4001])
+@pytest.mark.parametrize("code", [1008, 4000, 4001, 4999])
 def test_terminal_close_code_stops_retrying(
     ws_server: MakeServer, make_conn: MakeConn, code: int
 ) -> None:
@@ -204,7 +205,7 @@ def test_terminal_close_code_stops_retrying(
     assert conn.stats()["last_close_code"] == code
 
 
-@pytest.mark.parametrize("code", [1011, 1012, 1001])
+@pytest.mark.parametrize("code", [1001, 1011, 1012, 1013, 3000])
 def test_retryable_close_code_reconnects(
     ws_server: MakeServer, make_conn: MakeConn, code: int
 ) -> None:
@@ -310,3 +311,60 @@ def test_demo_feed_drop_is_survived(make_conn: MakeConn) -> None:
         assert conn.stats()["reconnects"] == 1
         assert conn.stats()["decode_errors"] == 0
         conn.stop()
+
+
+def test_max_attempts_gives_up_and_connect_starts_over(
+    ws_server: MakeServer, make_conn: MakeConn
+) -> None:
+    server = ws_server()
+    server.refuse(503)
+    conn, states, _ = started(make_conn, server.url, backoff=FAST, max_attempts=3)
+    wait_until(lambda: "disconnected" in states.news, 5, message=lambda: str(states.news))
+    assert_stays(lambda: len(server.handshakes()) == 3, 0.3)
+    assert "503" in (conn.last_error or "")
+    server.behave()
+    conn.connect()
+    conn.wait_for_state("connected", timeout=5)
+    assert len(server.handshakes()) == 4
+
+
+def test_disconnect_while_retrying_stops_the_retries(
+    ws_server: MakeServer, make_conn: MakeConn
+) -> None:
+    server = ws_server()
+    server.refuse(503)
+    conn, states, _ = started(make_conn, server.url, backoff=FAST)
+    wait_until(lambda: len(server.handshakes()) >= 2, 5)
+    conn.disconnect()
+    wait_until(lambda: states.news[-1:] == ["disconnected"], 5, message=lambda: str(states.news))
+    wait_until(lambda: conn.state == "disconnected", 5)
+    seen = len(server.handshakes())
+    assert_stays(lambda: len(server.handshakes()) == seen, 0.3)
+    assert conn.next_retry_in is None
+
+
+def test_normal_closure_by_the_server_is_retried(ws_server: MakeServer, make_conn: MakeConn) -> None:
+    server = ws_server()
+    conn, states, _ = started(make_conn, server.url, backoff=FAST)
+    conn.wait_for_state("connected", timeout=5)
+    server.close_all(1000, "bye")
+    wait_until(lambda: states.news.count("connected") == 2, 5, message=lambda: str(states.news))
+    assert conn.stats()["last_close_code"] == 1000
+
+
+def test_half_open_link_is_detected_with_protocol_pings_only(
+    ws_server: MakeServer, make_conn: MakeConn
+) -> None:
+    server = ws_server()
+    conn, states, _ = started(make_conn, server.url, heartbeat_interval=0.2, heartbeat_timeout=0.3,
+                              heartbeat_message=None, backoff=FAST)
+    conn.wait_for_state("connected", timeout=5)
+    wait_until(lambda: conn.latency_ms is not None, 5)
+    silenced = time.monotonic()
+    server.stop_reading()
+    wait_until(lambda: "reconnecting" in states.news, 5)
+    took = time.monotonic() - silenced
+    print(f"\nheartbeat_message=None: half-open detected after {took:.3f} s")
+    assert took <= 0.2 + 0.3 + 0.5
+    assert server.pings == 0, "no application ping when heartbeat_message=None"
+    assert server.protocol_pings >= 1
