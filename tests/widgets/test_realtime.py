@@ -494,11 +494,23 @@ def test_to_pandas(ws_server: Any, make_widget: Any) -> None:
     wait_until(lambda: len(t) == 2 and len(m.history.get("cpu", [])) == 2, 10)
     df = t.to_pandas()
     assert list(df.columns) == ["id", "a", "b"] and list(df["id"]) == [1, 2]
-    t.clear()
-    assert t.rows == [] and len(t.to_pandas()) == 0
     mdf = m.to_pandas()
     assert list(mdf.columns) == ["time", "series", "value"] and list(mdf["value"]) == [1, 2]
     assert str(mdf["time"].dt.tz) == "UTC"
+    t.clear()
+    assert t.rows == [] and len(t.to_pandas()) == 0
+
+
+def test_to_pandas_without_pandas_says_what_to_install(ws_server: Any, make_widget: Any,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    w = make_widget(ws_server().url, explore=False)
+    monkeypatch.setitem(sys.modules, "pandas", None)  # import pandas now raises ImportError
+    with pytest.raises(ImportError, match=r"pip install 'rt_widgets\[pandas\]'"):
+        w.table("row").to_pandas()
+    with pytest.raises(ImportError, match="needs pandas"):
+        w.metrics().to_pandas()
 
 
 # -- the bundled demo feed ------------------------------------------------------------------
