@@ -31,6 +31,9 @@ from bench._feed import KEYS, Feed, final_metrics, final_table
 from bench._util import header, median, rss_mb, table
 
 GOAL_RATIO = 0.8
+# msgs per CPU-second of the last run (process CPU time over the same span as the wall time):
+# far less sensitive than wall time to other processes competing for the two cores.
+_last_cpu = [0.0]
 
 
 async def _ceiling_async(url: str, n: int, stores: bool) -> float:
@@ -44,6 +47,7 @@ async def _ceiling_async(url: str, n: int, stores: bool) -> float:
     count = 0
     async with connect(url, compression=None, max_size=1 << 20, ping_interval=None) as ws:
         t0 = time.perf_counter()
+        c0 = time.process_time()
         async for frame in ws:
             data = orjson.loads(frame)
             for m in data if isinstance(data, list) else (data,):
@@ -54,6 +58,8 @@ async def _ceiling_async(url: str, n: int, stores: bool) -> float:
             if count >= n:
                 break
         dt = time.perf_counter() - t0
+        cpu = time.process_time() - c0
+    _last_cpu[0] = n / cpu
     return n / dt
 
 
@@ -86,17 +92,20 @@ def run_rt(url: str, n: int, check: bool = False, stores: bool = True) -> float:
         metrics_seen += 1
         if metrics_seen == n_metrics:
             marks["end"] = time.perf_counter()
+            marks["cpu_end"] = time.process_time()
             done.set()
 
     def on_state(old: Any, new: Any) -> None:
         if str(getattr(new, "value", new)) == "connected" and "start" not in marks:
             marks["start"] = time.perf_counter()
+            marks["cpu_start"] = time.process_time()
 
     conn = Connection(url, heartbeat_interval=60.0, max_message_size=1 << 20)
     conn.on_state(on_state)
     conn.on("mission_update", table_store.apply if stores else lambda p: None)
     conn.on("metrics_update", on_metrics)
     t_call = time.perf_counter()
+    c_call = time.process_time()
     conn.start()
     try:
         if not done.wait(300):
@@ -109,6 +118,7 @@ def run_rt(url: str, n: int, check: bool = False, stores: bool = True) -> float:
         assert got == want, "table state differs from the feed's"
         assert metrics.latest == final_metrics(n), "metrics state differs from the feed's"
         assert len(table_store) == KEYS
+    _last_cpu[0] = n / (marks["cpu_end"] - marks.get("cpu_start", c_call))
     return n / (marks["end"] - marks.get("start", t_call))
 
 
@@ -140,18 +150,26 @@ def throughput(feed: Feed, n: int, reps: int) -> list[list[Any]]:
         run_rt(url, n, check=True)
         sessions += 2
         res: dict[str, list[float]] = {v: [] for v, _ in VARIANTS}
+        cpu: dict[str, list[float]] = {v: [] for v, _ in VARIANTS}
         for _ in range(reps):
             # Interleaved, so a noisy neighbour hits every variant alike.
             for v, _ in VARIANTS:
                 gc.collect()
                 res[v].append(_run(v, url, n))
+                cpu[v].append(_last_cpu[0])
                 sessions += 1
         feed.wait_done(sessions)
         label = "1 msg/frame" if batch == 1 else "100 msgs/frame (array)"
         base = median(res["ceiling"])
         same = median(res["ceiling+stores"])
         for v, desc in VARIANTS:
-            print(f"batch={batch} {v}: {[round(x) for x in res[v]]}", flush=True)
+            print(
+                f"batch={batch} {v}: msg/s {[round(x) for x in res[v]]}, "
+                f"msg/CPU-s {[round(x) for x in cpu[v]]}",
+                flush=True,
+            )
+            cmed = median(cpu[v])
+            cbase = median(cpu["ceiling"])
             med = median(res[v])
             paired = median([r / b for r, b in zip(res[v], res["ceiling"], strict=True)])
             goal = v == "rt"
@@ -163,6 +181,9 @@ def throughput(feed: Feed, n: int, reps: int) -> list[list[Any]]:
                     med / base,
                     paired,
                     med / same,
+                    cmed,
+                    cmed / cbase,
+                    cmed / median(cpu["ceiling+stores"]),
                     f">= {GOAL_RATIO}" if goal else "",
                     (med / base >= GOAL_RATIO) if goal else "",
                 ]
@@ -264,7 +285,10 @@ def main(argv: list[str] | None = None) -> None:
                     "vs ceiling",
                     "vs ceiling (paired)",
                     "vs ceiling+stores",
-                    "goal",
+                    "msg/CPU-s (median)",
+                    "CPU vs ceiling",
+                    "CPU vs ceiling+stores",
+                    "goal (wall, vs ceiling)",
                     "met",
                 ],
                 throughput(feed, n, reps),
