@@ -3,6 +3,7 @@ close codes, `should_reconnect`, per-attempt headers, and a generic RFC 6455 ser
 
 from __future__ import annotations
 
+import email.utils
 import itertools
 import threading
 import time
@@ -156,6 +157,19 @@ def test_retry_after_is_honoured(ws_server: MakeServer, make_conn: MakeConn, sta
     gap = times[1] - times[0]
     print(f"\n{status} with Retry-After: 1 -> next attempt after {gap:.3f} s (backoff alone: <= 0.01 s)")
     assert gap >= 0.95
+    assert conn.state == "reconnecting"
+
+
+def test_retry_after_as_an_http_date_is_honoured(ws_server: MakeServer, make_conn: MakeConn) -> None:
+    server = ws_server()
+    when = email.utils.formatdate(time.time() + 2, usegmt=True)
+    server.refuse(503, {"Retry-After": when})
+    conn, _, _ = started(make_conn, server.url, backoff=FAST)
+    wait_until(lambda: len(server.handshakes()) >= 2, 6)
+    times = [a.time for a in server.handshakes()]
+    print(f"\nRetry-After: {when} -> next attempt after {times[1] - times[0]:.3f} s")
+    # The date has one-second resolution: the wait is between one and two seconds.
+    assert times[1] - times[0] >= 0.9
     assert conn.state == "reconnecting"
 
 

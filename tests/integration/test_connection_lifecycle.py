@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from rt_widgets import Backoff, Connection
 from tests._servers import SilentServer, WsServer
 from tests.conftest import wait_until
@@ -115,3 +117,47 @@ def test_retry_now_cuts_the_backoff_wait_short(ws_server: MakeServer, make_conn:
     conn.retry_now()
     conn.wait_for_state("connected", timeout=5)
     assert len(server.handshakes()) == 2
+
+
+@pytest.mark.parametrize(
+    ("options", "word"),
+    [
+        ({"heartbeat_interval": 0}, "heartbeat_interval"),
+        ({"heartbeat_timeout": -1}, "heartbeat_timeout"),
+        ({"open_timeout": 0}, "open_timeout"),
+        ({"max_message_size": 0}, "max_message_size"),
+        ({"queue_limit": -5}, "queue_limit"),
+        ({"overflow": "spill"}, "overflow"),
+        ({"max_attempts": 0}, "max_attempts"),
+    ],
+)
+def test_bad_options_are_refused_with_an_error_naming_them(options: dict[str, Any], word: str) -> None:
+    with pytest.raises(ValueError) as info:
+        Connection("ws://127.0.0.1:9/ws", **options)
+    assert word in str(info.value)
+
+
+def test_bad_urls_are_refused_without_echoing_credentials() -> None:
+    with pytest.raises(ValueError) as info:
+        Connection("http://user:hunter2@127.0.0.1/ws")
+    assert "ws://" in str(info.value) and "hunter2" not in str(info.value)
+
+
+def test_unserialisable_payload_fails_at_the_call(make_conn: MakeConn) -> None:
+    conn = make_conn("ws://127.0.0.1:9/ws")
+    with pytest.raises(TypeError):
+        conn.send("x", object())
+    assert conn.stats()["queued"] == 0
+
+
+def test_stop_is_idempotent_and_final(ws_server: MakeServer) -> None:
+    server = ws_server()
+    conn = Connection(server.url).start()
+    conn.wait_for_state("connected", timeout=5)
+    conn.stop()
+    conn.stop()
+    assert conn.state == "closed"
+    with pytest.raises(RuntimeError):
+        conn.start()
+    with pytest.raises(RuntimeError):
+        conn.connect()

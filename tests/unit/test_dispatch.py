@@ -140,3 +140,22 @@ def test_registering_a_non_callable_is_refused() -> None:
     d = Dispatcher()
     with pytest.raises(TypeError):
         d.on("tick", "not callable")  # type: ignore[arg-type]
+
+
+def test_callable_object_with_async_call_is_treated_as_async() -> None:
+    """A handler whose call returns a coroutine must be scheduled, not left un-awaited."""
+    scheduled: list[Coroutine[Any, Any, Any]] = []
+    d = Dispatcher(schedule=lambda coro, handler, message: scheduled.append(coro))
+    seen: list[Any] = []
+
+    class Sink:
+        async def __call__(self, payload: Any) -> None:
+            seen.append(payload)
+
+    d.on("tick", Sink())
+    d.dispatch(m("tick", 9))
+    for coro in scheduled:
+        with pytest.raises(StopIteration):
+            coro.send(None)
+    assert seen == [9]
+    assert d.handler_errors == 0
