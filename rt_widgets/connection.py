@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import base64
 import contextlib
 import email.utils
 import logging
+import re
 import ssl as ssl_module
 import threading
 import time
@@ -20,7 +22,7 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from enum import StrEnum
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import orjson
 from websockets.asyncio.client import ClientConnection
@@ -150,6 +152,53 @@ def _close_error(exc: ConnectionClosed, max_size: int | None) -> tuple[LinkError
     return error, code, False
 
 
+class _RedactingLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """The websockets library logs handshake requests and headers at DEBUG; this adapter masks this
+    connection's credentials (header values, URL userinfo and secret query values) in those lines."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        super().__init__(logger, {})
+        self.secrets: tuple[str, ...] = ()
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        if not self.isEnabledFor(level):
+            return
+        text = str(msg) % args if args else str(msg)
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        text = _SECRET_HEADER_LINE.sub(r"\1: ***", text)
+        self.logger.log(level, "%s", text, **kwargs)
+
+
+_SECRET_HEADER_LINE = re.compile(
+    r"(?im)((?:proxy-)?authorization|cookie|set-cookie|x-api-key|x-auth-token)\s*:.*$"
+)
+
+
+def _secrets_of(url: str, headers: Mapping[str, str] | None) -> tuple[str, ...]:
+    found: list[str] = []
+    parts = urlsplit(url)
+    if parts.password:
+        found.append(parts.password)
+    if "@" in parts.netloc:
+        userinfo = parts.netloc.rsplit("@", 1)[0]
+        found.append(userinfo)
+        # websockets turns userinfo into a Basic Authorization header.
+        found.append(base64.b64encode(unquote(userinfo).encode()).decode())
+    redacted_query = urlsplit(redact_url(url)).query
+    if parts.query != redacted_query:
+        for pair in parts.query.split("&"):
+            name, _, value = pair.partition("=")
+            if value and f"{name}=***" in redacted_query:
+                found.append(value)
+    for name, value in (headers or {}).items():
+        if value and name.lower() not in ("origin", "user-agent", "host"):
+            found.append(str(value))
+            # Basic/Bearer values also appear without their scheme word.
+            found.extend(part for part in str(value).split() if len(part) >= 6)
+    return tuple(sorted(set(found), key=len, reverse=True))
+
+
 _live: weakref.WeakSet[Connection] = weakref.WeakSet()
 
 
@@ -218,6 +267,7 @@ class Connection:
         self._max_message_size = max_message_size
         self._open_timeout = float(open_timeout)
         self._should_reconnect = should_reconnect
+        self._wire_logger = _RedactingLogger(logging.getLogger("websockets.client"))
 
         self._policy = RetryPolicy(backoff or Backoff(), max_attempts, stable_after)
         self._outbox = Outbox(queue_limit, queue_ttl, overflow)
@@ -780,6 +830,7 @@ class Connection:
 
     async def _open(self) -> ClientConnection:
         headers = self._headers() if callable(self._headers) else self._headers
+        self._wire_logger.secrets = _secrets_of(self._url, headers)
         kwargs: dict[str, Any] = {}
         if self._ssl is not None:
             kwargs["ssl"] = self._ssl
@@ -795,6 +846,7 @@ class Connection:
             close_timeout=0.5,
             max_size=self._max_message_size,
             max_queue=MAX_QUEUE,
+            logger=self._wire_logger,
             **kwargs,
         )
 
