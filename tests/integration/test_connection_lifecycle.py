@@ -12,7 +12,7 @@ import pytest
 
 from rt_widgets import Backoff, Connection
 from tests._servers import SilentServer, WsServer
-from tests.conftest import wait_until
+from tests.conftest import assert_stays, wait_until
 
 MakeServer = Callable[..., WsServer]
 MakeConn = Callable[..., Connection]
@@ -161,3 +161,46 @@ def test_stop_is_idempotent_and_final(ws_server: MakeServer) -> None:
         conn.start()
     with pytest.raises(RuntimeError):
         conn.connect()
+
+
+def io_barrier() -> None:
+    """Return once every callback already handed to the I/O loop has run (the loop is FIFO)."""
+    from rt_widgets.iothread import run_sync
+
+    async def noop() -> None:
+        return None
+
+    run_sync(noop(), timeout=5)
+
+
+def test_repeated_control_calls_never_leave_two_links_open(
+    ws_server: MakeServer, make_conn: MakeConn
+) -> None:
+    server = ws_server()
+    conn = make_conn(server.url, backoff=Backoff(initial=0.01, maximum=0.02))
+    conn.start()
+    conn.start()
+    conn.wait_for_state("connected", timeout=5)
+    wait_until(lambda: server.open_connections == 1, 5)
+    threads = [threading.Thread(target=lambda: [conn.reconnect() for _ in range(20)]) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    io_barrier()
+    wait_until(lambda: conn.state == "connected" and server.open_connections == 1, 10,
+               message=lambda: f"{conn.state}, {server.open_connections} links open")
+    assert_stays(lambda: server.open_connections <= 1, 0.3)
+    after_reconnects = server.connection_count
+    assert after_reconnects >= 2, "reconnect() must replace the link"
+    conn.disconnect()
+    for _ in range(10):
+        conn.connect()
+    io_barrier()
+    wait_until(lambda: conn.state == "connected" and server.open_connections == 1, 10,
+               message=lambda: f"{conn.state}, {server.open_connections} links open")
+    assert_stays(lambda: server.open_connections <= 1, 0.3)
+    print(f"\n60 reconnect() calls from 3 threads, then disconnect() and 10 connect(): "
+          f"{server.connection_count} links made, {server.open_connections} open")
+    assert server.connection_count > after_reconnects
+    assert conn.send("still", 1).wait(5) == "sent"
