@@ -45,7 +45,7 @@ def _feed_answers(url: str, timeout: float = 1.0) -> bool:
     from websockets.sync.client import connect
 
     try:
-        with connect(url, open_timeout=timeout, close_timeout=0.2):
+        with connect(url, open_timeout=timeout, close_timeout=0.2, max_queue=None):
             return True
     except Exception:
         return False
