@@ -84,6 +84,11 @@ def infer_kind(type: str, payload: Any) -> str | None:
     return "raw"
 
 
+def _signature(stats: dict[str, Any]) -> tuple[Any, ...]:
+    """The stats minus the uptime, which changes all the time and is not worth a message."""
+    return tuple(v for k, v in sorted(stats.items()) if k != "uptime_s")
+
+
 class _TypeStats:
     """Counts and rates of one message type. ``hit`` runs per message: a few integer operations."""
 
@@ -188,6 +193,7 @@ class RealtimeWidget(BaseWidget):
         self._is_closed = False
         self._tick: asyncio.TimerHandle | None = None
         self._retry_key: tuple[str, int, bool] | None = None
+        self._stats_sig: tuple[Any, ...] = ()
         self._flusher = Flusher(self._flush)
         super().__init__(url=conn.display_url, status=str(conn.state.value))
         self.on_msg(self._on_front_end)
@@ -217,7 +223,9 @@ class RealtimeWidget(BaseWidget):
         >>> w.send("subscribe", {"channel": "metrics"}).wait(5)   # doctest: +SKIP
         <SendState.SENT: 'sent'>
         """
-        return self._conn.send(type, payload)
+        handle = self._conn.send(type, payload)
+        self._mark_dirty()  # queued and dropped counts may have changed with no message in
+        return handle
 
     def subscribe(self, type: str | Mapping[str, Any], payload: Any = None
                   ) -> Callable[[], None]:
@@ -463,18 +471,29 @@ class RealtimeWidget(BaseWidget):
             self.overview = overview
             self.children = children
         self._check_counters(stats, now)
-        if self._tick is None:
-            # Attempts and rates change without a message or a state change to announce them:
-            # look again soon while retrying, and while any rate is still falling back to zero.
-            if status in ("connecting", "reconnecting"):
-                self._tick = iothread.get_loop().call_later(RETRY_POLL, self._on_tick)
-            elif any(s.active(now) for s in self._types.values()):
-                self._tick = iothread.get_loop().call_later(1.0, self._on_tick)
+        self._stats_sig = _signature(stats)
+        self._schedule_tick(status)
+
+    def _schedule_tick(self, status: str) -> None:
+        # Some changes come with no message and no state change to announce them: attempts and
+        # retry waits, counters such as decode_errors, rates falling back to zero. A tick looks
+        # for them, often while retrying and once a second otherwise.
+        if self._tick is None and not self._is_closed:
+            delay = RETRY_POLL if status in ("connecting", "reconnecting") else 1.0
+            self._tick = iothread.get_loop().call_later(delay, self._on_tick)
 
     def _on_tick(self) -> None:
         self._tick = None
-        if not self._is_closed:
-            get_frame_clock().mark_dirty(self._flusher)
+        if self._is_closed:
+            return
+        now = time.monotonic()
+        status = str(getattr(self._conn.state, "value", self._conn.state))
+        if (status in ("connecting", "reconnecting")
+                or any(s.active(now) for s in self._types.values())
+                or _signature(self._conn.stats()) != self._stats_sig):
+            get_frame_clock().mark_dirty(self._flusher)  # the flush schedules the next tick
+        else:
+            self._schedule_tick(status)
 
     def _overview(self, now: float) -> dict[str, Any]:
         wall = time.time()

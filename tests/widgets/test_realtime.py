@@ -375,6 +375,25 @@ def test_connection_events_become_toasts(ws_server: Any, make_widget: Any,
     assert lost["level"] == "error" and "403" in lost["message"]
 
 
+def test_overflow_and_malformed_frames_become_toasts(ws_server: Any, make_widget: Any,
+                                                    comm_spy: CommSpy) -> None:
+    server = ws_server()
+    w = make_widget(server.url, queue_limit=2, explore=False)
+    notes = w.notifications()
+    wait_connected(w, server)
+    server.send("not json", "[1, 2]")
+    wait_until(lambda: any(i["title"] == "Malformed messages" for i in notes.items), 10)
+    w.disconnect()
+    wait_until(lambda: w.status == "disconnected", 10)
+    for i in range(5):
+        w.send("order", {"n": i})
+    wait_until(lambda: comm_spy.view_state(w).get("queued") == 2, 10)
+    wait_until(lambda: any(i["title"] == "Send queue full" for i in notes.items), 10)
+    full = next(i for i in notes.items if i["title"] == "Send queue full")
+    assert full["level"] == "warning" and full["message"].startswith("3 queued message(s)")
+    assert comm_spy.view_state(w)["stats"]["dropped"] == 3
+
+
 def test_threshold_crossing_raises_a_notification(ws_server: Any, make_widget: Any) -> None:
     server = ws_server()
     w = make_widget(server.url, explore=False)
