@@ -560,3 +560,39 @@ def test_concurrent_senders_each_keep_their_order(ws_server: MakeServer, make_co
     for name in range(4):
         assert [p["i"] for p in got if p["t"] == name] == list(range(500))
     assert conn.stats()["dropped"] == 0
+
+
+def test_handlers_may_send_and_stop_from_the_io_thread(
+    ws_server: MakeServer, make_conn: MakeConn
+) -> None:
+    server = ws_server()
+    conn = make_conn(server.url)
+    conn.on("question", lambda payload: conn.send("answer", payload * 2))
+    conn.on("quit", lambda payload: conn.stop())
+    conn.start()
+    connected(conn)
+    server.send(*({"type": "question", "payload": i} for i in range(5)))
+    wait_until(lambda: len(server.messages("answer")) == 5, 5)
+    assert [m["payload"] for m in server.messages("answer")] == [0, 2, 4, 6, 8]
+    server.send({"type": "quit"})
+    wait_until(lambda: conn.state == "closed", 5)
+    wait_until(lambda: server.open_connections == 0, 5)
+
+
+def test_a_failing_state_callback_does_not_break_the_state_machine(
+    ws_server: MakeServer, make_conn: MakeConn
+) -> None:
+    server = ws_server()
+    conn = make_conn(server.url, backoff=Backoff(initial=0.01, maximum=0.05))
+
+    def broken(old: ConnectionState, new: ConnectionState) -> None:
+        raise RuntimeError("callback bug")
+
+    conn.on_state(broken)
+    log = StateLog(conn)
+    conn.start()
+    connected(conn)
+    server.kill()
+    server.restart()
+    wait_until(lambda: log.news().count("connected") == 2, 5, message=lambda: str(log.news()))
+    assert log.news() == ["connecting", "connected", "reconnecting", "connected"]
