@@ -14,6 +14,7 @@ widget manager for the live state of every widget and that replaces what nbclien
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,9 @@ def run_notebook(nb: Any, workdir: Path, timeout: int = 120) -> Any:
 
 
 def main(paths: list[str]) -> int:
+    # The kernels import rt_widgets from this checkout, installed or not.
+    repo = str(Path(__file__).resolve().parents[2])
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH")) if p)
     for name in paths:
         path = Path(name)
         nb = nbformat.read(path, as_version=4)
