@@ -116,6 +116,7 @@ class WsServer:
         self.protocol_pings = 0
         self.connection_count = 0
         self.closed_connections = 0
+        self.close_codes: list[int | None] = []
         self._server: Server | None = None
         self._recorder: asyncio.Server | None = None
         self._open: dict[int, ServerConnection] = {}
@@ -359,6 +360,9 @@ class WsServer:
             self._open.pop(index, None)
             with self._lock:
                 self.closed_connections += 1
+                # The code of the close frame the client sent (None: the TCP link just went away).
+                received = ws.protocol.close_rcvd
+                self.close_codes.append(received.code if received is not None else None)
 
     async def _record(self, index: int, ws: ServerConnection, raw: str | bytes) -> None:
         with self._lock:

@@ -28,6 +28,7 @@ class StateLog:
         self.conn = conn
         self.transitions: list[tuple[str, str]] = []
         self.seen_state: list[str] = []
+        self.seen_stats: list[dict[str, Any]] = []
         self.times: list[float] = []
         self._lock = threading.Lock()
         conn.on_state(self)
@@ -36,6 +37,7 @@ class StateLog:
         with self._lock:
             self.transitions.append((str(old), str(new)))
             self.seen_state.append(str(self.conn.state))
+            self.seen_stats.append(self.conn.stats())
             self.times.append(time.monotonic())
 
     def news(self) -> list[str]:
@@ -97,8 +99,11 @@ def test_state_transitions_for_a_server_restart(ws_server: MakeServer, make_conn
     wait_until(lambda: log.news().count("connected") == 2, 10, message=lambda: str(log.transitions))
     assert log.news() == ["connecting", "connected", "reconnecting", "connected"]
     assert log.transitions[0] == ("disconnected", "connecting")
-    # When a callback runs, `state` already shows the new state.
+    # When a callback runs, `state` and `stats()` already show the new state.
     assert log.seen_state == log.news()
+    assert [s["reconnects"] for s in log.seen_stats] == [0, 0, 0, 1]
+    assert log.seen_stats[2]["last_close_code"] == 1006
+    assert log.seen_stats[2]["attempt"] >= 1, "the drop already counts when `reconnecting` is seen"
     assert conn.stats()["reconnects"] == 1
     conn.stop()
     assert log.news()[-1] == "closed"

@@ -59,6 +59,20 @@ def test_start_stop_cycles_leave_no_threads_or_fds(ws_server: MakeServer) -> Non
     assert server.connection_count == 201
 
 
+def test_stop_sends_a_normal_close_frame(ws_server: MakeServer, make_conn: MakeConn) -> None:
+    server = ws_server()
+    conn = make_conn(server.url)
+    conn.start()
+    conn.wait_for_state("connected", timeout=5)
+    t0 = time.monotonic()
+    conn.stop()
+    took = time.monotonic() - t0
+    wait_until(lambda: server.close_codes, 5)
+    print(f"\nstop() against a well-behaved server: {took:.3f} s, close code {server.close_codes}")
+    assert server.close_codes == [1000]
+    assert took < 1.0
+
+
 def test_stop_returns_fast_when_the_server_never_answers_the_close(
     ws_server: MakeServer, make_conn: MakeConn
 ) -> None:
