@@ -135,8 +135,10 @@ def test_feed_outage_queues_sends_and_flushes_them_in_order(page: Any, running_f
 
     indicator = status(page)
     expect(indicator).to_have_attribute("data-status", "reconnecting", timeout=20_000)
-    expect(indicator.locator(".rtw-attempt")).to_have_text(re.compile(r"\d"), timeout=20_000)
-    expect(indicator.locator(".rtw-countdown")).to_have_text(re.compile(r"retry"), timeout=20_000)
+    expect(indicator.locator(".rtw-attempt")).to_have_text(re.compile(r"attempt \d+"), timeout=20_000)
+    expect(indicator.locator(".rtw-countdown")).to_have_text(
+        re.compile(r"retry in \d+(\.\d+)? s"), timeout=20_000
+    )
     expect(cell(page, "explorer").locator(".rtw-offline-banner").first).to_be_visible()
     shot(page, "outage-reconnecting")
     picture(status(page, "status"), "status-reconnecting")
