@@ -500,7 +500,7 @@ def main(argv: list[str] | None = None) -> None:
                     print(where, approach, r, flush=True)
                     lost = r["sent"] - r["received"]
                     per_widget = ", ".join(
-                        f"{v}: {n / seconds:.1f}/s" for v, n in sorted(r["per_comm"].items())
+                        f"{v}: {n / r['feed_s']:.1f}/s" for v, n in sorted(r["per_comm"].items())
                     )
                     state = (
                         "n/a"
@@ -519,7 +519,7 @@ def main(argv: list[str] | None = None) -> None:
                             lost,
                             f"{100 * lost / max(1, r['sent']):.1f}%",
                             r["bytes"],
-                            r["received"] / seconds,
+                            r["received"] / r["feed_s"],
                             per_widget,
                             r["rate_warnings"],
                             state,
