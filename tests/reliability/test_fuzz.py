@@ -134,7 +134,11 @@ huge_numbers = st.sampled_from(["1" + "0" * 30, "-9" * 40, "1e400", "-1e400", "1
 nan_text = st.sampled_from(["NaN", "Infinity", "-Infinity"]).map(
     lambda c: '{"type": "nan", "payload": ' + c + "}"
 )
+good_types = st.sampled_from(["a", "b", "tick", "ünï", "x" * 200])
+good = st.builds(lambda t, p: {"type": t, "payload": p}, good_types, json_values)
 frames = st.one_of(
+    good.map(json.dumps),
+    st.lists(good | json_values, min_size=1, max_size=6).map(json.dumps),
     st.binary(max_size=64),
     st.text(max_size=64),
     as_text,
@@ -160,7 +164,7 @@ def test_arbitrary_frames_never_break_the_link(ws_server: MakeServer, make_conn:
     conn.start()
     conn.wait_for_state("connected", timeout=5)
     counter = iter(range(1_000_000))
-    totals = {"frames": 0, "bad": 0}
+    totals = {"frames": 0, "bad": 0, "delivered": 0}
 
     @settings(
         max_examples=50,
@@ -194,7 +198,9 @@ def test_arbitrary_frames_never_break_the_link(ws_server: MakeServer, make_conn:
         assert conn.state == "connected" and conn.stats()["reconnects"] == 0
         totals["frames"] += len(batch)
         totals["bad"] += errors
+        totals["delivered"] += len(delivered)
 
     check()
-    print(f"\nfuzz: {totals['frames']} frames, {totals['bad']} counted bad, link never dropped")
+    print(f"\nfuzz: {totals['frames']} frames, {totals['delivered']} messages delivered, "
+          f"{totals['bad']} bad messages counted, link never dropped")
     assert server.connection_count == 1
