@@ -33,6 +33,7 @@ from websockets.exceptions import (
     InvalidStatus,
     InvalidURI,
 )
+from websockets.protocol import State
 from websockets.typing import Subprotocol
 
 from . import iothread
@@ -290,6 +291,7 @@ class Connection:
         self._skip_wait = False
         self._dead_reason: str | None = None
         self._pending_pings: dict[str, float] = {}
+        self._inbound_waiter: asyncio.Future[None] | None = None
 
         self._ever_connected = False
         self._connected_at: float | None = None
@@ -709,14 +711,15 @@ class Connection:
         runner = self._runner
         self._runner = None
         self._next_retry_at = None
+        ws = self._ws
         if runner is not None and not runner.done():
             runner.cancel()
             # The runner closes its link (1000, at most 0.5 s) when cancelled; never wait past that.
             await asyncio.wait({runner}, timeout=0.8)
-        ws = self._ws
-        if ws is not None:
+        ws = ws or self._ws
+        if ws is not None and ws.state is not State.CLOSED:
             ws.transport.abort()
-            self._ws = None
+        self._ws = None
         current = asyncio.current_task()
         others = [t for t in self._tasks if t is not current and not t.done()]
         for task in others:
@@ -897,7 +900,7 @@ class Connection:
                 task.cancel()
             if helpers:
                 await asyncio.wait(helpers, timeout=1.0)
-            if ws.state.name != "CLOSED":
+            if ws.state is not State.CLOSED:
                 await self._close_ws(ws)
 
     async def _close_ws(self, ws: ClientConnection) -> None:
@@ -909,7 +912,7 @@ class Connection:
             ws.transport.abort()
             raise
         finally:
-            if ws.state.name != "CLOSED":
+            if ws.state is not State.CLOSED:
                 ws.transport.abort()
 
     async def _read_loop(self, ws: ClientConnection) -> None:
@@ -919,6 +922,8 @@ class Connection:
         while True:
             frame = await recv(decode=False)
             self._last_inbound = monotonic()
+            if self._inbound_waiter is not None:
+                self._wake_inbound()
             self._bytes_in += len(frame)
             messages, errors = decode(frame)
             if errors:
@@ -955,8 +960,18 @@ class Connection:
                     self._writer_waiting = False
                 continue
             frame = handle.frame if handle.frame is not None else orjson.dumps(handle.message)
+            # websockets writes the frame to the transport before its first await (the drain), so on an
+            # open link a cancellation during the drain comes after the frame was handed to the socket.
+            handed = ws.protocol.state is State.OPEN
             try:
                 await ws.send(frame, text=True)
+            except asyncio.CancelledError:
+                with lock:
+                    if handed:
+                        outbox.sent(handle)
+                    else:
+                        outbox.failed(handle)
+                raise
             except BaseException:
                 with lock:
                     outbox.failed(handle)
@@ -990,7 +1005,15 @@ class Connection:
         if future.cancelled() or future.exception() is not None or self._ws is not ws:
             return
         self._last_inbound = time.monotonic()
+        self._wake_inbound()
         self._record_rtt(future.result())
+
+    def _wake_inbound(self) -> None:
+        waiter = self._inbound_waiter
+        if waiter is not None:
+            self._inbound_waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
 
     async def _protocol_ping(self, ws: ClientConnection) -> None:
         waiter = await ws.ping()
@@ -1028,6 +1051,7 @@ class Connection:
                     self._pending_pings[stamp] = sent_at
                 await self._send_control(ws, ping)
             deadline = sent_at + timeout
+            loop = asyncio.get_running_loop()
             while self._last_inbound < sent_at:
                 now = monotonic()
                 if now >= deadline:
@@ -1038,10 +1062,16 @@ class Connection:
                     logger.info("%s: %s", self._display_url, self._dead_reason)
                     ws.transport.abort()
                     return
-                expected = deadline
-                await asyncio.sleep(deadline - now)
-                lag = monotonic() - expected
-                if lag > min(0.1, timeout / 2) and self._last_inbound < sent_at:
+                # The reader resolves this on the next inbound frame, so a quick pong ends the wait
+                # at once and the next ping follows one interval after it.
+                waiter: asyncio.Future[None] = loop.create_future()
+                self._inbound_waiter = waiter
+                try:
+                    await asyncio.wait({waiter}, timeout=deadline - now)
+                finally:
+                    self._inbound_waiter = None
+                lag = monotonic() - deadline
+                if not waiter.done() and lag > min(0.1, timeout / 2) and self._last_inbound < sent_at:
                     # The loop itself was blocked (a slow handler): frames may be sitting unread.
                     # Give the reader a fresh timeout before judging the link.
                     deadline = monotonic() + timeout
