@@ -40,7 +40,7 @@ from . import iothread
 from .backoff import Backoff, RetryPolicy
 from .dispatch import Dispatcher, Handler
 from .outbox import Outbox, Overflow, SendHandle
-from .protocol import Message, decode, make_message, now_iso, redact_url
+from .protocol import Message, decode_objects, make_message, message_of, now_iso, redact_url
 
 __all__ = ["Connection", "ConnectionState", "LinkError"]
 
@@ -916,8 +916,9 @@ class Connection:
                 ws.transport.abort()
 
     async def _read_loop(self, ws: ClientConnection) -> None:
+        # The hot path: one iteration per frame, no Message built unless a "*" handler wants it.
         recv = ws.recv
-        dispatch = self._dispatcher.dispatch
+        dispatch = self._dispatcher.dispatch_object
         monotonic = time.monotonic
         while True:
             frame = await recv(decode=False)
@@ -925,17 +926,17 @@ class Connection:
             if self._inbound_waiter is not None:
                 self._wake_inbound()
             self._bytes_in += len(frame)
-            messages, errors = decode(frame)
+            objects, errors = decode_objects(frame)
             if errors:
                 self._decode_errors += len(errors)
                 self._last_error = errors[-1]
                 logger.debug("%s: bad frame: %s", self._display_url, errors[-1])
-            self._messages_in += len(messages)
-            for message in messages:
-                if message.type == "pong":
-                    self._on_app_pong(message)
+            self._messages_in += len(objects)
+            for obj in objects:
+                if obj["type"] == "pong":
+                    self._on_app_pong(message_of(obj))
                 else:
-                    dispatch(message)
+                    dispatch(obj)
 
     async def _send_control(self, ws: ClientConnection, message: dict[str, Any]) -> None:
         frame = orjson.dumps(message)

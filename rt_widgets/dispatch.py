@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from .protocol import Message
+from .protocol import Message, message_of
 
 __all__ = ["Dispatcher", "Handler"]
 
@@ -89,6 +89,27 @@ class Dispatcher:
                 else:
                     if result is not None and inspect.iscoroutine(result):
                         self._run_async(result, handler, message)
+        if self._wildcard:
+            self.dispatch_wildcard(message)
+
+    def dispatch_object(self, obj: dict[str, Any]) -> None:
+        """``dispatch`` for a decoded envelope dict (see ``protocol.decode_objects``): the ``Message``
+        is built only when a ``"*"`` handler or a failure needs it."""
+        typed = self._by_type.get(obj["type"])
+        if typed:
+            payload = obj.get("payload")
+            for handler in typed:
+                try:
+                    result = handler(payload)
+                except Exception as exc:
+                    self.report(exc, handler, message_of(obj))
+                else:
+                    if result is not None and inspect.iscoroutine(result):
+                        self._run_async(result, handler, message_of(obj))
+        if self._wildcard:
+            self.dispatch_wildcard(message_of(obj))
+
+    def dispatch_wildcard(self, message: Message) -> None:
         for handler in self._wildcard:
             try:
                 result = handler(message)
