@@ -7,6 +7,7 @@ application: commands run exactly as the menus run them, and the notebook model 
 from __future__ import annotations
 
 import json
+import secrets
 from typing import Any
 
 # Returns the open notebook panel (JupyterLab and Notebook 7 share the shell API).
@@ -40,7 +41,9 @@ def predicate(body: str) -> str:
 def open_notebook(page: Any, lab: Any, path: str, ui: str = "lab") -> None:
     """Open ``path`` and wait until its kernel is idle."""
     if ui == "lab":
-        url = f"{lab.base}/lab/tree/{path}?token={lab.token}"
+        # A workspace of its own: JupyterLab would otherwise reopen what an earlier page had open.
+        workspace = f"test-{secrets.token_hex(4)}"
+        url = f"{lab.base}/lab/workspaces/{workspace}/tree/{path}?token={lab.token}"
     else:
         url = f"{lab.base}/notebooks/{path}?token={lab.token}"
     page.goto(url)
