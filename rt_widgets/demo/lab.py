@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "ENV_URL", "demo_url", "main"]
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "ENV_URL", "demo_url", "lab_command", "main", "running_feed"]
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -55,7 +55,7 @@ def demo_url(*, rate: float | None = None) -> str:
     """Return the URL of a running demo feed, starting one in this process if none answers.
 
     >>> from rt_widgets.demo.lab import demo_url
-    >>> url = demo_url()          # e.g. "ws://127.0.0.1:8765/ws"
+    >>> url = demo_url()          # e.g. "ws://127.0.0.1:8765/ws"  # doctest: +SKIP
 
     Order: ``$RT_WIDGETS_DEMO_URL`` when set; a feed already answering on 127.0.0.1:8765
     (``make demo`` or ``python -m rt_widgets.demo``); else a feed on a free port, started once
@@ -75,8 +75,7 @@ def demo_url(*, rate: float | None = None) -> str:
     options: dict[str, Any] = {"port": 0}
     if rate is not None:
         options["rate"] = rate
-    feed = DemoServer(**options)
-    feed.__enter__()
+    feed = DemoServer(**options).start()
     _local_feeds.append(feed)
     return str(feed.url)
 
