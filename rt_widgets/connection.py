@@ -961,21 +961,18 @@ class Connection:
                     self._writer_waiting = False
                 continue
             frame = handle.frame if handle.frame is not None else orjson.dumps(handle.message)
-            # websockets writes the frame to the transport before its first await (the drain), so on an
-            # open link a cancellation during the drain comes after the frame was handed to the socket.
+            # websockets writes the frame to the transport before its first await (the drain): on an
+            # open link, whatever fails later (a cancellation, the drain) comes after the hand-over.
             handed = ws.protocol.state is State.OPEN
             try:
                 await ws.send(frame, text=True)
-            except asyncio.CancelledError:
+            except BaseException:
                 with lock:
+                    # Once handed to the socket it may have been delivered: never send it twice.
                     if handed:
                         outbox.sent(handle)
                     else:
                         outbox.failed(handle)
-                raise
-            except BaseException:
-                with lock:
-                    outbox.failed(handle)
                 raise
             with lock:
                 outbox.sent(handle)

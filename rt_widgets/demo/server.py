@@ -682,7 +682,8 @@ class DemoServer:
             pass
         finally:
             writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            # The writer may already have ended on the client's departure; that is not an error.
+            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
                 await writer
             with self._changed:
                 del self._clients[client.number]

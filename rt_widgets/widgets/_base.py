@@ -182,6 +182,14 @@ class BaseWidget(anywidget.AnyWidget):
     def closed(self) -> bool:
         return self.comm is None
 
+    def close(self) -> None:
+        # ipywidgets does not close the Layout widget every DOMWidget creates for itself; left open,
+        # each re-run cell would leak one comm and one registry entry.
+        layout = self._trait_values.get("layout")
+        super().close()
+        if layout is not None and hasattr(layout, "close"):
+            layout.close()
+
 
 class DataView(BaseWidget):
     """A widget whose state lives in a store and reaches the view as deltas and snapshots."""
