@@ -118,3 +118,10 @@ def make_conn() -> Iterator[Callable[..., Any]]:
     yield factory
     for conn in made:
         conn.stop()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the slow real-browser suite last, so the fast layers fail first. (Its Playwright loop is
+    package-scoped too: the sync API keeps an asyncio loop running on the main thread, which
+    pytest-asyncio's own loops must never see.)"""
+    items.sort(key=lambda item: "/tests/browser/" in str(item.path))

@@ -116,7 +116,7 @@ class Feed:
             wait_until(lambda: not port_open(self.port), 10, "the feed port did not close")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def feed() -> Iterator[Feed]:
     f = Feed(free_port(), secrets.token_hex(8))
     f.start(rate=20)
@@ -187,7 +187,7 @@ def _stop_process(proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
             proc.wait()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def lab(feed: Feed, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     if not NOTEBOOKS.is_dir() or not any(NOTEBOOKS.glob("*.ipynb")):
         pytest.fail("notebooks/*.ipynb are missing")
@@ -253,7 +253,7 @@ def lab(feed: Feed, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 # Chromium.
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (make chromium)")
