@@ -321,12 +321,36 @@ class MetricsStore:
             self.ignored += 1
             return
         when = self._clock() if t is None else t
+        # The hot path (every message of a metrics feed): exact type checks and local names.
+        # type() rather than isinstance() also leaves out bool, which is an int.
+        latest = self.latest
+        changed = self._changed
+        history = self._history
+        thresholds = self.thresholds
+        isfinite = math.isfinite
         for name, value in payload.items():
-            if (isinstance(value, bool) or not isinstance(value, int | float)
-                    or not isinstance(name, str) or not math.isfinite(value)):
-                self.ignored += 1
+            kind = type(value)
+            if not ((kind is float and isfinite(value)) or kind is int) or type(name) is not str:
+                if isinstance(value, int | float) and not isinstance(value, bool) and isinstance(
+                    name, str
+                ) and isfinite(value):
+                    self._record(name, when, value)  # a subclass of int or float
+                else:
+                    self.ignored += 1
                 continue
-            self._record(name, when, value)
+            latest[name] = value
+            changed[name] = value
+            point = (when, value)
+            series = history.get(name)
+            if series is None:
+                self._record(name, when, value)
+                continue
+            series.append(point)
+            self._append[name].append(point)
+            if thresholds:
+                bounds = thresholds.get(name)
+                if bounds is not None:
+                    self._check(name, value, bounds)
 
     def _record(self, name: str, t: float, value: float) -> None:
         self.latest[name] = value
