@@ -80,44 +80,31 @@ class Dispatcher:
         """Deliver one message to its handlers; never raises because of a handler."""
         typed = self._by_type.get(message.type)
         if typed:
-            payload = message.payload
-            for handler in typed:
-                try:
-                    result = handler(payload)
-                except Exception as exc:
-                    self.report(exc, handler, message)
-                else:
-                    if result is not None and inspect.iscoroutine(result):
-                        self._run_async(result, handler, message)
+            self._call(typed, message.payload, message)
         if self._wildcard:
-            self.dispatch_wildcard(message)
+            self._call(self._wildcard, message, message)
 
     def dispatch_object(self, obj: dict[str, Any]) -> None:
         """``dispatch`` for a decoded envelope dict (see ``protocol.decode_objects``): the ``Message``
         is built only when a ``"*"`` handler or a failure needs it."""
         typed = self._by_type.get(obj["type"])
         if typed:
-            payload = obj.get("payload")
-            for handler in typed:
-                try:
-                    result = handler(payload)
-                except Exception as exc:
-                    self.report(exc, handler, message_of(obj))
-                else:
-                    if result is not None and inspect.iscoroutine(result):
-                        self._run_async(result, handler, message_of(obj))
+            self._call(typed, obj.get("payload"), obj)
         if self._wildcard:
-            self.dispatch_wildcard(message_of(obj))
+            message = message_of(obj)
+            self._call(self._wildcard, message, message)
 
-    def dispatch_wildcard(self, message: Message) -> None:
-        for handler in self._wildcard:
+    def _call(
+        self, handlers: tuple[Handler, ...], arg: Any, source: Message | dict[str, Any]
+    ) -> None:
+        for handler in handlers:
             try:
-                result = handler(message)
+                result = handler(arg)
             except Exception as exc:
-                self.report(exc, handler, message)
+                self.report(exc, handler, _as_message(source))
             else:
                 if result is not None and inspect.iscoroutine(result):
-                    self._run_async(result, handler, message)
+                    self._run_async(result, handler, _as_message(source))
 
     def _run_async(self, coro: Coroutine[Any, Any, Any], handler: Handler, message: Message) -> None:
         if self._schedule is None:
@@ -145,3 +132,7 @@ class Dispatcher:
                 self._on_error(exc, handler, message)
             except Exception:  # pragma: no cover - a broken error hook must not break dispatch
                 logger.exception("error hook failed")
+
+
+def _as_message(source: Message | dict[str, Any]) -> Message:
+    return source if isinstance(source, Message) else message_of(source)
