@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import os
 import threading
 from collections.abc import Callable, Coroutine
@@ -52,18 +53,25 @@ def in_io_thread() -> bool:
     return _thread is not None and threading.current_thread() is _thread
 
 
+# Work handed to the I/O thread does not take the caller's context variables along. In a kernel the
+# caller is a cell, and ipykernel keeps the cell's request in a context variable: a flush carrying it
+# would attribute every later widget update to the cell that created the widget. In a fresh context
+# ipykernel falls back to its most recent request, as output from a plain thread does.
+
+
 def call_soon(fn: Callable[..., Any], *args: Any) -> None:
     """Run ``fn(*args)`` on the I/O thread soon; safe from any thread."""
     loop = get_loop()
     if in_io_thread():
         loop.call_soon(fn, *args)
     else:
-        loop.call_soon_threadsafe(fn, *args)
+        loop.call_soon_threadsafe(fn, *args, context=contextvars.Context())
 
 
 def submit(coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
     """Schedule a coroutine on the I/O loop from any thread; returns a concurrent future."""
-    return asyncio.run_coroutine_threadsafe(coro, get_loop())
+    loop = get_loop()
+    return contextvars.Context().run(asyncio.run_coroutine_threadsafe, coro, loop)
 
 
 def run_sync(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:

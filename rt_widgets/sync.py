@@ -18,6 +18,7 @@ nothing is dirty.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import math
 import threading
@@ -54,9 +55,14 @@ class _Loop(Protocol):
 
     def time(self) -> float: ...
 
-    def call_at(self, when: float, callback: Callable[[], None], /) -> _Cancellable: ...
+    def call_at(
+        self, when: float, callback: Callable[..., object], *args: Any,
+        context: contextvars.Context | None = None,
+    ) -> _Cancellable: ...
 
-    def call_soon_threadsafe(self, callback: Callable[..., object], *args: Any) -> Any: ...
+    def call_soon_threadsafe(
+        self, callback: Callable[..., object], *args: Any, context: contextvars.Context | None = None
+    ) -> Any: ...
 
 
 class _Entry:
@@ -130,7 +136,7 @@ class FrameClock:
 
     def mark_dirty_threadsafe(self, syncable: Syncable) -> None:
         """``mark_dirty`` from any thread."""
-        self._loop.call_soon_threadsafe(self.mark_dirty, syncable)
+        self._loop.call_soon_threadsafe(self.mark_dirty, syncable, context=contextvars.Context())
 
     def flush_now(self, syncable: Syncable) -> None:
         """Flush immediately, outside the rate limit (a reply to an explicit request)."""
@@ -168,7 +174,8 @@ class FrameClock:
         if self._timer is not None:
             self._timer.cancel()
         self._timer_at = when
-        self._timer = self._loop.call_at(when, self._tick)
+        # Flushes run in a fresh context whoever marked the syncable dirty (see iothread).
+        self._timer = self._loop.call_at(when, self._tick, context=contextvars.Context())
 
     def _tick(self) -> None:
         self._timer = None

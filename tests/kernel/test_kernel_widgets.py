@@ -114,3 +114,24 @@ def test_front_end_reconnect_message_reconnects_an_idle_kernel(kernel: Kernel,
     wait_until(reconnected_seen, 10, message=lambda: str(kernel.updates(widget_id)[-3:]))
     out = kernel.execute("print(w.status, w.connection.stats()['reconnects'])")
     assert out.split() == ["connected", "1"]
+
+
+def test_updates_belong_to_the_cell_that_is_running(kernel: Kernel, ws_server: Any) -> None:
+    """Updates flushed on the I/O thread carry the running cell's request, not the request of the
+    cell that created the widget: notebook runners (nbclient) keep a cell's widget updates only."""
+    server = ws_server()
+    widget_id, table_id = kernel.execute(SETUP.format(url=server.url)).split()
+    wait_until(lambda: server.open_connections == 1, 10)
+    msg_id = kernel.execute_async("import time; time.sleep(3)")
+    wait_until(lambda: kernel.busy_at(msg_id) is not None, 10)
+    for n in range(20):
+        server.send(tick(n))
+
+    def parents() -> set[str]:
+        return {r.msg["parent_header"].get("msg_id") for r in kernel.messages()
+                if r.msg["msg_type"] == "comm_msg"
+                and r.msg["content"].get("comm_id") == table_id
+                and r.msg["content"]["data"].get("method") == "custom"}
+
+    wait_until(lambda: msg_id in parents(), 10, message=lambda: str(parents()))
+    kernel.wait_reply(msg_id, 20)

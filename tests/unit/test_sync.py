@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import heapq
 import itertools
 from collections.abc import Callable
@@ -26,18 +27,20 @@ class FakeLoop:
 
     def __init__(self) -> None:
         self.now = 1000.0
-        self._timers: list[tuple[float, int, FakeTimer, Callable[[], None]]] = []
+        self._timers: list[tuple[float, int, FakeTimer, Callable[..., object]]] = []
         self._order = itertools.count()
 
     def time(self) -> float:
         return self.now
 
-    def call_at(self, when: float, callback: Callable[[], None]) -> FakeTimer:
+    def call_at(self, when: float, callback: Callable[..., object], *args: Any,
+                context: contextvars.Context | None = None) -> FakeTimer:
         timer = FakeTimer()
         heapq.heappush(self._timers, (when, next(self._order), timer, callback))
         return timer
 
-    def call_soon_threadsafe(self, callback: Callable[..., object], *args: Any) -> None:
+    def call_soon_threadsafe(self, callback: Callable[..., object], *args: Any,
+                             context: contextvars.Context | None = None) -> None:
         callback(*args)
 
     @property
