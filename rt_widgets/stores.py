@@ -118,7 +118,7 @@ class TableStore:
         # A key deleted and inserted again within one frame stays in ``_deleted`` too: the view
         # deletes before it upserts, which moves the row to the end as it is in the store.
         self._dirty[k] = None
-        if not self._fixed_columns:
+        if not self._fixed_columns and not self._column_set.issuperset(row):
             seen = self._column_set
             for name in row:
                 if name not in seen:
