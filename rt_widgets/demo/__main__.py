@@ -28,6 +28,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch", type=int, default=1, help="messages per frame; > 1 sends JSON-array batches"
     )
     parser.add_argument("--seed", type=int, default=None, help="seed for a reproducible stream")
+    parser.add_argument(
+        "--missions",
+        type=int,
+        default=25,
+        metavar="N",
+        help="distinct missions (ids 1..N) in the feed's table (default 25)",
+    )
     chaos = parser.add_argument_group("chaos")
     chaos.add_argument(
         "--drop-every", type=float, default=None, metavar="S", help="close every client every S s"
@@ -72,6 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             rate=args.rate,
             batch=args.batch,
             seed=args.seed,
+            missions=args.missions,
             drop_every=args.drop_every,
             mute_heartbeat=args.mute_heartbeat,
             refuse_status=args.refuse_status,

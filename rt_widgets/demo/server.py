@@ -59,6 +59,14 @@ _BACKLOG_SECONDS: Final = 10.0
 _MIN_BACKLOG: Final = 20_000
 _RECEIVED_LIMIT: Final = 100_000
 
+# A mission table longer than this reaches a new client as JSON-array frames of this many rows:
+# ten thousand single-row frames would take the client seconds to drain.
+_SNAPSHOT_FRAME: Final = 500
+
+# A pending outgoing item: (channel or None for replies, one encoded message, or a group of
+# them that must leave as one JSON-array frame).
+_Pending = tuple[str | None, bytes | tuple[bytes, ...]]
+
 
 class _Unset(enum.Enum):
     UNSET = enum.auto()
@@ -105,16 +113,16 @@ class _World:
     and n, never on time or on who is connected.
     """
 
-    def __init__(self, rng: random.Random) -> None:
+    def __init__(self, rng: random.Random, missions: int = len(_MISSION_NAMES)) -> None:
         self._rng = rng
         self.missions: list[dict[str, Any]] = []
-        for index, name in enumerate(_MISSION_NAMES, start=1):
+        for index in range(1, missions + 1):
             status = rng.choice(MISSION_STATUSES)
             progress = {"queued": 0.0, "done": 100.0}.get(status, round(rng.uniform(0, 95), 1))
             self.missions.append(
                 {
                     "id": index,
-                    "name": f"{name}-{index:02d}",
+                    "name": _mission_name(index),
                     "status": status,
                     "progress": progress,
                     "updated_at": _now_iso(),
@@ -217,10 +225,27 @@ class _World:
             out.append((channel, _encode(CHANNELS[channel], payload, now)))
         return out
 
-    def snapshot(self) -> list[tuple[str, bytes]]:
-        """Every mission's current row, so a new subscriber has a full table at once."""
+    def snapshot(self) -> list[_Pending]:
+        """Every mission's current row, so a new subscriber has a full table at once.
+
+        A long table comes as groups of rows, each to be sent as one array frame.
+        """
         now = _now_iso()
-        return [("missions", _encode("mission_update", dict(m), now)) for m in self.missions]
+        rows = [_encode("mission_update", m, now) for m in self.missions]
+        if len(rows) <= _SNAPSHOT_FRAME:
+            return [("missions", row) for row in rows]
+        return [
+            ("missions", tuple(rows[start : start + _SNAPSHOT_FRAME]))
+            for start in range(0, len(rows), _SNAPSHOT_FRAME)
+        ]
+
+
+def _mission_name(index: int) -> str:
+    # The built-in names first; a longer table reuses them with a wider, still unique, number.
+    base = _MISSION_NAMES[(index - 1) % len(_MISSION_NAMES)]
+    if index <= len(_MISSION_NAMES):
+        return f"{base}-{index:02d}"
+    return f"{base}-{index:04d}"
 
 
 def _cumulative(values: Iterable[float]) -> Iterable[float]:
@@ -234,6 +259,18 @@ def _encode(type_: str, payload: Any, timestamp: str) -> bytes:
     return orjson.dumps({"type": type_, "payload": payload, "timestamp": timestamp})
 
 
+def _stamp(client: _Client, bodies: Iterable[bytes]) -> list[bytes]:
+    frames = []
+    for body in bodies:
+        client.seq += 1
+        frames.append(_with_seq(body, client.seq))
+    return frames
+
+
+def _array(frames: list[bytes]) -> bytes:
+    return b"[" + b",".join(frames) + b"]"
+
+
 def _with_seq(body: bytes, seq: int) -> bytes:
     # The envelope is encoded once per message and shared by every client; only seq differs.
     return body[:-1] + b',"seq":%d}' % seq
@@ -244,14 +281,14 @@ class _Client:
         self.number = number
         self.ws = ws
         self.channels: set[str] | None = None  # None: never subscribed, receives everything
-        self.pending: collections.deque[tuple[str | None, bytes]] = collections.deque()
+        self.pending: collections.deque[_Pending] = collections.deque()
         self.wakeup = asyncio.Event()
         self.seq = 0
 
     def wants(self, channel: str) -> bool:
         return self.channels is None or channel in self.channels
 
-    def enqueue(self, items: Iterable[tuple[str | None, bytes]]) -> None:
+    def enqueue(self, items: Iterable[_Pending]) -> None:
         self.pending.extend(item for item in items if item[0] is None or self.wants(item[0]))
         if self.pending:
             self.wakeup.set()
@@ -287,6 +324,8 @@ class DemoServer:
 
     ``rate`` is messages per second per client (0 for none: only replies), ``batch`` > 1 packs up
     to that many messages into one JSON-array frame, ``seed`` makes the stream reproducible.
+    ``missions`` is how many distinct missions (ids 1 to ``missions``) the feed simulates; a new
+    client first gets every one of them, as array frames of 500 rows when there are more than 500.
     """
 
     def __init__(
@@ -298,6 +337,7 @@ class DemoServer:
         rate: float = 20.0,
         batch: int = 1,
         seed: int | None = None,
+        missions: int = 25,
         drop_every: float | None = None,
         mute_heartbeat: bool = False,
         refuse_status: int | None = None,
@@ -314,6 +354,8 @@ class DemoServer:
         _check_rate(rate)
         if batch < 1:
             raise ValueError(f"batch must be >= 1 messages per frame, got {batch!r}")
+        if isinstance(missions, bool) or not isinstance(missions, int) or missions < 1:
+            raise ValueError(f"missions must be a whole number >= 1, got {missions!r}")
         # "localhost" may resolve to two addresses that would get two different ports with port=0.
         self._host = "127.0.0.1" if host.lower() in _LOOPBACK_NAMES else host
         self._requested_port = port
@@ -322,6 +364,7 @@ class DemoServer:
         self._rate = float(rate)
         self._batch = batch
         self._seed = seed
+        self._missions = missions
         self._allow_remote = allow_remote
         self._ping_interval = ping_interval
         self._compression = compression
@@ -523,6 +566,11 @@ class DemoServer:
     def rate(self) -> float:
         return self._rate
 
+    @property
+    def missions(self) -> int:
+        """How many distinct missions (ids 1 to this) the feed simulates."""
+        return self._missions
+
     def set_rate(self, rate: float) -> None:
         """Change the messages per second sent to each client."""
         _check_rate(rate)
@@ -607,7 +655,7 @@ class DemoServer:
         self._unmuted = asyncio.Event()
         if not self._chaos.mute_heartbeat:
             self._unmuted.set()
-        self._world = _World(random.Random(self._seed))
+        self._world = _World(random.Random(self._seed), self._missions)
         server = await serve(
             self._handler,
             self._host,
@@ -773,20 +821,32 @@ class DemoServer:
             client.wakeup.clear()
             while client.pending:
                 await self._unmuted.wait()
-                chunk = [client.pending.popleft() for _ in range(min(256, len(client.pending)))]
-                frames = []
-                for _, body in chunk:
-                    client.seq += 1
-                    frames.append(_with_seq(body, client.seq))
+                head = client.pending[0][1]
+                if isinstance(head, tuple):
+                    # A snapshot group leaves as one array frame whatever ``batch`` is.
+                    client.pending.popleft()
+                    await ws.send(_array(_stamp(client, head)), text=True)
+                    self._count_sent(len(head))
+                    continue
+                bodies: list[bytes] = []
+                while client.pending and len(bodies) < 256:
+                    body = client.pending[0][1]
+                    if isinstance(body, tuple):
+                        break
+                    client.pending.popleft()
+                    bodies.append(body)
+                frames = _stamp(client, bodies)
                 if self._batch == 1:
                     for frame in frames:
                         await ws.send(frame, text=True)
                 else:
                     for start in range(0, len(frames), self._batch):
-                        group = frames[start : start + self._batch]
-                        await ws.send(b"[" + b",".join(group) + b"]", text=True)
-                with self._lock:
-                    self._sent += len(frames)
+                        await ws.send(_array(frames[start : start + self._batch]), text=True)
+                self._count_sent(len(frames))
+
+    def _count_sent(self, count: int) -> None:
+        with self._lock:
+            self._sent += count
 
     async def _produce(self) -> None:
         assert self._world is not None

@@ -593,3 +593,133 @@ async def test_node_ws_server_ticks_echoes_and_ignores_application_ping() -> Non
             assert set(types) <= {"tick", "echo"}
             assert message["payload"] == {"type": "hello", "payload": [1]}
             await asyncio.wait_for(await ws.ping(), 5)  # protocol pings are answered
+
+
+# -- the size of the mission table ---------------------------------------------------------------
+
+
+def as_messages(frame: Any) -> list[dict[str, Any]]:
+    return frame if isinstance(frame, list) else [frame]
+
+
+async def test_missions_sets_how_many_missions_the_feed_simulates(make_feed, client_factory) -> None:
+    feed = make_feed(rate=2000, seed=8, missions=3)
+    assert feed.missions == 3
+    ws = await client_factory(feed.url)
+    messages = [await recv_json(ws) for _ in range(600)]
+    # A short table still arrives as single messages, the whole of it first.
+    assert all(isinstance(m, dict) for m in messages)
+    assert [m["payload"]["id"] for m in messages[:3]] == [1, 2, 3]
+    assert [m["payload"]["name"] for m in messages[:3]] == ["Aurora-01", "Borealis-02", "Cassini-03"]
+    ids = {m["payload"]["id"] for m in messages if m["type"] == "mission_update"}
+    assert ids == {1, 2, 3}, "updates only ever touch the configured missions"
+
+
+async def test_ten_thousand_missions_arrive_first_in_array_frames(make_feed, client_factory) -> None:
+    feed = make_feed(rate=200, seed=4, missions=10_000)
+    ws = await client_factory(feed.url)
+    frames: list[Any] = []
+    rows: list[dict[str, Any]] = []
+    started = time.monotonic()
+    async with asyncio.timeout(30):
+        while len(rows) < 10_000:
+            frame = orjson.loads(await ws.recv())
+            frames.append(frame)
+            rows.extend(as_messages(frame))
+    took = time.monotonic() - started
+
+    assert len(frames) == 20 and all(isinstance(f, list) and len(f) == 500 for f in frames)
+    assert [m["seq"] for m in rows] == list(range(1, 10_001))
+    assert [m["payload"]["id"] for m in rows] == list(range(1, 10_001))
+    names = [m["payload"]["name"] for m in rows]
+    assert len(set(names)) == 10_000
+    assert names[:2] == ["Aurora-01", "Borealis-02"]
+    assert names[24:27] == ["Zenith-25", "Aurora-0026", "Borealis-0027"]
+    assert names[-1] == "Zenith-10000"
+    for row in rows[::997]:
+        assert set(row["payload"]) == {"id", "name", "status", "progress", "updated_at"}
+    # A generous bound: on an idle machine the burst takes well under a second.
+    assert took < 10, f"the 10,000-row burst took {took:.1f} s"
+
+    # The live stream follows, single messages again (batch=1), with updates across the table.
+    after = [as_messages(orjson.loads(await asyncio.wait_for(ws.recv(), 5))) for _ in range(300)]
+    assert all(len(m) == 1 for m in after)
+    assert after[0][0]["seq"] == 10_001
+    updated = {m[0]["payload"]["id"] for m in after if m[0]["type"] == "mission_update"}
+    assert len(updated) > 100 and max(updated) <= 10_000
+
+
+async def test_same_seed_gives_the_same_large_table(make_feed, client_factory) -> None:
+    tables = []
+    for _ in range(2):
+        feed = make_feed(rate=0, seed=11, missions=1200)
+        ws = await client_factory(feed.url)
+        rows: list[dict[str, Any]] = []
+        async with asyncio.timeout(15):
+            while len(rows) < 1200:
+                rows.extend(m["payload"] for m in as_messages(orjson.loads(await ws.recv())))
+        tables.append([(r["id"], r["name"], r["status"], r["progress"]) for r in rows])
+    assert tables[0] == tables[1]
+    assert len({status for _, _, status, _ in tables[0]}) == 5
+
+
+async def test_resubscribing_to_missions_resends_the_large_table(make_feed, client_factory) -> None:
+    feed = make_feed(rate=0, missions=1001)
+    ws = await client_factory(feed.url)
+    first: list[dict[str, Any]] = []
+    async with asyncio.timeout(15):
+        while len(first) < 1001:
+            first.extend(as_messages(orjson.loads(await ws.recv())))
+    await ws.send(orjson.dumps({"type": "unsubscribe", "payload": {"channel": "missions"}}).decode())
+    await recv_until(ws, "subscribed")
+    await ws.send(orjson.dumps({"type": "subscribe", "payload": {"channel": "missions"}}).decode())
+    ack = await recv_until(ws, "subscribed")
+    assert "missions" in ack["payload"]["channels"]
+    frames = [orjson.loads(await asyncio.wait_for(ws.recv(), 5)) for _ in range(3)]
+    assert [len(f) for f in frames] == [500, 500, 1]
+    assert [m["payload"]["id"] for f in frames for m in f] == list(range(1, 1002))
+    seqs = [m["seq"] for f in frames for m in f]
+    assert seqs == list(range(ack["seq"] + 1, ack["seq"] + 1002))
+
+
+def test_invalid_missions_say_what_to_do() -> None:
+    for bad in (0, -5, 2.5, True, "10"):
+        with pytest.raises(ValueError, match="missions must be a whole number >= 1"):
+            DemoServer(missions=bad)  # type: ignore[arg-type]
+
+
+def test_cli_missions_flag_sizes_the_table() -> None:
+    options = ["--quiet", "--rate", "0", "--missions", "700"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rt_widgets.demo", "--port", "0", *options],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = read_line(proc, 20.0).split()[2]
+        with sync_connect(url, open_timeout=5, max_queue=None) as ws:
+            frames = [orjson.loads(ws.recv(timeout=5)) for _ in range(2)]
+        assert [len(f) for f in frames] == [500, 200]
+        assert frames[1][-1]["payload"]["id"] == 700
+        proc.terminate()
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        assert proc.stdout is not None
+        proc.stdout.close()
+
+
+def test_cli_rejects_zero_missions() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "rt_widgets.demo", "--port", "0", "--missions", "0"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert b"missions must be a whole number >= 1" in result.stderr
