@@ -91,7 +91,6 @@ def test_connects_and_shows_live_data(page: Any) -> None:
     picture(page, "quickstart")
     picture(explorer.locator(".jp-OutputArea-output").first, "explorer")
     picture(status(page, "status"), "status-connected")
-    picture(table.locator(".jp-OutputArea-output").first, "table")
     picture(metrics.locator(".jp-OutputArea-output").first, "metrics")
 
 
