@@ -269,7 +269,9 @@ export function renderMetrics({ model, el, signal }: Pick<RenderProps, "model" |
       card.change.classList.toggle("rtw-down", delta !== null && delta < 0);
       const alert = data.alert(name);
       card.el.classList.toggle("rtw-alert", alert);
-      card.el.title = thresholdText(data.thresholds[name]);
+      const title = thresholdText(data.thresholds[name]);
+      if (card.el.title !== title) card.el.title = title; // an attribute write costs a style pass
+
       const width = widths.get(card.canvas) ?? SPARK_WIDTH;
       const ctx = prepareCanvas(card.canvas, width, SPARK_HEIGHT);
       if (ctx) drawSparkline(ctx, s.ts, s.vs, width, SPARK_HEIGHT, { color: alert ? alertColor : color });
