@@ -40,7 +40,15 @@ from . import iothread
 from .backoff import Backoff, RetryPolicy
 from .dispatch import Dispatcher, Handler
 from .outbox import Outbox, Overflow, SendHandle
-from .protocol import Message, decode_objects, make_message, message_of, now_iso, redact_url
+from .protocol import (
+    Message,
+    make_message,
+    message_of,
+    now_iso,
+    objects_of,
+    redact_url,
+    undecodable,
+)
 
 __all__ = ["Connection", "ConnectionState", "LinkError"]
 
@@ -920,13 +928,30 @@ class Connection:
         recv = ws.recv
         dispatch = self._dispatcher.dispatch_object
         monotonic = time.monotonic
+        loads = orjson.loads
+        JSONDecodeError = orjson.JSONDecodeError
+        objects: list[dict[str, Any]]
+        errors: list[str]
         while True:
             frame = await recv(decode=False)
             self._last_inbound = monotonic()
             if self._inbound_waiter is not None:
                 self._wake_inbound()
             self._bytes_in += len(frame)
-            objects, errors = decode_objects(frame)
+            try:
+                data = loads(frame)
+            except JSONDecodeError as exc:
+                objects, errors = [], [undecodable(exc)]
+            else:
+                if type(data) is dict and type(data.get("type")) is str:
+                    # The common frame, one well-formed message: no list, no second pass.
+                    self._messages_in += 1
+                    if data["type"] == "pong":
+                        self._on_app_pong(message_of(data))
+                    else:
+                        dispatch(data)
+                    continue
+                objects, errors = objects_of(data)
             if errors:
                 self._decode_errors += len(errors)
                 self._last_error = errors[-1]

@@ -20,7 +20,9 @@ __all__ = [
     "make_message",
     "message_of",
     "now_iso",
+    "objects_of",
     "redact_url",
+    "undecodable",
 ]
 
 
@@ -88,8 +90,17 @@ def decode_objects(frame: str | bytes) -> tuple[list[dict[str, Any]], list[str]]
     try:
         data = orjson.loads(frame)
     except orjson.JSONDecodeError as exc:
-        # The connection reads text frames as bytes too (no str copy), so it cannot tell them apart.
-        return [], [f"frame is not valid UTF-8 JSON: {exc}"]
+        return [], [undecodable(exc)]
+    return objects_of(data)
+
+
+def undecodable(exc: Exception) -> str:
+    # The connection reads text frames as bytes too (no str copy), so it cannot tell them apart.
+    return f"frame is not valid UTF-8 JSON: {exc}"
+
+
+def objects_of(data: Any) -> tuple[list[dict[str, Any]], list[str]]:
+    """The envelopes of a parsed frame (an object or an array of objects) and the errors of the rest."""
     if type(data) is dict:
         if type(data.get("type")) is str:
             return [data], []

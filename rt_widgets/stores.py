@@ -86,17 +86,18 @@ class TableStore:
 
     def apply(self, payload: Any) -> None:
         """Upsert one row (a dict) or a batch (a list of dicts)."""
-        if isinstance(payload, list):
-            for row in payload:
-                self._upsert(row)
-        else:
-            self._upsert(payload)
-
-    def _upsert(self, row: Any) -> None:
-        if not isinstance(row, dict):
-            self._error(f"table row ignored: expected an object with key {self.key!r}, "
-                        f"got {_sample(row)}")
+        # One method for both, so the per-message case (a dict) costs a single call.
+        if not isinstance(payload, dict):
+            if isinstance(payload, list):
+                for row in payload:
+                    if isinstance(row, dict):
+                        self.apply(row)
+                    else:
+                        self._reject(row)
+            else:
+                self._reject(payload)
             return
+        row = payload
         try:
             k = row[self.key]
             existing = self._rows.get(k)
@@ -125,6 +126,9 @@ class TableStore:
                     seen.add(name)
                     self._columns.append(name)
                     self._columns_changed = True
+
+    def _reject(self, row: Any) -> None:
+        self._error(f"table row ignored: expected an object with key {self.key!r}, got {_sample(row)}")
 
     def delete(self, key: Hashable) -> bool:
         """Remove the row with this key; returns whether it existed."""
@@ -283,8 +287,11 @@ class MetricsStore:
         self.on_alert = on_alert
         self.ignored = 0
         self.seq = 0
-        self._changed: dict[str, float] = {}
+        # Points appended since the last drain, per series; _pairs holds (history, pending) per series
+        # so the per-value path does one lookup.
         self._append: dict[str, deque[tuple[float, float]]] = {}
+        self._pairs: dict[str, tuple[deque[tuple[float, float]], deque[tuple[float, float]]]] = {}
+        self._fresh = False
         self._config_changed = False
         for name, bounds in (thresholds or {}).items():
             self.set_threshold(name, **bounds)
@@ -324,42 +331,44 @@ class MetricsStore:
         # The hot path (every message of a metrics feed): exact type checks and local names.
         # type() rather than isinstance() also leaves out bool, which is an int.
         latest = self.latest
-        changed = self._changed
-        history = self._history
+        pairs = self._pairs
         thresholds = self.thresholds
         isfinite = math.isfinite
+        self._fresh = True
         for name, value in payload.items():
             kind = type(value)
-            if not ((kind is float and isfinite(value)) or kind is int) or type(name) is not str:
-                if isinstance(value, int | float) and not isinstance(value, bool) and isinstance(
-                    name, str
-                ) and isfinite(value):
+            if not ((kind is float and isfinite(value)) or kind is int):
+                if isinstance(value, int | float) and not isinstance(value, bool) and isfinite(value):
                     self._record(name, when, value)  # a subclass of int or float
                 else:
                     self.ignored += 1
                 continue
-            latest[name] = value
-            changed[name] = value
-            point = (when, value)
-            series = history.get(name)
-            if series is None:
+            # A name seen before is known to be a string: _record checked it on first sight.
+            pair = pairs.get(name)
+            if pair is None:
                 self._record(name, when, value)
                 continue
-            series.append(point)
-            self._append[name].append(point)
+            latest[name] = value
+            point = (when, value)
+            pair[0].append(point)
+            pair[1].append(point)
             if thresholds:
                 bounds = thresholds.get(name)
                 if bounds is not None:
                     self._check(name, value, bounds)
 
-    def _record(self, name: str, t: float, value: float) -> None:
+    def _record(self, name: Any, t: float, value: float) -> None:
+        if not isinstance(name, str):
+            self.ignored += 1
+            return
+        self._fresh = True
         self.latest[name] = value
-        self._changed[name] = value
         point = (t, value)
         series = self._history.get(name)
         if series is None:
             series = self._history[name] = deque(maxlen=self.history_size)
             self._append[name] = deque(maxlen=self.history_size)
+            self._pairs[name] = (series, self._append[name])
         series.append(point)
         self._append[name].append(point)
         bounds = self.thresholds.get(name)
@@ -389,7 +398,7 @@ class MetricsStore:
 
     @property
     def dirty(self) -> bool:
-        return bool(self._changed) or self._config_changed
+        return self._fresh or self._config_changed
 
     def drain(self) -> dict[str, Any] | None:
         """``{"seq", "latest": changed values, "append": {name: [[t, v], ...]}}`` or ``None``.
@@ -400,12 +409,12 @@ class MetricsStore:
             return None
         self.seq += 1
         delta: dict[str, Any] = {"seq": self.seq}
-        if self._changed:
-            delta["latest"] = self._changed
-            delta["append"] = {name: [list(p) for p in points]
-                               for name, points in self._append.items() if points}
-            self._changed = {}
-            for points in self._append.values():
+        if self._fresh:
+            self._fresh = False
+            appended = {name: points for name, points in self._append.items() if points}
+            delta["latest"] = {name: self.latest[name] for name in appended}
+            delta["append"] = {name: [list(p) for p in points] for name, points in appended.items()}
+            for points in appended.values():
                 points.clear()
         if self._config_changed:
             delta["series"] = self.series
