@@ -120,7 +120,7 @@ def test_updates_belong_to_the_cell_that_is_running(kernel: Kernel, ws_server: A
     """Updates flushed on the I/O thread carry the running cell's request, not the request of the
     cell that created the widget: notebook runners (nbclient) keep a cell's widget updates only."""
     server = ws_server()
-    widget_id, table_id = kernel.execute(SETUP.format(url=server.url)).split()
+    _, table_id = kernel.execute(SETUP.format(url=server.url)).split()
     wait_until(lambda: server.open_connections == 1, 10)
     msg_id = kernel.execute_async("import time; time.sleep(3)")
     wait_until(lambda: kernel.busy_at(msg_id) is not None, 10)
