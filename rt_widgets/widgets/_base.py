@@ -249,6 +249,26 @@ class DataView(BaseWidget):
                 return
             self._refresh_snapshot()
 
+    def get_state(self, key: str | Iterable[str] | None = None, drop_defaults: bool = False
+                  ) -> dict[str, Any]:
+        """The synced state; asked for from outside the I/O thread (saving or embedding the widget
+        state), it carries a snapshot taken now rather than the last throttled one."""
+        wants_snapshot = key is None or key == "_snapshot" or (
+            not isinstance(key, str) and "_snapshot" in key)
+        live = self.comm is not None and not self.__dict__.get("_is_closed", True)
+        if wants_snapshot and live and not iothread.in_io_thread():
+            with contextlib.suppress(Exception):  # the I/O thread is gone (interpreter exit)
+                read_on_io(self._refresh_if_stale)
+        state: dict[str, Any] = super().get_state(key, drop_defaults=drop_defaults)
+        return state
+
+    def _refresh_if_stale(self) -> None:
+        if self._is_closed:
+            return
+        self._flush()  # pending changes go out as a delta first, so views stay in sequence
+        if self._snapshot.get("seq") != self._store.seq:
+            self._refresh_snapshot()
+
     def _refresh_snapshot(self) -> None:
         self._snap_at = iothread.get_loop().time()
         self._snapshot = self._snapshot_copy()

@@ -310,6 +310,26 @@ def test_snapshot_request_and_throttled_snapshot_trait(ws_server: Any, make_widg
     assert comm_spy.view_state(table)["_snapshot"]["seq"] == snap["seq"]
 
 
+def test_state_asked_for_from_outside_carries_a_current_snapshot(ws_server: Any, make_widget: Any,
+                                                                 comm_spy: CommSpy) -> None:
+    """Saving or embedding the widget state (``Widget.get_manager_state``) must not capture the
+    last throttled snapshot, which can be up to 2 s old."""
+    import ipywidgets
+
+    server = ws_server()
+    w = make_widget(server.url, explore=False)
+    table = w.table("row")
+    wait_connected(w, server)
+    server.send(frame("row", {"id": 0, "v": 0}))
+    wait_until(lambda: len(table) == 1, 10)
+    wait_until(lambda: comm_spy.view_state(table)["_snapshot"].get("rows"), 10)
+    for i in range(1, 6):  # inside the throttle window of the snapshot just taken
+        server.send(frame("row", {"id": i, "v": i}))
+    wait_until(lambda: len(table) == 6, 10)
+    saved = ipywidgets.Widget.get_manager_state(drop_defaults=False)["state"][table.model_id]
+    assert saved["state"]["_snapshot"]["rows"] == [{"id": i, "v": i} for i in range(6)]
+
+
 # -- the explorer ---------------------------------------------------------------------------
 
 
