@@ -182,6 +182,26 @@ class BaseWidget(anywidget.AnyWidget):
     def closed(self) -> bool:
         return self.comm is None
 
+    # The trait that carries what the frame clock throttles; state asked for from outside brings it up
+    # to date first (see get_state).
+    _throttled_trait = ""
+
+    def get_state(self, key: str | Iterable[str] | None = None, drop_defaults: bool = False
+                  ) -> dict[str, Any]:
+        """The synced state. Asked for from outside the I/O thread (saving or embedding the widget
+        state), it is brought up to date first rather than showing the last throttled flush."""
+        wanted = key is None or key == self._throttled_trait or (
+            not isinstance(key, str) and self._throttled_trait in key)
+        live = self.comm is not None and not self.__dict__.get("_is_closed", True)
+        if wanted and live and not iothread.in_io_thread():
+            with contextlib.suppress(Exception):  # the I/O thread is gone (interpreter exit)
+                read_on_io(self._sync_now)
+        state: dict[str, Any] = super().get_state(key, drop_defaults=drop_defaults)
+        return state
+
+    def _sync_now(self) -> None:
+        """Flush what the frame clock holds back (on the I/O thread)."""
+
     def close(self) -> None:
         # ipywidgets does not close the Layout widget every DOMWidget creates for itself; left open,
         # each re-run cell would leak one comm and one registry entry.
@@ -195,6 +215,7 @@ class DataView(BaseWidget):
     """A widget whose state lives in a store and reaches the view as deltas and snapshots."""
 
     _snapshot = traitlets.Dict().tag(sync=True, echo_update=False)
+    _throttled_trait = "_snapshot"
     message_type = traitlets.Unicode("").tag(sync=True, echo_update=False)
 
     def __init__(self, store: _Store, connection: Connection, fps: float, message_type: str,
@@ -249,20 +270,7 @@ class DataView(BaseWidget):
                 return
             self._refresh_snapshot()
 
-    def get_state(self, key: str | Iterable[str] | None = None, drop_defaults: bool = False
-                  ) -> dict[str, Any]:
-        """The synced state; asked for from outside the I/O thread (saving or embedding the widget
-        state), it carries a snapshot taken now rather than the last throttled one."""
-        wants_snapshot = key is None or key == "_snapshot" or (
-            not isinstance(key, str) and "_snapshot" in key)
-        live = self.comm is not None and not self.__dict__.get("_is_closed", True)
-        if wants_snapshot and live and not iothread.in_io_thread():
-            with contextlib.suppress(Exception):  # the I/O thread is gone (interpreter exit)
-                read_on_io(self._refresh_if_stale)
-        state: dict[str, Any] = super().get_state(key, drop_defaults=drop_defaults)
-        return state
-
-    def _refresh_if_stale(self) -> None:
+    def _sync_now(self) -> None:
         if self._is_closed:
             return
         self._flush()  # pending changes go out as a delta first, so views stay in sequence

@@ -441,6 +441,11 @@ class RealtimeWidget(BaseWidget):
             self._reported_at[name] = now
             self._event("warning", title, text.format(n=n))
 
+    _throttled_trait = "status"
+
+    def _sync_now(self) -> None:
+        self._flush()
+
     def _flush(self) -> None:
         if self._is_closed:
             return

@@ -328,6 +328,11 @@ def test_state_asked_for_from_outside_carries_a_current_snapshot(ws_server: Any,
     wait_until(lambda: len(table) == 6, 10)
     saved = ipywidgets.Widget.get_manager_state(drop_defaults=False)["state"][table.model_id]
     assert saved["state"]["_snapshot"]["rows"] == [{"id": i, "v": i} for i in range(6)]
+    # The connection's status too: the state right after a drop, not the last flush before it.
+    server.kill()
+    wait_until(lambda: w.connection.state != "connected", 10)
+    state = ipywidgets.Widget.get_manager_state(drop_defaults=False)["state"][w.model_id]["state"]
+    assert state["status"] == str(w.connection.state)
 
 
 # -- the explorer ---------------------------------------------------------------------------
