@@ -42,6 +42,7 @@ from .dispatch import Dispatcher, Handler
 from .outbox import Outbox, Overflow, SendHandle
 from .protocol import (
     Message,
+    encode,
     make_message,
     message_of,
     now_iso,
@@ -422,7 +423,7 @@ class Connection:
     @staticmethod
     def _encode(message: dict[str, Any]) -> bytes:
         try:
-            return orjson.dumps(message)
+            return encode(message)
         except TypeError as exc:
             raise TypeError(f"message is not JSON-serialisable: {exc}") from None
 
@@ -964,7 +965,7 @@ class Connection:
                     dispatch(obj)
 
     async def _send_control(self, ws: ClientConnection, message: dict[str, Any]) -> None:
-        frame = orjson.dumps(message)
+        frame = encode(message)
         await ws.send(frame, text=True)
         self._messages_out += 1
         self._bytes_out += len(frame)
@@ -985,7 +986,7 @@ class Connection:
                 with lock:
                     self._writer_waiting = False
                 continue
-            frame = handle.frame if handle.frame is not None else orjson.dumps(handle.message)
+            frame = handle.frame if handle.frame is not None else encode(handle.message)
             # websockets writes the frame to the transport before its first await (the drain): on an
             # open link, whatever fails later (a cancellation, the drain) comes after the hand-over.
             handed = ws.protocol.state is State.OPEN

@@ -73,9 +73,6 @@ class Dispatcher:
 
         return unsubscribe
 
-    def has_handlers(self, type: str) -> bool:
-        return bool(self._wildcard) or type in self._by_type
-
     def dispatch(self, message: Message) -> None:
         """Deliver one message to its handlers; never raises because of a handler."""
         typed = self._by_type.get(message.type)

@@ -60,10 +60,6 @@ class _Loop(Protocol):
         context: contextvars.Context | None = None,
     ) -> _Cancellable: ...
 
-    def call_soon_threadsafe(
-        self, callback: Callable[..., object], *args: Any, context: contextvars.Context | None = None
-    ) -> Any: ...
-
 
 class _Entry:
     __slots__ = ("dirty", "interval", "last_flush", "syncable")
@@ -84,8 +80,7 @@ def _interval(fps: float) -> float:
 
 
 class FrameClock:
-    """Flushes dirty syncables at a bounded rate. All methods but ``mark_dirty_threadsafe`` must be
-    called on the clock's loop."""
+    """Flushes dirty syncables at a bounded rate. Every method must be called on the clock's loop."""
 
     def __init__(self, loop: _Loop, *, budget: float = DEFAULT_BUDGET) -> None:
         if not budget > 0:
@@ -133,10 +128,6 @@ class FrameClock:
         due = max(now, entry.last_flush + max(entry.interval, self._share(now)))
         if due < self._timer_at:
             self._schedule(due)
-
-    def mark_dirty_threadsafe(self, syncable: Syncable) -> None:
-        """``mark_dirty`` from any thread."""
-        self._loop.call_soon_threadsafe(self.mark_dirty, syncable, context=contextvars.Context())
 
     def flush_now(self, syncable: Syncable) -> None:
         """Flush immediately, outside the rate limit (a reply to an explicit request)."""

@@ -39,10 +39,6 @@ class FakeLoop:
         heapq.heappush(self._timers, (when, next(self._order), timer, callback))
         return timer
 
-    def call_soon_threadsafe(self, callback: Callable[..., object], *args: Any,
-                             context: contextvars.Context | None = None) -> None:
-        callback(*args)
-
     @property
     def pending(self) -> int:
         return sum(1 for t in self._timers if not t[2].cancelled)
