@@ -944,13 +944,14 @@ class Connection:
             except JSONDecodeError as exc:
                 objects, errors = [], [undecodable(exc)]
             else:
-                if type(data) is dict and type(data.get("type")) is str:
+                kind = data.get("type") if type(data) is dict else None
+                if type(kind) is str:
                     # The common frame, one well-formed message: no list, no second pass.
                     self._messages_in += 1
-                    if data["type"] == "pong":
+                    if kind == "pong":
                         self._on_app_pong(message_of(data))
                     else:
-                        dispatch(data)
+                        dispatch(data, kind)
                     continue
                 objects, errors = objects_of(data)
             if errors:
@@ -959,10 +960,11 @@ class Connection:
                 logger.debug("%s: bad frame: %s", self._display_url, errors[-1])
             self._messages_in += len(objects)
             for obj in objects:
-                if obj["type"] == "pong":
+                kind = obj["type"]
+                if kind == "pong":
                     self._on_app_pong(message_of(obj))
                 else:
-                    dispatch(obj)
+                    dispatch(obj, kind)
 
     async def _send_control(self, ws: ClientConnection, message: dict[str, Any]) -> None:
         frame = encode(message)

@@ -81,10 +81,11 @@ class Dispatcher:
         if self._wildcard:
             self._call(self._wildcard, message, message)
 
-    def dispatch_object(self, obj: dict[str, Any]) -> None:
-        """``dispatch`` for a decoded envelope dict (see ``protocol.decode_objects``): the ``Message``
-        is built only when a ``"*"`` handler or a failure needs it."""
-        typed = self._by_type.get(obj["type"])
+    def dispatch_object(self, obj: dict[str, Any], type: str) -> None:
+        """``dispatch`` for a decoded envelope dict (see ``protocol.decode_objects``) whose ``type``
+        the caller has read: the ``Message`` is built only when a ``"*"`` handler or a failure needs
+        it."""
+        typed = self._by_type.get(type)
         if typed:
             # The per-message hot path: the loop of _call, inlined (a call costs as much as the rest).
             payload = obj.get("payload")
