@@ -9,6 +9,14 @@ from .backoff import Backoff
 from .connection import Connection, ConnectionState, LinkError
 from .outbox import QueueFullError, SendHandle, SendState
 from .protocol import Message
+from .widgets import (
+    ConnectionStatus,
+    LiveMetrics,
+    LiveStore,
+    LiveTable,
+    Notifications,
+    RealtimeWidget,
+)
 
 __all__ = [
     "Backoff",
@@ -29,14 +37,3 @@ __all__ = [
 
 __version__ = "0.1.0"
 
-try:
-    from .widgets import (
-        ConnectionStatus,
-        LiveMetrics,
-        LiveStore,
-        LiveTable,
-        Notifications,
-        RealtimeWidget,
-    )
-except ImportError as _exc:  # pragma: no cover - only while the widget layer is being assembled
-    _widgets_error = _exc

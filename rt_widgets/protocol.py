@@ -117,22 +117,6 @@ def objects_of(data: Any) -> tuple[list[dict[str, Any]], list[str]]:
     return [], [_problem(data) or "invalid message"]
 
 
-def _to_message(obj: Any) -> Message | str:
-    problem = _problem(obj)
-    if problem is not None:
-        return problem
-    kind = obj["type"]
-    ts = obj.get("timestamp")
-    seq = obj.get("seq")
-    return Message(
-        kind,
-        obj.get("payload"),
-        ts if isinstance(ts, str) else None,
-        seq if isinstance(seq, int) and not isinstance(seq, bool) else None,
-        obj.get("id"),
-    )
-
-
 def decode(frame: str | bytes) -> tuple[list[Message], list[str]]:
     """Decode one frame into its messages and the errors of its bad parts.
 
@@ -143,27 +127,8 @@ def decode(frame: str | bytes) -> tuple[list[Message], list[str]]:
     >>> [m.payload for m in messages], errors
     ([1], ['batch element: message is not a JSON object (got int)'])
     """
-    try:
-        data = orjson.loads(frame)
-    except orjson.JSONDecodeError as exc:
-        kind = "binary frame is not UTF-8 JSON" if isinstance(frame, bytes) else "invalid JSON"
-        return [], [f"{kind}: {exc}"]
-    except RecursionError:  # pragma: no cover - orjson bounds nesting itself
-        return [], ["invalid JSON: nested too deeply"]
-    if isinstance(data, list):
-        messages: list[Message] = []
-        errors: list[str] = []
-        for item in data:
-            result = _to_message(item)
-            if isinstance(result, str):
-                errors.append(f"batch element: {result}")
-            else:
-                messages.append(result)
-        return messages, errors
-    result = _to_message(data)
-    if isinstance(result, str):
-        return [], [result]
-    return [result], []
+    objects, errors = decode_objects(frame)
+    return [message_of(obj) for obj in objects], errors
 
 
 _SECRET_WORDS = ("token", "key", "secret", "password", "passwd", "auth", "signature", "sig",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import selectors
 import signal
 import socket
 import subprocess
@@ -23,7 +22,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as sync_connect
 
 from rt_widgets.demo import CHANNELS, DemoServer
-from tests.servers.node_ws import node_ws_server
+from tests.servers.node_ws import node_ws_server, read_line
 
 ROOT = Path(__file__).resolve().parents[2]
 TYPES = set(CHANNELS.values())
@@ -472,21 +471,15 @@ def test_port_in_use_raises_oserror(make_feed) -> None:
 # -- command line ------------------------------------------------------------------------------
 
 
-def read_line(proc: subprocess.Popen[bytes], timeout: float) -> str:
-    assert proc.stdout is not None
-    fd = proc.stdout.fileno()
-    deadline = time.monotonic() + timeout
-    buffer = b""
-    with selectors.DefaultSelector() as selector:
-        selector.register(fd, selectors.EVENT_READ)
-        while b"\n" not in buffer:
-            remaining = deadline - time.monotonic()
-            assert remaining > 0, f"no line within {timeout} s, got {buffer!r}"
-            if selector.select(remaining):
-                chunk = os.read(fd, 4096)
-                assert chunk, f"process exited early, output {buffer!r}"
-                buffer += chunk
-    return buffer.split(b"\n", 1)[0].decode()
+def run_cli(*args: str) -> subprocess.CompletedProcess[bytes]:
+    """``python -m rt_widgets.demo ARGS`` to completion (for arguments it refuses)."""
+    return subprocess.run(
+        [sys.executable, "-m", "rt_widgets.demo", *args],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        timeout=30,
+    )
 
 
 def test_cli_prints_url_serves_and_stops_on_ctrl_c() -> None:
@@ -549,25 +542,13 @@ def test_cli_chaos_flags_reach_the_feed() -> None:
 
 def test_cli_reports_a_taken_port(make_feed) -> None:
     feed = make_feed()
-    result = subprocess.run(
-        [sys.executable, "-m", "rt_widgets.demo", "--port", str(feed.port)],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        timeout=30,
-    )
+    result = run_cli("--port", str(feed.port))
     assert result.returncode == 1
     assert b"choose another port with --port" in result.stderr
 
 
 def test_cli_refuses_a_remote_host_without_allow_remote() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "rt_widgets.demo", "--host", "0.0.0.0", "--port", "0"],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        timeout=30,
-    )
+    result = run_cli("--host", "0.0.0.0", "--port", "0")
     assert result.returncode == 2
     assert b"--allow-remote" in result.stderr
 
@@ -714,12 +695,6 @@ def test_cli_missions_flag_sizes_the_table() -> None:
 
 
 def test_cli_rejects_zero_missions() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "rt_widgets.demo", "--port", "0", "--missions", "0"],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        timeout=30,
-    )
+    result = run_cli("--port", "0", "--missions", "0")
     assert result.returncode == 2
     assert b"missions must be a whole number >= 1" in result.stderr

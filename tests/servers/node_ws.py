@@ -45,7 +45,8 @@ def node_ws_server(startup_timeout: float = 15.0) -> Iterator[str]:
         _terminate(proc)
 
 
-def _read_port(proc: subprocess.Popen[bytes], timeout: float) -> int:
+def read_line(proc: subprocess.Popen[bytes], timeout: float, what: str = "the process") -> str:
+    """The first line ``proc`` prints on stdout, waited for with a deadline (never a sleep)."""
     assert proc.stdout is not None
     fd = proc.stdout.fileno()
     deadline = time.monotonic() + timeout
@@ -55,15 +56,19 @@ def _read_port(proc: subprocess.Popen[bytes], timeout: float) -> int:
         while b"\n" not in buffer:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise TimeoutError(f"the Node ws server printed no port within {timeout} s")
+                raise TimeoutError(f"{what} printed no line within {timeout} s, got {buffer!r}")
             if not selector.select(remaining):
                 continue
             chunk = os.read(fd, 4096)
             if not chunk:
                 stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-                raise RuntimeError(f"the Node ws server exited before listening:\n{stderr}")
+                raise RuntimeError(f"{what} exited early, output {buffer!r}:\n{stderr}")
             buffer += chunk
-    line = buffer.split(b"\n", 1)[0].decode()
+    return buffer.split(b"\n", 1)[0].decode()
+
+
+def _read_port(proc: subprocess.Popen[bytes], timeout: float) -> int:
+    line = read_line(proc, timeout, "the Node ws server")
     word, _, port = line.partition(" ")
     if word != "LISTENING" or not port.isdigit():
         raise RuntimeError(f"unexpected first line from the Node ws server: {line!r}")
