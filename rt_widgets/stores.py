@@ -20,6 +20,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any, Literal
 
 __all__ = ["Alert", "MetricsStore", "NotificationStore", "TableStore"]
@@ -29,6 +30,10 @@ Level = Literal["info", "success", "warning", "error"]
 LEVELS: tuple[str, ...] = ("info", "success", "warning", "error")
 
 _ERROR_SAMPLE_CHARS = 80
+# Rows (or metrics payloads) a store queues before it applies them without being read: bounds the
+# memory of a store nobody reads, and is far more than a widget's frame holds at 20,000 msg/s.
+INBOX_LIMIT = 2048
+_NUMBER_TYPES = frozenset((int, float))
 
 
 def _sample(value: Any) -> str:
@@ -55,6 +60,12 @@ class TableStore:
     - ``columns``: the given list, or every field seen so far in first-seen order.
     - ``drain()`` returns what changed since the previous drain (or ``None``) and increments
       ``seq``; ``snapshot()`` returns the whole state at the current ``seq``.
+
+    ``apply`` only queues the row: every read (``rows``, ``len``, ``drain``, ``errors``, ...) applies
+    the queue first, in arrival order, so what a reader sees is as if each row had been applied at
+    once. Applying many rows together is what makes a fast feed cheap: when each key's last queued
+    row holds every field, earlier rows of that key are superseded and cost one C-level pass, not a
+    merge each (see ``_settle``). Not thread-safe: use a store from one thread.
     """
 
     def __init__(
@@ -70,34 +81,90 @@ class TableStore:
         # OrderedDict: evicting the oldest row is O(1) (popitem(last=False)); a plain dict scans
         # over the holes left at its front by earlier evictions.
         self._rows: OrderedDict[Hashable, dict[str, Any]] = OrderedDict()
+        self._key_of = itemgetter(key)
         self._fixed_columns = columns is not None
         self._columns: list[str] = list(columns) if columns is not None else [key]
-        self._column_set = set(self._columns)
+        # Every field seen in any row (with fixed columns, also those not shown).
+        self._fields: set[str] = set(self._columns)
+        self._inbox: list[Any] = []
         self._dirty: dict[Hashable, None] = {}
         self._deleted: dict[Hashable, None] = {}
         self._cleared = False
         self._columns_changed = False
         self.seq = 0
-        self.errors = 0
-        self.evicted = 0
-        self.last_error: str | None = None
+        self._errors = 0
+        self._evicted = 0
+        self._last_error: str | None = None
 
     # -- mutation -------------------------------------------------------------------------
 
     def apply(self, payload: Any) -> None:
         """Upsert one row (a dict) or a batch (a list of dicts)."""
-        # One method for both, so the per-message case (a dict) costs a single call.
-        if not isinstance(payload, dict):
-            if isinstance(payload, list):
-                for row in payload:
-                    if isinstance(row, dict):
-                        self.apply(row)
-                    else:
-                        self._reject(row)
-            else:
-                self._reject(payload)
+        inbox = self._inbox
+        inbox.append(payload)
+        if len(inbox) >= INBOX_LIMIT:
+            self._settle()
+
+    def _settle(self) -> None:
+        """Apply the queued rows, in order."""
+        batch = self._inbox
+        if not batch:
             return
-        row = payload
+        self._inbox = []
+        if not self._settle_coalesced(batch):
+            upsert = self._upsert
+            for payload in batch:
+                if type(payload) is dict:
+                    upsert(payload)
+                elif isinstance(payload, list):
+                    for row in payload:
+                        if isinstance(row, dict):
+                            upsert(row)
+                        else:
+                            self._reject(row)
+                elif isinstance(payload, dict):
+                    upsert(payload)
+                else:
+                    self._reject(payload)
+
+    def _settle_coalesced(self, batch: list[Any]) -> bool:
+        """Apply ``batch`` with C-level passes over its rows; ``False`` (nothing applied) when it
+        needs the row-by-row path: non-dict or keyless rows, a new field, an eviction, or a key
+        whose last row lacks a field."""
+        if len(set(map(type, batch))) != 1 or type(batch[0]) is not dict:
+            return False
+        rows = self._rows
+        try:
+            last = dict(zip(map(self._key_of, batch), batch, strict=True))
+        except (KeyError, TypeError):
+            return False
+        if len(rows) + len(last) > self.max_rows:
+            return False
+        fields = self._fields
+        if not fields.issuperset(set().union(*batch)):
+            return False
+        # The last row of each key holds every field ever seen, so it holds every field the
+        # earlier rows of that key (and the stored row) could hold: the merge in order of every
+        # row equals a merge of the last one.
+        if set(map(len, last.values())) != {len(fields)}:
+            for k, row in zip(map(self._key_of, batch), batch, strict=True):
+                existing = rows.get(k)
+                if existing is None:
+                    rows[k] = dict(row)
+                else:
+                    existing.update(row)
+        else:
+            get = rows.get
+            for k, row in last.items():
+                existing = get(k)
+                if existing is None:
+                    rows[k] = dict(row)
+                else:
+                    existing.update(row)
+        self._dirty.update(dict.fromkeys(last))
+        return True
+
+    def _upsert(self, row: dict[str, Any]) -> None:
         try:
             k = row[self.key]
             existing = self._rows.get(k)
@@ -108,30 +175,31 @@ class TableStore:
             self._error(f"table row ignored: its {self.key!r} is not a usable key: {_sample(row)}")
             return
         if existing is None:
-            existing = dict(row)
-            self._rows[k] = existing
+            self._rows[k] = dict(row)
             if len(self._rows) > self.max_rows:
                 old, _ = self._rows.popitem(last=False)
-                self.evicted += 1
+                self._evicted += 1
                 self._mark_deleted(old)
         else:
             existing.update(row)
         # A key deleted and inserted again within one frame stays in ``_deleted`` too: the view
         # deletes before it upserts, which moves the row to the end as it is in the store.
         self._dirty[k] = None
-        if not self._fixed_columns and not self._column_set.issuperset(row):
-            seen = self._column_set
+        if not self._fields.issuperset(row):
+            fields = self._fields
             for name in row:
-                if name not in seen:
-                    seen.add(name)
-                    self._columns.append(name)
-                    self._columns_changed = True
+                if name not in fields:
+                    fields.add(name)
+                    if not self._fixed_columns:
+                        self._columns.append(name)
+                        self._columns_changed = True
 
     def _reject(self, row: Any) -> None:
         self._error(f"table row ignored: expected an object with key {self.key!r}, got {_sample(row)}")
 
     def delete(self, key: Hashable) -> bool:
         """Remove the row with this key; returns whether it existed."""
+        self._settle()
         try:
             found = self._rows.pop(key, None) is not None
         except TypeError:
@@ -147,6 +215,7 @@ class TableStore:
         for item in items:
             if isinstance(item, dict):
                 if self.key not in item:
+                    self._settle()
                     self._error(f"table delete ignored: it has no {self.key!r} field: "
                                 f"{_sample(item)}")
                     continue
@@ -156,6 +225,7 @@ class TableStore:
 
     def clear(self) -> None:
         """Remove every row."""
+        self._settle()
         self._rows.clear()
         self._dirty.clear()
         self._deleted.clear()
@@ -166,28 +236,50 @@ class TableStore:
         self._deleted[key] = None
 
     def _error(self, message: str) -> None:
-        self.errors += 1
-        self.last_error = message
+        self._errors += 1
+        self._last_error = message
 
-    # -- reading --------------------------------------------------------------------------
+    # -- reading (each applies the queue first) -------------------------------------------
+
+    @property
+    def errors(self) -> int:
+        """Rows not applied (not an object, or without a usable key)."""
+        self._settle()
+        return self._errors
+
+    @property
+    def last_error(self) -> str | None:
+        self._settle()
+        return self._last_error
+
+    @property
+    def evicted(self) -> int:
+        """Rows removed to stay within ``max_rows``."""
+        self._settle()
+        return self._evicted
 
     @property
     def columns(self) -> list[str]:
+        self._settle()
         return list(self._columns)
 
     @property
     def rows(self) -> list[dict[str, Any]]:
         """Copies of the rows, oldest first."""
+        self._settle()
         return [dict(row) for row in self._rows.values()]
 
     def get(self, key: Hashable) -> dict[str, Any] | None:
+        self._settle()
         row = self._rows.get(key)
         return None if row is None else dict(row)
 
     def __len__(self) -> int:
+        self._settle()
         return len(self._rows)
 
     def __contains__(self, key: object) -> bool:
+        self._settle()
         try:
             return key in self._rows
         except TypeError:
@@ -196,6 +288,7 @@ class TableStore:
     @property
     def dirty(self) -> bool:
         """Whether something changed since the last drain."""
+        self._settle()
         return bool(self._dirty or self._deleted or self._cleared or self._columns_changed)
 
     def drain(self) -> dict[str, Any] | None:
@@ -228,6 +321,7 @@ class TableStore:
 
     def snapshot(self) -> dict[str, Any]:
         """The whole state at ``seq``: ``seq``, ``key``, ``columns``, ``rows`` (oldest first)."""
+        self._settle()
         return {
             "seq": self.seq,
             "key": self.key,
@@ -262,10 +356,15 @@ class MetricsStore:
     ``apply({"cpu": 41.5, "mem": 62})`` merges into ``latest`` and appends ``(t, value)`` to each
     series' history (at most ``history`` points). Values that are not finite numbers (strings,
     booleans, nested objects, NaN) are ignored and counted in ``ignored``. ``t`` is the given time
-    or ``clock()`` (epoch seconds).
+    or ``clock()`` (epoch seconds) when ``apply`` is called.
 
     Thresholds: ``set_threshold("cpu", above=90)`` calls ``on_alert(Alert)`` each time a series
     moves into breach (edge-triggered: once per crossing, not once per value while it stays beyond).
+
+    Like :class:`TableStore`, ``apply`` queues (with its time) and every read applies the queue
+    first; while a threshold is set, ``apply`` applies at once so that alerts are not delayed.
+    Applied together, payloads with the same series cost a few C-level passes per series, and only
+    the last ``history`` points of each are stored. Not thread-safe: use a store from one thread.
     """
 
     def __init__(
@@ -279,18 +378,18 @@ class MetricsStore:
     ) -> None:
         self.history_size = _check_positive_int("history", history)
         self._clock = clock
-        self.latest: dict[str, float] = {}
+        self._latest: dict[str, float] = {}
         self._history: dict[str, deque[tuple[float, float]]] = {}
         self.series: list[str] | None = list(series) if series is not None else None
         self.thresholds: dict[str, dict[str, float]] = {}
         self._breached: dict[str, bool] = {}
         self.on_alert = on_alert
-        self.ignored = 0
+        self._ignored = 0
         self.seq = 0
-        # Points appended since the last drain, per series; _pairs holds (history, pending) per series
-        # so the per-value path does one lookup.
+        self._inbox: list[Any] = []
+        self._times: list[float] = []
+        # Points appended since the last drain, per series (bounded like the history).
         self._append: dict[str, deque[tuple[float, float]]] = {}
-        self._pairs: dict[str, tuple[deque[tuple[float, float]], deque[tuple[float, float]]]] = {}
         self._fresh = False
         self._config_changed = False
         for name, bounds in (thresholds or {}).items():
@@ -306,6 +405,8 @@ class MetricsStore:
             if isinstance(bound, bool) or not isinstance(bound, int | float):
                 raise ValueError(f"threshold {label} for {name!r} must be a number, got {bound!r}")
             bounds[label] = float(bound)
+        # Values that arrived before the change are judged by the thresholds they arrived under.
+        self._settle()
         if bounds:
             self.thresholds[name] = bounds
         else:
@@ -320,60 +421,94 @@ class MetricsStore:
 
     def apply(self, payload: Any, t: float | None = None) -> None:
         """Merge a ``{name: number}`` payload (a list applies each element in order)."""
-        if isinstance(payload, list):
-            for item in payload:
-                self.apply(item, t)
+        inbox = self._inbox
+        inbox.append(payload)
+        self._times.append(self._clock() if t is None else t)
+        if self.thresholds or len(inbox) >= INBOX_LIMIT:
+            self._settle()
+
+    def _settle(self) -> None:
+        payloads = self._inbox
+        if not payloads:
             return
+        times = self._times
+        self._inbox = []
+        self._times = []
+        if not self._settle_by_series(payloads, times):
+            merge = self._merge
+            for payload, when in zip(payloads, times, strict=True):
+                if isinstance(payload, list):
+                    for item in payload:
+                        merge(item, when)
+                else:
+                    merge(payload, when)
+
+    def _settle_by_series(self, payloads: list[Any], times: list[float]) -> bool:
+        """Apply payloads that all hold the same known series, a series at a time; ``False``
+        (nothing applied) when they need the payload-by-payload path."""
+        if self.thresholds or len(set(map(type, payloads))) != 1 or type(payloads[0]) is not dict:
+            return False
+        history = self._history
+        names = set().union(*payloads)
+        # Every payload holds exactly the known series: each is a subset of the same size.
+        if not names or not names.issubset(history) or set(map(len, payloads)) != {len(names)}:
+            return False
+        columns: dict[str, list[Any]] = {}
+        for name in names:
+            values = list(map(itemgetter(name), payloads))
+            kinds = set(map(type, values))
+            if not kinds.issubset(_NUMBER_TYPES):
+                return False
+            if float in kinds:
+                try:
+                    if not math.isfinite(math.fsum(values)):
+                        return False
+                except OverflowError:
+                    return False
+            columns[name] = values
+        keep = self.history_size
+        recent = times[-keep:]
+        latest = self._latest
+        for name, values in columns.items():
+            latest[name] = values[-1]
+            points = list(zip(recent, values[-keep:], strict=True))
+            history[name].extend(points)
+            self._append[name].extend(points)
+        self._fresh = True
+        return True
+
+    def _merge(self, payload: Any, when: float) -> None:
         if not isinstance(payload, dict):
-            self.ignored += 1
+            self._ignored += 1
             return
-        when = self._clock() if t is None else t
-        # The hot path (every message of a metrics feed): exact type checks and local names.
-        # type() rather than isinstance() also leaves out bool, which is an int.
-        latest = self.latest
-        pairs = self._pairs
+        latest = self._latest
+        history = self._history
         thresholds = self.thresholds
         isfinite = math.isfinite
-        self._fresh = True
         for name, value in payload.items():
             kind = type(value)
-            if not ((kind is float and isfinite(value)) or kind is int):
-                if isinstance(value, int | float) and not isinstance(value, bool) and isfinite(value):
-                    self._record(name, when, value)  # a subclass of int or float
-                else:
-                    self.ignored += 1
+            # A subclass of int or float counts; bool, although an int, does not.
+            if not (kind is int or (kind is float and isfinite(value))) and (
+                    not isinstance(value, int | float) or isinstance(value, bool)
+                    or not isfinite(value)):
+                self._ignored += 1
                 continue
-            # A name seen before is known to be a string: _record checked it on first sight.
-            pair = pairs.get(name)
-            if pair is None:
-                self._record(name, when, value)
-                continue
+            series = history.get(name)
+            if series is None:
+                if not isinstance(name, str):
+                    self._ignored += 1
+                    continue
+                series = history[name] = deque(maxlen=self.history_size)
+                self._append[name] = deque(maxlen=self.history_size)
+            self._fresh = True
             latest[name] = value
             point = (when, value)
-            pair[0].append(point)
-            pair[1].append(point)
+            series.append(point)
+            self._append[name].append(point)
             if thresholds:
                 bounds = thresholds.get(name)
                 if bounds is not None:
                     self._check(name, value, bounds)
-
-    def _record(self, name: Any, t: float, value: float) -> None:
-        if not isinstance(name, str):
-            self.ignored += 1
-            return
-        self._fresh = True
-        self.latest[name] = value
-        point = (t, value)
-        series = self._history.get(name)
-        if series is None:
-            series = self._history[name] = deque(maxlen=self.history_size)
-            self._append[name] = deque(maxlen=self.history_size)
-            self._pairs[name] = (series, self._append[name])
-        series.append(point)
-        self._append[name].append(point)
-        bounds = self.thresholds.get(name)
-        if bounds is not None:
-            self._check(name, value, bounds)
 
     def _check(self, name: str, value: float, bounds: dict[str, float]) -> None:
         above = bounds.get("above")
@@ -388,16 +523,33 @@ class MetricsStore:
         if crossed is not None and not was and self.on_alert is not None:
             self.on_alert(Alert(name, crossed[0], crossed[1], value))
 
+    # -- reading (each applies the queue first) -------------------------------------------
+
+    @property
+    def latest(self) -> dict[str, float]:
+        """The last value of every series (the store's own dict: copy it to keep it)."""
+        self._settle()
+        return self._latest
+
+    @property
+    def ignored(self) -> int:
+        """Values ignored because they were not finite numbers (or payloads not objects)."""
+        self._settle()
+        return self._ignored
+
     def history(self, name: str) -> list[tuple[float, float]]:
         """The ``(t, value)`` points of one series, oldest first."""
+        self._settle()
         return list(self._history.get(name, ()))
 
     @property
     def names(self) -> list[str]:
+        self._settle()
         return list(self._history)
 
     @property
     def dirty(self) -> bool:
+        self._settle()
         return self._fresh or self._config_changed
 
     def drain(self) -> dict[str, Any] | None:
@@ -412,7 +564,7 @@ class MetricsStore:
         if self._fresh:
             self._fresh = False
             appended = {name: points for name, points in self._append.items() if points}
-            delta["latest"] = {name: self.latest[name] for name in appended}
+            delta["latest"] = {name: self._latest[name] for name in appended}
             delta["append"] = {name: [list(p) for p in points] for name, points in appended.items()}
             for points in appended.values():
                 points.clear()
@@ -423,9 +575,10 @@ class MetricsStore:
         return delta
 
     def snapshot(self) -> dict[str, Any]:
+        self._settle()
         return {
             "seq": self.seq,
-            "latest": dict(self.latest),
+            "latest": dict(self._latest),
             "history": {name: [list(p) for p in points] for name, points in self._history.items()},
             "series": self.series,
             "thresholds": {k: dict(v) for k, v in self.thresholds.items()},

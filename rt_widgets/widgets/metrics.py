@@ -70,7 +70,7 @@ class LiveMetrics(DataView):
     @property
     def ignored(self) -> int:
         """Values ignored because they were not finite numbers."""
-        return self._metrics.ignored
+        return read_on_io(lambda: self._metrics.ignored)
 
     def set_threshold(self, name: str, *, above: float | None = None,
                       below: float | None = None) -> None:
@@ -111,4 +111,5 @@ class LiveMetrics(DataView):
         return frame
 
     def __repr__(self) -> str:
-        return f"LiveMetrics(type={self.message_type!r}, series={self._metrics.names!r})"
+        names = read_on_io(lambda: self._metrics.names)
+        return f"LiveMetrics(type={self.message_type!r}, series={names!r})"

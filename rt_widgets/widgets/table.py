@@ -102,14 +102,14 @@ class LiveTable(DataView):
     @property
     def errors(self) -> int:
         """Rows ignored because they were not objects or lacked the key field."""
-        return self._table.errors
+        return read_on_io(lambda: self._table.errors)
 
     @property
     def last_error(self) -> str | None:
-        return self._table.last_error
+        return read_on_io(lambda: self._table.last_error)
 
     def __len__(self) -> int:
-        return len(self._table)
+        return read_on_io(lambda: len(self._table))
 
     def __bool__(self) -> bool:
         # A widget is truthy even while its table is empty (``__len__`` would say otherwise).

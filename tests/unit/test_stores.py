@@ -272,3 +272,148 @@ def test_notifications_drain_and_listeners() -> None:
     assert [i["message"] for i in delta["add"]] == ["feed lost", "later"]
     assert n.drain() is None
     assert n.snapshot()["seq"] == 1 and len(n.snapshot()["items"]) == 2
+
+
+# -- queued application: the same state as applying each message at once --------------------
+
+
+class EagerTable:
+    """The table semantics, one row at a time (the reference for the queued TableStore)."""
+
+    def __init__(self, max_rows: int) -> None:
+        self.max_rows = max_rows
+        self.rows: dict[Any, dict[str, Any]] = {}
+        self.columns = ["id"]
+        self.errors = 0
+        self.evicted = 0
+
+    def apply(self, row: Any) -> None:
+        if not isinstance(row, dict) or "id" not in row:
+            self.errors += 1
+            return
+        if row["id"] in self.rows:
+            self.rows[row["id"]].update(row)
+        else:
+            self.rows[row["id"]] = dict(row)
+            if len(self.rows) > self.max_rows:
+                del self.rows[next(iter(self.rows))]
+                self.evicted += 1
+        self.columns += [name for name in row if name not in self.columns]
+
+
+def test_queued_table_matches_row_by_row_application(monkeypatch: pytest.MonkeyPatch) -> None:
+    taken: list[bool] = []
+    coalesced = TableStore._settle_coalesced
+
+    def spy(self: TableStore, batch: list[Any]) -> bool:
+        taken.append(coalesced(self, batch))
+        return taken[-1]
+
+    monkeypatch.setattr(TableStore, "_settle_coalesced", spy)
+    rng = random.Random(11)
+    fields = [f"f{i}" for i in range(5)]
+    for max_rows in (8, 40, 1000):
+        t = TableStore(max_rows=max_rows)
+        ref = EagerTable(max_rows)
+        for _ in range(300):
+            for _ in range(rng.randrange(1, 200)):
+                k = rng.randrange(30)
+                op = rng.random()
+                row: Any
+                if op < 0.75:  # a full row (every field seen), the common case of a feed
+                    row = {f: rng.random() for f in ref.columns} | {"id": k}
+                elif op < 0.9:  # a partial update
+                    row = {"id": k, rng.choice(fields): rng.random()}
+                elif op < 0.93:
+                    row = {"id": k, f"new{rng.randrange(3)}": 1}
+                elif op < 0.96:
+                    row = {"no_id": k} if op < 0.95 else "junk"
+                else:
+                    row = [{"id": k, "f0": 0.5}, {"id": k + 1, "f1": 0.25}]
+                t.apply(row)
+                for r in row if isinstance(row, list) else [row]:
+                    ref.apply(r)
+            assert t.rows == list(ref.rows.values())
+            assert (t.columns, t.errors, t.evicted) == (ref.columns, ref.errors, ref.evicted)
+    # Both ways of applying the queue were exercised (and agreed with the reference).
+    assert True in taken and False in taken
+
+
+def test_queued_rows_are_applied_before_a_delete_and_in_deltas() -> None:
+    t = TableStore()
+    t.apply({"id": 1, "v": 1})
+    assert t.delete(1) is True  # the queued row was applied first
+    t.apply({"id": 1, "v": 2})
+    delta = t.drain()
+    assert delta is not None and delta["delete"] == [1] and delta["upsert"] == [{"id": 1, "v": 2}]
+
+
+def test_an_unread_store_holds_a_bounded_queue() -> None:
+    from rt_widgets.stores import INBOX_LIMIT
+
+    t = TableStore()
+    m = MetricsStore()
+    total = INBOX_LIMIT * 3 + 5
+    for i in range(total):
+        t.apply({"id": i % 7, "v": i})
+        m.apply({"cpu": i})
+    assert len(t._inbox) < INBOX_LIMIT and len(m._inbox) < INBOX_LIMIT
+    assert t.get(6) == {"id": 6, "v": max(i for i in range(total) if i % 7 == 6)}
+    assert m.latest == {"cpu": total - 1}
+
+
+def test_queued_metrics_match_payload_by_payload_application(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    taken: list[bool] = []
+    by_series = MetricsStore._settle_by_series
+
+    def spy(self: MetricsStore, payloads: list[Any], times: list[float]) -> bool:
+        taken.append(by_series(self, payloads, times))
+        return taken[-1]
+
+    monkeypatch.setattr(MetricsStore, "_settle_by_series", spy)
+    rng = random.Random(5)
+    now = [0.0]
+    queued = MetricsStore(history=50, clock=lambda: now[0])
+    eager: list[tuple[float, dict[str, Any]]] = []
+    names = ["cpu", "mem", "disk"]
+    # Not numbers, not finite, or finite but too large for fsum to add up.
+    odd_values: list[Any] = ["x", True, None, math.nan, math.inf, [1], 1e308]
+    for _ in range(200):
+        for _ in range(rng.randrange(1, 300)):
+            now[0] += 0.01
+            op = rng.random()
+            payload: Any
+            if op < 0.85:
+                payload = {n: rng.choice((rng.random(), rng.randrange(100))) for n in names}
+            elif op < 0.93:
+                payload = {rng.choice(names): rng.random()}
+            elif op < 0.98:
+                payload = {n: rng.random() for n in names}
+                payload[rng.choice(names)] = rng.choice(odd_values)
+            else:
+                payload = rng.choice(["text", 3, [{"cpu": 1.5}]])
+            queued.apply(payload)
+            eager.append((now[0], payload))
+        # The reference: every payload merged on its own, in order.
+        latest: dict[str, Any] = {}
+        history: dict[str, list[tuple[float, Any]]] = {}
+        ignored = 0
+        for t, p in eager:
+            for item in p if isinstance(p, list) else [p]:
+                if not isinstance(item, dict):
+                    ignored += 1
+                    continue
+                for n, v in item.items():
+                    if (isinstance(v, bool) or not isinstance(v, int | float)
+                            or not math.isfinite(v)):
+                        ignored += 1
+                        continue
+                    latest[n] = v
+                    history.setdefault(n, []).append((t, v))
+        assert queued.latest == latest
+        assert queued.ignored == ignored
+        assert {n: queued.history(n) for n in queued.names} == {
+            n: pts[-50:] for n, pts in history.items()}
+    assert True in taken and False in taken
