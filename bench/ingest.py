@@ -13,16 +13,18 @@ Sustained mode: the feed paces 20,000 msg/s for 60 s (quick: 10 s) into the same
 stores; RSS and the backlog (messages the feed had sent minus messages dispatched) are sampled
 every second.
 
-    .venv/bin/python -m bench.ingest [--quick] [--n 200000] [--reps 5] [--skip-sustained]
+    .venv/bin/python -m bench.ingest [--quick] [--n 200000] [--reps 5] [--skip-sustained] [--breakdown]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import threading
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
@@ -144,6 +146,60 @@ def _run(variant: str, url: str, n: int) -> float:
     if variant == "rt-noop":
         return run_rt(url, n, stores=False)
     return run_rt(url, n)
+
+
+_settle_seconds = [0.0]
+
+
+@contextlib.contextmanager
+def _timed_settles() -> Iterator[None]:
+    """Time every ``_settle`` of the stores (where queued messages are applied) while inside."""
+    from rt_widgets.stores import MetricsStore, TableStore
+
+    originals = {cls: cls._settle for cls in (TableStore, MetricsStore)}
+
+    def timed(original: Callable[[Any], None]) -> Callable[[Any], None]:
+        def settle(self: Any) -> None:
+            t0 = time.perf_counter()
+            original(self)
+            _settle_seconds[0] += time.perf_counter() - t0
+
+        return settle
+
+    for cls, original in originals.items():
+        cls._settle = timed(original)  # type: ignore[method-assign,assignment]
+    try:
+        yield
+    finally:
+        for cls, original in originals.items():
+            cls._settle = original  # type: ignore[method-assign]
+
+
+def breakdown(feed: Feed, n: int, reps: int) -> list[list[Any]]:
+    """Per message, in CPU microseconds: what the ceiling costs, what Connection adds, what queueing
+    into the stores adds, and what applying the queues costs (timed inside the runs)."""
+    rows: list[list[Any]] = []
+    for batch in (1, 100):
+        url = feed.url(f"/burst?n={n}&batch={batch}")
+        run_rt(url, n)
+        cpu: dict[str, list[float]] = {"ceiling": [], "rt-noop": [], "rt": []}
+        settles: list[float] = []
+        for _ in range(reps):
+            for v in cpu:
+                gc.collect()
+                if v == "rt":
+                    _settle_seconds[0] = 0.0
+                    with _timed_settles():
+                        _run(v, url, n)
+                    settles.append(_settle_seconds[0] / n * 1e6)
+                else:
+                    _run(v, url, n)
+                cpu[v].append(1e6 / _last_cpu[0])
+        ceiling, noop, rt = (median(cpu[v]) for v in ("ceiling", "rt-noop", "rt"))
+        settle = median(settles)
+        label = "1 msg/frame" if batch == 1 else "100 msgs/frame (array)"
+        rows.append([label, ceiling, noop - ceiling, rt - noop - settle, settle, rt, ceiling / rt])
+    return rows
 
 
 def throughput(feed: Feed, n: int, reps: int) -> list[list[Any]]:
@@ -282,6 +338,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seconds", type=float, default=None)
     p.add_argument("--skip-sustained", action="store_true")
     p.add_argument("--skip-throughput", action="store_true")
+    p.add_argument("--breakdown", action="store_true",
+                   help="also time where each message's CPU time goes (stores' apply timed inside)")
     a = p.parse_args(argv)
     reps = a.reps or (3 if a.quick else 5)
     n = a.n if not a.quick or a.n != 200_000 else 100_000
@@ -305,6 +363,20 @@ def main(argv: list[str] | None = None) -> None:
                     "met",
                 ],
                 throughput(feed, n, reps),
+            )
+        if a.breakdown:
+            table(
+                f"where the time goes, CPU microseconds per message, N={n:,}, median of {reps}",
+                [
+                    "framing",
+                    "ceiling: websockets + orjson",
+                    "+ Connection (decode checks, counters, dispatch)",
+                    "+ handler calls queueing into the stores",
+                    "+ stores applying their queues",
+                    "= rt_widgets",
+                    "ratio (CPU)",
+                ],
+                breakdown(feed, n, reps),
             )
         if not a.skip_sustained:
             table(
