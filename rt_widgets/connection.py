@@ -387,7 +387,9 @@ class Connection:
         """Call ``handler(payload)`` for each message of ``type``; ``"*"`` gets every ``Message``.
 
         Handlers run on the I/O thread, in registration order (typed first, then ``"*"``). Async handlers
-        run as tasks on the I/O loop. Returns a function that unsubscribes.
+        run as tasks on the I/O loop. Returns a function that unsubscribes. Every handler of a message
+        gets the same payload object, and live tables and metrics keep it until their next frame: treat
+        payloads as read-only (copy one to change it).
         """
         return self._dispatcher.on(type, handler)
 

@@ -66,7 +66,8 @@ class TableStore:
     the queue first, in arrival order, so what a reader sees is as if each row had been applied at
     once. Applying many rows together is what makes a fast feed cheap: when each key's last queued
     row holds every field, earlier rows of that key are superseded and cost one C-level pass, not a
-    merge each (see ``_settle``). Not thread-safe: use a store from one thread.
+    merge each (see ``_settle``). A queued row is the caller's object until it is applied (then
+    copied): do not change it in place. Not thread-safe: use a store from one thread.
     """
 
     def __init__(
