@@ -45,7 +45,7 @@ async def _ceiling_async(url: str, n: int, stores: bool) -> float:
 
     table_store = TableStore(key="id", max_rows=10_000)
     metrics = MetricsStore(history=300)
-    apply = {"mission_update": table_store.apply, "metrics_update": metrics.apply}
+    apply = {"mission_update": table_store.queue, "metrics_update": metrics.queue}
     count = 0
     async with connect(url, compression=None, max_size=1 << 20, ping_interval=None) as ws:
         t0 = time.perf_counter()
@@ -71,7 +71,7 @@ async def _ceiling_async(url: str, n: int, stores: bool) -> float:
 def run_ceiling(url: str, n: int, stores: bool = False) -> float:
     """msgs/s of the bare client, from the open handshake to the last message decoded.
 
-    ``stores=True``: the same loop also applies each payload to the stores by type (a hand-written
+    ``stores=True``: the same loop also queues each payload into the stores by type (a hand-written
     client doing the same work as rt_widgets, with no envelope checks, counters or dispatcher).
     """
     return asyncio.run(_ceiling_async(url, n, stores))
@@ -93,7 +93,7 @@ def run_rt(url: str, n: int, check: bool = False, stores: bool = True) -> float:
     def on_metrics(payload: Any) -> None:
         nonlocal metrics_seen
         if stores:
-            metrics.apply(payload)
+            metrics.queue(payload)
         metrics_seen += 1
         if metrics_seen == n_metrics:
             if stores:  # what the stores queued is applied when read: count that work too
@@ -110,7 +110,7 @@ def run_rt(url: str, n: int, check: bool = False, stores: bool = True) -> float:
 
     conn = Connection(url, heartbeat_interval=60.0, max_message_size=1 << 20)
     conn.on_state(on_state)
-    conn.on("mission_update", table_store.apply if stores else lambda p: None)
+    conn.on("mission_update", table_store.queue if stores else lambda p: None)
     conn.on("metrics_update", on_metrics)
     t_call = time.perf_counter()
     c_call = time.process_time()
@@ -132,7 +132,7 @@ def run_rt(url: str, n: int, check: bool = False, stores: bool = True) -> float:
 
 VARIANTS = (
     ("ceiling", "websockets + orjson.loads"),
-    ("ceiling+stores", "websockets + orjson.loads + store.apply by type"),
+    ("ceiling+stores", "websockets + orjson.loads + store.queue by type"),
     ("rt-noop", "Connection, no-op conn.on handlers"),
     ("rt", "Connection, conn.on -> TableStore/MetricsStore"),
 )
@@ -278,8 +278,8 @@ def sustained(feed: Feed, rate: float, seconds: float, batch: int = 1) -> list[l
     conn = Connection(
         feed.url(f"/paced?rate={rate}&seconds={seconds}&batch={batch}"), heartbeat_interval=60.0
     )
-    conn.on("mission_update", table_store.apply)
-    conn.on("metrics_update", metrics.apply)
+    conn.on("mission_update", table_store.queue)
+    conn.on("metrics_update", metrics.queue)
     conn.on("*", on_any)
     samples: list[tuple[float, float, int]] = []  # (t, rss MB, backlog msgs)
     conn.start()

@@ -20,6 +20,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from datetime import UTC, datetime
+from itertools import islice
 from operator import itemgetter
 from typing import Any, Literal
 
@@ -62,12 +63,14 @@ class TableStore:
     - ``drain()`` returns what changed since the previous drain (or ``None``) and increments
       ``seq``; ``snapshot()`` returns the whole state at the current ``seq``.
 
-    ``apply`` only queues the row: every read (``rows``, ``len``, ``drain``, ``errors``, ...) applies
-    the queue first, in arrival order, so what a reader sees is as if each row had been applied at
-    once. Applying many rows together is what makes a fast feed cheap: when each key's last queued
-    row holds every field, earlier rows of that key are superseded and cost one C-level pass, not a
-    merge each (see ``_settle``). A queued row is the caller's object until it is applied (then
-    copied): do not change it in place. Not thread-safe: use a store from one thread.
+    ``queue(row)`` is ``apply`` for message handlers: every read (``rows``, ``len``, ``drain``,
+    ``errors``, ...) and every ``apply``/``delete`` applies the queue first, in arrival order, so
+    what a reader sees is as if each row had been applied on arrival. Applying many rows together
+    is what makes a fast feed cheap: when each key's last queued row holds every field, earlier rows
+    of that key are superseded, and the last one is stored without a copy (see
+    ``_settle_coalesced``). Stored rows are never changed in place (a merge makes a new dict), so a
+    row handed out in a delta or kept by the caller stays as it was. Not thread-safe: use a store
+    from one thread.
     """
 
     def __init__(
@@ -101,7 +104,20 @@ class TableStore:
     # -- mutation -------------------------------------------------------------------------
 
     def apply(self, payload: Any) -> None:
-        """Upsert one row (a dict) or a batch (a list of dicts)."""
+        """Upsert one row (a dict) or a batch (a list of dicts), now (after anything queued)."""
+        if self._inbox:
+            self._settle()
+        if type(payload) is dict:
+            self._upsert(payload, False)
+        else:
+            self._apply_each([payload], adopt=False)
+
+    def queue(self, payload: Any) -> None:
+        """Like ``apply``, applied on the next read: the fast path for message handlers.
+
+        The store keeps the payload object (it does not copy a row that holds every field): pass
+        an object nobody changes afterwards, such as a decoded message's payload.
+        """
         inbox = self._inbox
         inbox.append(payload)
         if len(inbox) >= INBOX_LIMIT:
@@ -114,25 +130,27 @@ class TableStore:
             return
         self._inbox = []
         if not self._settle_coalesced(batch):
-            upsert = self._upsert
-            for payload in batch:
-                if type(payload) is dict:
-                    upsert(payload)
-                elif isinstance(payload, list):
-                    for row in payload:
-                        if isinstance(row, dict):
-                            upsert(row)
-                        else:
-                            self._reject(row)
-                elif isinstance(payload, dict):
-                    upsert(payload)
-                else:
-                    self._reject(payload)
+            self._apply_each(batch, adopt=True)
+
+    def _apply_each(self, payloads: list[Any], adopt: bool) -> None:
+        upsert = self._upsert
+        for payload in payloads:
+            if type(payload) is dict:
+                upsert(payload, adopt)
+            elif isinstance(payload, list):
+                for row in payload:
+                    if isinstance(row, dict):
+                        upsert(row, adopt)
+                    else:
+                        self._reject(row)
+            elif isinstance(payload, dict):
+                upsert(payload, adopt)
+            else:
+                self._reject(payload)
 
     def _settle_coalesced(self, batch: list[Any]) -> bool:
         """Apply ``batch`` with C-level passes over its rows; ``False`` (nothing applied) when it
-        needs the row-by-row path: non-dict or keyless rows, a new field, an eviction, or a key
-        whose last row lacks a field."""
+        needs the row-by-row path: non-dict or keyless rows, a new field, or an eviction."""
         if len(set(map(type, batch))) != 1 or type(batch[0]) is not dict:
             return False
         rows = self._rows
@@ -145,28 +163,20 @@ class TableStore:
         fields = self._fields
         if not fields.issuperset(set().union(*batch)):
             return False
-        # The last row of each key holds every field ever seen, so it holds every field the
-        # earlier rows of that key (and the stored row) could hold: the merge in order of every
-        # row equals a merge of the last one.
-        if set(map(len, last.values())) != {len(fields)}:
-            for k, row in zip(map(self._key_of, batch), batch, strict=True):
-                existing = rows.get(k)
-                if existing is None:
-                    rows[k] = dict(row)
-                else:
-                    existing.update(row)
+        if set(map(len, last.values())) == {len(fields)}:
+            # The last row of each key holds every field ever seen, so every field that earlier
+            # rows of that key (or the stored row) could hold: merging all of them in order gives
+            # that last row. It becomes the stored row as it is (stored rows are never changed).
+            rows.update(last)
         else:
             get = rows.get
-            for k, row in last.items():
+            for k, row in zip(map(self._key_of, batch), batch, strict=True):
                 existing = get(k)
-                if existing is None:
-                    rows[k] = dict(row)
-                else:
-                    existing.update(row)
+                rows[k] = row if existing is None else existing | row
         self._dirty.update(dict.fromkeys(last))
         return True
 
-    def _upsert(self, row: dict[str, Any]) -> None:
+    def _upsert(self, row: dict[str, Any], adopt: bool) -> None:
         try:
             k = row[self.key]
             existing = self._rows.get(k)
@@ -177,13 +187,15 @@ class TableStore:
             self._error(f"table row ignored: its {self.key!r} is not a usable key: {_sample(row)}")
             return
         if existing is None:
-            self._rows[k] = dict(row)
+            self._rows[k] = row if adopt else dict(row)
             if len(self._rows) > self.max_rows:
                 old, _ = self._rows.popitem(last=False)
                 self._evicted += 1
                 self._mark_deleted(old)
         else:
-            existing.update(row)
+            # A new dict, never a change in place: the stored row may be a queued payload, or in
+            # a delta that is still being sent. Reassigning a key keeps its position.
+            self._rows[k] = existing | row
         # A key deleted and inserted again within one frame stays in ``_deleted`` too: the view
         # deletes before it upserts, which moves the row to the end as it is in the store.
         self._dirty[k] = None
@@ -299,7 +311,7 @@ class TableStore:
         Keys: ``seq``; ``clear`` (True: drop every row), ``delete`` (keys), ``upsert`` (full rows:
         merge into a known key, append a new one), ``columns`` (when changed). A view applies them
         in that order (clear, delete, upsert) and then holds the store's rows in the store's order.
-        The rows are the store's own dicts: serialise the delta before the store changes again.
+        The rows are the store's own dicts (never changed afterwards): do not change them.
         """
         if not self.dirty:
             return None
@@ -363,10 +375,11 @@ class MetricsStore:
     Thresholds: ``set_threshold("cpu", above=90)`` calls ``on_alert(Alert)`` each time a series
     moves into breach (edge-triggered: once per crossing, not once per value while it stays beyond).
 
-    Like :class:`TableStore`, ``apply`` queues (with its time) and every read applies the queue
-    first; while a threshold is set, ``apply`` applies at once so that alerts are not delayed.
-    Applied together, payloads with the same series cost a few C-level passes per series, and only
-    the last ``history`` points of each are stored. Not thread-safe: use a store from one thread.
+    ``queue(payload)`` is ``apply`` for message handlers, as in :class:`TableStore`: it records the
+    time now and applies on the next read (at once while a threshold is set, so that alerts are not
+    delayed). Applied together, payloads that hold the same series cost a few C-level passes per
+    series, and only the last ``history`` points of each are stored. Not thread-safe: use a store
+    from one thread.
     """
 
     def __init__(
@@ -390,8 +403,8 @@ class MetricsStore:
         self.seq = 0
         self._inbox: list[Any] = []
         self._times: list[float] = []
-        # Points appended since the last drain, per series (bounded like the history).
-        self._append: dict[str, deque[tuple[float, float]]] = {}
+        # Points appended since the last drain, per series: the newest ones of its history.
+        self._new: dict[str, int] = {}
         self._fresh = False
         self._config_changed = False
         for name, bounds in (thresholds or {}).items():
@@ -422,7 +435,13 @@ class MetricsStore:
         self._config_changed = True
 
     def apply(self, payload: Any, t: float | None = None) -> None:
-        """Merge a ``{name: number}`` payload (a list applies each element in order)."""
+        """Merge a ``{name: number}`` payload (a list applies each element in order), now."""
+        if self._inbox:
+            self._settle()
+        self._merge_each([payload], [self._clock() if t is None else t])
+
+    def queue(self, payload: Any, t: float | None = None) -> None:
+        """Like ``apply``, applied on the next read: the fast path for message handlers."""
         inbox = self._inbox
         inbox.append(payload)
         self._times.append(self._clock() if t is None else t)
@@ -437,13 +456,16 @@ class MetricsStore:
         self._inbox = []
         self._times = []
         if not self._settle_by_series(payloads, times):
-            merge = self._merge
-            for payload, when in zip(payloads, times, strict=True):
-                if isinstance(payload, list):
-                    for item in payload:
-                        merge(item, when)
-                else:
-                    merge(payload, when)
+            self._merge_each(payloads, times)
+
+    def _merge_each(self, payloads: list[Any], times: list[float]) -> None:
+        merge = self._merge
+        for payload, when in zip(payloads, times, strict=True):
+            if isinstance(payload, list):
+                for item in payload:
+                    merge(item, when)
+            else:
+                merge(payload, when)
 
     def _settle_by_series(self, payloads: list[Any], times: list[float]) -> bool:
         """Apply payloads that all hold the same known series, a series at a time; ``False``
@@ -471,11 +493,11 @@ class MetricsStore:
         keep = self.history_size
         recent = times[-keep:]
         latest = self._latest
+        new = self._new
         for name, values in columns.items():
             latest[name] = values[-1]
-            points = list(zip(recent, values[-keep:], strict=True))
-            history[name].extend(points)
-            self._append[name].extend(points)
+            history[name].extend(zip(recent, values[-keep:], strict=True))
+            new[name] += len(recent)
         self._fresh = True
         return True
 
@@ -501,12 +523,11 @@ class MetricsStore:
                     self._ignored += 1
                     continue
                 series = history[name] = deque(maxlen=self.history_size)
-                self._append[name] = deque(maxlen=self.history_size)
+                self._new[name] = 0
             self._fresh = True
             latest[name] = value
-            point = (when, value)
-            series.append(point)
-            self._append[name].append(point)
+            series.append((when, value))
+            self._new[name] += 1
             if thresholds:
                 bounds = thresholds.get(name)
                 if bounds is not None:
@@ -565,11 +586,17 @@ class MetricsStore:
         delta: dict[str, Any] = {"seq": self.seq}
         if self._fresh:
             self._fresh = False
-            appended = {name: points for name, points in self._append.items() if points}
+            keep = self.history_size
+            new = self._new
+            appended = {name: min(n, keep) for name, n in new.items() if n}
             delta["latest"] = {name: self._latest[name] for name in appended}
-            delta["append"] = {name: [list(p) for p in points] for name, points in appended.items()}
-            for points in appended.values():
-                points.clear()
+            history = self._history
+            delta["append"] = {
+                name: [list(p) for p in islice(history[name], len(history[name]) - n, None)]
+                for name, n in appended.items()
+            }
+            for name in appended:
+                new[name] = 0
         if self._config_changed:
             delta["series"] = self.series
             delta["thresholds"] = {k: dict(v) for k, v in self.thresholds.items()}

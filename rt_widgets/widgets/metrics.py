@@ -54,7 +54,7 @@ class LiveMetrics(DataView):
         self._subscribe(type, self._on_payload)
 
     def _on_payload(self, payload: Any) -> None:
-        self._metrics.apply(payload)
+        self._metrics.queue(payload)
         self._changed()
 
     @property

@@ -67,7 +67,7 @@ class LiveTable(DataView):
             self._subscribe(delete_type, self._on_delete)
 
     def _on_row(self, payload: Any) -> None:
-        self._table.apply(payload)
+        self._table.queue(payload)
         self._changed()
 
     def _on_delete(self, payload: Any) -> None:

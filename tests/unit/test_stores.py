@@ -148,15 +148,19 @@ def test_invalid_max_rows(bad: Any) -> None:
         TableStore(max_rows=bad)
 
 
-def test_view_replaying_deltas_matches_store_under_random_traffic() -> None:
+@pytest.mark.parametrize("how", ["apply", "queue"])
+def test_view_replaying_deltas_matches_store_under_random_traffic(how: str) -> None:
     rng = random.Random(7)
     t = TableStore(max_rows=50)
+    upsert = getattr(t, how)
     view: dict[Any, dict[str, Any]] = {}
     for _ in range(200):
         for _ in range(rng.randrange(1, 40)):
             op = rng.random()
-            if op < 0.7:
-                t.apply({"id": rng.randrange(120), f"f{rng.randrange(4)}": rng.random()})
+            if op < 0.5:
+                upsert({"id": rng.randrange(120), f"f{rng.randrange(4)}": rng.random()})
+            elif op < 0.7:
+                upsert({"id": rng.randrange(120), **{f"f{i}": rng.random() for i in range(4)}})
             elif op < 0.97:
                 t.delete(rng.randrange(120))
             else:
@@ -330,7 +334,7 @@ def test_queued_table_matches_row_by_row_application(monkeypatch: pytest.MonkeyP
                     row = {"no_id": k} if op < 0.95 else "junk"
                 else:
                     row = [{"id": k, "f0": 0.5}, {"id": k + 1, "f1": 0.25}]
-                t.apply(row)
+                t.queue(row)
                 for r in row if isinstance(row, list) else [row]:
                     ref.apply(r)
             assert t.rows == list(ref.rows.values())
@@ -339,13 +343,46 @@ def test_queued_table_matches_row_by_row_application(monkeypatch: pytest.MonkeyP
     assert True in taken and False in taken
 
 
-def test_queued_rows_are_applied_before_a_delete_and_in_deltas() -> None:
+def test_queued_rows_are_applied_before_a_delete_an_apply_and_in_deltas() -> None:
     t = TableStore()
-    t.apply({"id": 1, "v": 1})
+    t.queue({"id": 1, "v": 1})
     assert t.delete(1) is True  # the queued row was applied first
-    t.apply({"id": 1, "v": 2})
+    t.queue({"id": 1, "v": 2})
+    t.apply({"id": 1, "w": 3})
     delta = t.drain()
-    assert delta is not None and delta["delete"] == [1] and delta["upsert"] == [{"id": 1, "v": 2}]
+    assert delta is not None and delta["delete"] == [1]
+    assert delta["upsert"] == [{"id": 1, "v": 2, "w": 3}]
+
+
+def test_apply_copies_and_stored_rows_never_change_in_place() -> None:
+    t = TableStore()
+    row = {"id": 1, "v": 0}
+    for v in range(3):  # one dict reused by the caller
+        row["id"] = v
+        t.apply(row)
+    assert [r["id"] for r in t.rows] == [0, 1, 2]
+    t.queue({"id": 9, "v": 1})
+    first = t.drain()
+    assert first is not None
+    handed_out = first["upsert"][-1]
+    t.queue({"id": 9, "v": 2})
+    t.queue({"id": 9, "extra": True})  # a partial row: merged into a new dict
+    assert t.get(9) == {"id": 9, "v": 2, "extra": True}
+    assert handed_out == {"id": 9, "v": 1}
+
+
+def test_metrics_apply_is_immediate_and_queue_keeps_arrival_times() -> None:
+    now = [10.0]
+    m = MetricsStore(clock=lambda: now[0])
+    m.queue({"cpu": 1})
+    now[0] = 11.0
+    m.apply({"cpu": 2})
+    now[0] = 12.0
+    m.queue({"cpu": 3})
+    now[0] = 99.0
+    assert m.history("cpu") == [(10.0, 1), (11.0, 2), (12.0, 3)]
+    delta = m.drain()
+    assert delta is not None and delta["append"] == {"cpu": [[10.0, 1], [11.0, 2], [12.0, 3]]}
 
 
 def test_an_unread_store_holds_a_bounded_queue() -> None:
@@ -355,8 +392,8 @@ def test_an_unread_store_holds_a_bounded_queue() -> None:
     m = MetricsStore()
     total = INBOX_LIMIT * 3 + 5
     for i in range(total):
-        t.apply({"id": i % 7, "v": i})
-        m.apply({"cpu": i})
+        t.queue({"id": i % 7, "v": i})
+        m.queue({"cpu": i})
     assert len(t._inbox) < INBOX_LIMIT and len(m._inbox) < INBOX_LIMIT
     assert t.get(6) == {"id": 6, "v": max(i for i in range(total) if i % 7 == 6)}
     assert m.latest == {"cpu": total - 1}
@@ -394,7 +431,7 @@ def test_queued_metrics_match_payload_by_payload_application(
                 payload[rng.choice(names)] = rng.choice(odd_values)
             else:
                 payload = rng.choice(["text", 3, [{"cpu": 1.5}]])
-            queued.apply(payload)
+            queued.queue(payload)
             eager.append((now[0], payload))
         # The reference: every payload merged on its own, in order.
         latest: dict[str, Any] = {}
