@@ -226,6 +226,9 @@ class DataView(BaseWidget):
         self._flusher = Flusher(self._flush)
         self._unsubscribe: list[Callable[[], None]] = []
         self._snap_at = -1e18
+        # Whether the frame clock already knows of a change not yet flushed: then a message costs
+        # no call into the clock (I/O thread only).
+        self._marked = False
         self._snap_timer: asyncio.TimerHandle | None = None
         self._is_closed = False
         super().__init__(message_type=message_type, _snapshot=self._snapshot_copy(), **kwargs)
@@ -236,9 +239,12 @@ class DataView(BaseWidget):
 
     def _changed(self) -> None:
         """Called on the I/O thread after the store changed."""
-        get_frame_clock().mark_dirty(self._flusher)
+        if not self._marked:
+            self._marked = True
+            get_frame_clock().mark_dirty(self._flusher)
 
     def _flush(self) -> None:
+        self._marked = False
         if self._is_closed:
             return
         delta = self._store.drain()
