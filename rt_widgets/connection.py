@@ -930,6 +930,7 @@ class Connection:
         # The hot path: one iteration per frame, no Message built unless a "*" handler wants it.
         recv = ws.recv
         dispatch = self._dispatcher.dispatch_object
+        dispatch_batch = self._dispatcher.dispatch_objects
         monotonic = time.monotonic
         loads = orjson.loads
         JSONDecodeError = orjson.JSONDecodeError
@@ -961,12 +962,8 @@ class Connection:
                 self._last_error = errors[-1]
                 logger.debug("%s: bad frame: %s", self._display_url, errors[-1])
             self._messages_in += len(objects)
-            for obj in objects:
-                kind = obj["type"]
-                if kind == "pong":
-                    self._on_app_pong(message_of(obj))
-                else:
-                    dispatch(obj, kind)
+            for pong in dispatch_batch(objects, "pong"):
+                self._on_app_pong(message_of(pong))
 
     async def _send_control(self, ws: ClientConnection, message: dict[str, Any]) -> None:
         frame = encode(message)

@@ -159,3 +159,25 @@ def test_callable_object_with_async_call_is_treated_as_async() -> None:
             coro.send(None)
     assert seen == [9]
     assert d.handler_errors == 0
+
+
+def test_a_batch_is_dispatched_message_by_message_and_pongs_are_handed_back() -> None:
+    d = Dispatcher()
+    calls: list[tuple[str, Any]] = []
+    d.on("a", lambda p: calls.append(("a", p)))
+    d.on("*", lambda msg: calls.append(("*", msg.payload)))
+
+    def fails_once_then_subscribes(p: Any) -> None:
+        if p == 1:
+            d.on("b", lambda p: calls.append(("late b", p)))
+            raise ValueError("boom")
+
+    d.on("b", fails_once_then_subscribes)
+    batch = [{"type": "a", "payload": 0}, {"type": "pong", "id": 7}, {"type": "b", "payload": 1},
+             {"type": "b", "payload": 2}, {"type": "a", "payload": 3}]
+    pongs = d.dispatch_objects(batch, skip="pong")
+    assert pongs == [{"type": "pong", "id": 7}]
+    # In order; the failing handler is counted and the others still run; a handler subscribed by
+    # a handler sees the rest of the batch.
+    assert calls == [("a", 0), ("*", 0), ("*", 1), ("late b", 2), ("*", 2), ("a", 3), ("*", 3)]
+    assert d.handler_errors == 1
