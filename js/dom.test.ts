@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { Scope, cellText, formatAgo, formatCompact, formatNumber, h, modelId, toEpochMs } from "./dom";
+import { FRAME_BUDGET_MS, FrameTask, Scope, cellText, formatAgo, formatCompact, formatNumber, h, modelId, toEpochMs } from "./dom";
 import { FakeModel } from "./testing/fake_model";
 import { useFakeClock } from "./testing/helpers";
 
@@ -74,5 +74,68 @@ describe("dom helpers", () => {
     scope.bindSignal(controller.signal);
     controller.abort();
     expect(scope.disposed).toBe(true);
+  });
+
+  it("FrameTask paces draws after a frame over budget; every delta is applied, the next draw shows the latest", () => {
+    useFakeClock();
+    const scope = new Scope();
+    const applied: number[] = [];
+    const drawn: number[][] = [];
+    let drawCost = 0;
+    const task = new FrameTask(scope, () => {
+      drawn.push([...applied]);
+      vi.setSystemTime(Date.now() + drawCost); // the draw takes drawCost ms on the fake clock
+    });
+    const deliver = (n: number, cost = 0): void => {
+      task.measure(() => {
+        applied.push(n);
+        vi.setSystemTime(Date.now() + cost);
+      });
+      task.schedule();
+    };
+
+    // Within budget: one draw per frame, however many deltas arrived.
+    deliver(1);
+    deliver(2);
+    vi.advanceTimersToNextFrame();
+    expect(drawn).toEqual([[1, 2]]);
+
+    // A draw over budget: the next draw waits as long again (20 ms, more than a frame); deltas keep
+    // being applied.
+    drawCost = 20;
+    deliver(3);
+    vi.advanceTimersToNextFrame();
+    expect(drawn.length).toBe(2);
+    drawCost = 0;
+    deliver(4);
+    vi.advanceTimersToNextFrame();
+    deliver(5);
+    expect(drawn.length).toBe(2); // intermediate draws skipped
+    expect(applied).toEqual([1, 2, 3, 4, 5]);
+    expect(task.paced).toBe(1);
+    vi.advanceTimersByTime(20);
+    vi.advanceTimersToNextFrame();
+    expect(drawn).toEqual([[1, 2], [1, 2, 3], [1, 2, 3, 4, 5]]);
+
+    // Back within budget: a draw every frame again.
+    deliver(6);
+    vi.advanceTimersToNextFrame();
+    expect(drawn.at(-1)).toEqual([1, 2, 3, 4, 5, 6]);
+
+    // Slow delta handling counts too: 2 x 15 ms of applying plus a cheap draw is over the budget.
+    expect(2 * 15).toBeGreaterThan(FRAME_BUDGET_MS);
+    deliver(7, 15);
+    deliver(8, 15);
+    vi.advanceTimersToNextFrame();
+    expect(drawn.length).toBe(5);
+    deliver(9);
+    vi.advanceTimersToNextFrame();
+    expect(drawn.length).toBe(5);
+    vi.advanceTimersByTime(2 * 15);
+    vi.advanceTimersToNextFrame();
+    expect(drawn.at(-1)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(task.paced).toBe(2);
+    scope.dispose();
+    expect(vi.getTimerCount()).toBe(0);
   });
 });

@@ -173,24 +173,71 @@ function cancelFrame(id: number): void {
   else clearTimeout(id);
 }
 
+/** Work in one frame (deltas applied since the last draw, plus the draw) beyond which draws are paced. */
+export const FRAME_BUDGET_MS = 8;
+/** The longest a paced draw waits: even a very slow view shows its latest state a few times a second. */
+export const MAX_PACE_MS = 250;
+
 /**
  * Coalesces any number of schedule() calls into one run per animation frame: a burst of deltas costs
  * one render, whatever the message rate.
+ *
+ * Adaptive pacing: when the deltas applied since the last draw (timed through measure()) plus the draw
+ * itself took more than FRAME_BUDGET_MS, the next draw waits until the page has had as long again for
+ * everything else (input, more deltas). Deltas keep being applied to the data as they arrive; only the
+ * intermediate draws are skipped, and the draw that follows shows the latest state.
+ *
+ * Times come from Date.now(): millisecond resolution is plenty against the budget, and it is the clock
+ * the tests fake.
  */
 export class FrameTask {
   private pending: Cleanup | null = null;
+  /** Milliseconds of measured work since the last draw. */
+  private work = 0;
+  private notBefore = -Infinity;
+  /** Draws skipped by pacing since the view was created (for tests and benchmarks). */
+  paced = 0;
 
   constructor(
     private scope: Scope,
     private fn: () => void,
   ) {}
 
+  /** Run fn (applying a delta, say) and count its time against the frame budget. */
+  measure<T>(fn: () => T): T {
+    const t0 = Date.now();
+    try {
+      return fn();
+    } finally {
+      this.work += Math.max(0, Date.now() - t0);
+    }
+  }
+
   schedule(): void {
     if (this.pending || this.scope.disposed) return;
-    this.pending = this.scope.frame(() => {
-      this.pending = null;
+    const wait = this.notBefore - Date.now();
+    if (wait > 0) {
+      this.paced++;
+      this.pending = this.scope.timeout(() => {
+        this.pending = null;
+        this.schedule();
+      }, wait);
+      return;
+    }
+    this.pending = this.scope.frame(() => this.run());
+  }
+
+  private run(): void {
+    this.pending = null;
+    const t0 = Date.now();
+    try {
       this.fn();
-    });
+    } finally {
+      const end = Date.now();
+      const cost = this.work + Math.max(0, end - t0);
+      this.work = 0;
+      this.notBefore = cost > FRAME_BUDGET_MS ? end + Math.min(cost, MAX_PACE_MS) : -Infinity;
+    }
   }
 }
 
