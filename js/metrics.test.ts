@@ -156,4 +156,81 @@ describe("metrics view", () => {
     expect(win.count()).toBe(0);
     win.restore();
   });
+
+  it("touches the DOM only where the shown text or state changed", () => {
+    const model = metricsModel({ thresholds: { cpu: { above: 90 } } });
+    const { el, cleanup } = mount(model);
+    nextFrame();
+    const cpu = card(el, "cpu")!;
+    expect(cpu.title).toBe("alert above 90");
+    const valueNode = cpu.querySelector(".rtw-metric-value")!.firstChild;
+    const records: MutationRecord[] = [];
+    const observer = new MutationObserver((r) => records.push(...r));
+    observer.observe(el, { subtree: true, childList: true, characterData: true, attributes: true });
+    // Same latest value, one more point: only the canvas redraws.
+    model.receive({ kind: "delta", seq: 1, latest: { cpu: 42 }, append: { cpu: [[4, 42]] } });
+    nextFrame();
+    records.push(...observer.takeRecords());
+    expect(records).toEqual([]);
+    // A new value: two text updates in place (value and change), no node or attribute churn.
+    model.receive({ kind: "delta", seq: 2, latest: { cpu: 45 }, append: { cpu: [[5, 45]] } });
+    nextFrame();
+    records.push(...observer.takeRecords());
+    observer.disconnect();
+    expect(records.map((r) => [r.type, r.target.textContent])).toEqual([
+      ["characterData", "45"],
+      ["characterData", "▲ +3"],
+    ]);
+    expect(cpu.querySelector(".rtw-metric-value")!.firstChild).toBe(valueNode);
+    cleanup();
+  });
+
+  it("paces redraws when a frame goes over budget, and never drops a point", () => {
+    // A slow canvas: each stroke costs 60 ms on the fake clock, so two cards cost 120 ms, over budget.
+    const stub = vi.mocked(HTMLCanvasElement.prototype.getContext);
+    const makeCtx = stub.getMockImplementation()!;
+    stub.mockImplementation(function (this: HTMLCanvasElement, ...args: unknown[]) {
+      const ctx = (makeCtx as (...a: unknown[]) => CanvasRenderingContext2D).apply(this, args);
+      const stroke = ctx.stroke.bind(ctx);
+      ctx.stroke = () => {
+        stroke();
+        vi.setSystemTime(Date.now() + 60);
+      };
+      return ctx;
+    } as never);
+    const model = metricsModel();
+    const { el, cleanup } = mount(model);
+    nextFrame(); // first draw: 120 ms
+    const value = () => card(el, "cpu")!.querySelector(".rtw-metric-value")!.textContent;
+    const strokes = () => count(canvas.calls, "stroke");
+    expect(strokes()).toBe(2);
+    let seq = 0;
+    let t = 3;
+    const send = (): void => {
+      seq++;
+      t++;
+      model.receive({ kind: "delta", seq, latest: { cpu: t, mem: t }, append: { cpu: [[t, t]], mem: [[t, t]] } });
+    };
+    send();
+    nextFrame(); // a 120 ms draw: over budget
+    expect(strokes()).toBe(4);
+    expect(value()).toBe("4");
+    send();
+    nextFrame();
+    send();
+    nextFrame();
+    // Paced: the frames after the slow one did not draw; the data still took every delta.
+    expect(strokes()).toBe(4);
+    expect(value()).toBe("4");
+    vi.advanceTimersByTime(120);
+    nextFrame();
+    // One draw of the latest state: the latest value, and all 3 + 3 cpu points in the sparkline.
+    expect(strokes()).toBe(6);
+    expect(value()).toBe("6");
+    const cpuCalls = canvas.contexts.get(card(el, "cpu")!.querySelector("canvas")!)!;
+    const lastPath = cpuCalls.slice(cpuCalls.map((c) => c.name).lastIndexOf("beginPath"));
+    expect(count(lastPath, "moveTo") + count(lastPath, "lineTo")).toBe(6);
+    cleanup();
+    expect(vi.getTimerCount()).toBe(0);
+  });
 });

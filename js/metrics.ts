@@ -1,7 +1,7 @@
 // Live metrics: one KPI card per series with a canvas sparkline. Deltas only mark series dirty; one
 // animation frame redraws just the dirty, visible cards.
 import type { RenderProps } from "@anywidget/types";
-import { FrameTask, Scope, finite, formatCompact, h, isRecord, setHidden, setText } from "./dom";
+import { FrameTask, Scope, finite, formatCompact, h, isRecord, setHidden } from "./dom";
 import { cssColor, drawSparkline, prepareCanvas } from "./sparkline";
 import { SeqSync, type State } from "./sync";
 
@@ -30,6 +30,17 @@ interface Card {
   value: HTMLElement;
   change: HTMLElement;
   canvas: HTMLCanvasElement;
+  /** The text nodes inside value and change: updating their data is cheaper than replacing them. */
+  valueText: Text;
+  changeText: Text;
+  /** What the DOM shows now, so a frame compares strings instead of reading the DOM back. */
+  shownValue: string;
+  shownChange: string;
+  shownTrend: number;
+  shownAlert: boolean;
+  shownTitle: string;
+  /** The thresholds object the title was made from (thresholds are replaced whole, never mutated). */
+  titleOf: Threshold | undefined | null;
 }
 
 export class MetricsData {
@@ -188,8 +199,10 @@ export function renderMetrics({ model, el, signal }: Pick<RenderProps, "model" |
   if (resizer) scope.add(() => resizer.disconnect());
 
   const makeCard = (name: string): Card => {
-    const value = h("div", { class: "rtw-metric-value" });
-    const change = h("div", { class: "rtw-metric-change" });
+    const valueText = document.createTextNode("");
+    const changeText = document.createTextNode("");
+    const value = h("div", { class: "rtw-metric-value" }, [valueText]);
+    const change = h("div", { class: "rtw-metric-change" }, [changeText]);
     const canvas = h("canvas", { class: "rtw-sparkline", "aria-hidden": "true" });
     canvas.style.height = `${SPARK_HEIGHT}px`;
     resizer?.observe(canvas);
@@ -198,7 +211,20 @@ export function renderMetrics({ model, el, signal }: Pick<RenderProps, "model" |
       h("div", { class: "rtw-metric-row" }, [value, change]),
       canvas,
     ]);
-    return { el, value, change, canvas };
+    return {
+      el,
+      value,
+      change,
+      canvas,
+      valueText,
+      changeText,
+      shownValue: "",
+      shownChange: "",
+      shownTrend: 0,
+      shownAlert: false,
+      shownTitle: "",
+      titleOf: null,
+    };
   };
 
   const layout = (): void => {
@@ -262,15 +288,31 @@ export function renderMetrics({ model, el, signal }: Pick<RenderProps, "model" |
       const card = cards.get(name);
       const s = data.series.get(name);
       if (!card || !s || card.el.parentNode !== grid) continue;
-      setText(card.value, s.latest === null ? "–" : formatCompact(s.latest));
+      // Every write below happens only when what is shown changes: an unchanged class, title or text
+      // costs nothing, and a changed text node keeps its node (no layout object is rebuilt).
+      const valueStr = s.latest === null ? "–" : formatCompact(s.latest);
+      if (valueStr !== card.shownValue) card.valueText.data = card.shownValue = valueStr;
       const delta = s.latest !== null && s.previous !== null ? s.latest - s.previous : null;
-      setText(card.change, delta === null ? "" : `${delta > 0 ? "▲ +" : delta < 0 ? "▼ " : "± "}${formatCompact(delta)}`);
-      card.change.classList.toggle("rtw-up", delta !== null && delta > 0);
-      card.change.classList.toggle("rtw-down", delta !== null && delta < 0);
+      const changeStr = delta === null ? "" : `${delta > 0 ? "▲ +" : delta < 0 ? "▼ " : "± "}${formatCompact(delta)}`;
+      if (changeStr !== card.shownChange) card.changeText.data = card.shownChange = changeStr;
+      const trend = delta === null || delta === 0 ? 0 : delta > 0 ? 1 : -1;
+      if (trend !== card.shownTrend) {
+        card.shownTrend = trend;
+        card.change.classList.toggle("rtw-up", trend > 0);
+        card.change.classList.toggle("rtw-down", trend < 0);
+      }
       const alert = data.alert(name);
-      card.el.classList.toggle("rtw-alert", alert);
-      const title = thresholdText(data.thresholds[name]);
-      if (card.el.title !== title) card.el.title = title; // an attribute write costs a style pass
+      if (alert !== card.shownAlert) {
+        card.shownAlert = alert;
+        card.el.classList.toggle("rtw-alert", alert);
+      }
+      const thresholds = data.thresholds[name];
+      if (thresholds !== card.titleOf) {
+        card.titleOf = thresholds;
+        const title = thresholdText(thresholds);
+        // An attribute write invalidates style even when the value is the same.
+        if (title !== card.shownTitle) card.el.title = card.shownTitle = title;
+      }
 
       const width = widths.get(card.canvas) ?? SPARK_WIDTH;
       const ctx = prepareCanvas(card.canvas, width, SPARK_HEIGHT);
@@ -283,7 +325,7 @@ export function renderMetrics({ model, el, signal }: Pick<RenderProps, "model" |
 
   new SeqSync(model, {
     reset: (state) => {
-      data.reset(state, historyLimit());
+      frame.measure(() => data.reset(state, historyLimit()));
       adoptSelection();
       for (const name of data.series.keys()) dirty.add(name);
       layoutDirty = true;
@@ -291,7 +333,7 @@ export function renderMetrics({ model, el, signal }: Pick<RenderProps, "model" |
     },
     apply: (delta) => {
       const before = data.series.size;
-      for (const name of data.apply(delta)) dirty.add(name);
+      for (const name of frame.measure(() => data.apply(delta))) dirty.add(name);
       if (data.series.size !== before) layoutDirty = true;
       if ("series" in delta) adoptSelection();
       frame.schedule();
