@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { FLASH_MS, OVERSCAN } from "./table";
+import { FLASH_MS, OVERSCAN, TableData } from "./table";
 import { FakeModel } from "./testing/fake_model";
 import { countListeners, mount, nextFrame, useFakeClock } from "./testing/helpers";
 
@@ -215,5 +215,49 @@ describe("table view", () => {
     expect(vi.getTimerCount()).toBe(0);
     expect(el.children.length).toBe(0);
     win.restore();
+  });
+
+  it("change detection compares raw values; text decides only across kinds and for objects", () => {
+    const data = new TableData();
+    data.reset({ key: "id", rows: [{ id: "a", n: 1, s: "x", o: { v: [1] }, m: 1, z: null, b: true }] });
+    data.apply({ seq: 1, upsert: [{ id: "a", n: 2, s: "x", o: { v: [1] }, m: "1", z: "", b: true }] }, 1000);
+    // n changed; s is equal; o is a new object showing the same JSON; m and z show the same text.
+    expect(Array.from(data.flashes.keys())).toEqual(["a\0n"]);
+    data.apply({ seq: 2, upsert: [{ id: "a", n: 2, s: "y", o: { v: [2] }, m: "1", z: "", b: false }] }, 1100);
+    data.apply({ seq: 3, upsert: [{ id: "a", n: 3, s: "y", o: { v: [2] }, m: "1", z: "", b: false }] }, 1200);
+    // Oldest first: a cell that changes again moves to the end with its new time.
+    expect(Array.from(data.flashes.entries())).toEqual([
+      ["a\0s", 1100],
+      ["a\0o", 1100],
+      ["a\0b", 1100],
+      ["a\0n", 1200],
+    ]);
+  });
+
+  it("writes a cell only when its value changed, and keeps its text node", () => {
+    const model = tableModel([
+      { id: "a", name: "alpha", value: 1 },
+      { id: "b", name: "beta", value: 2 },
+    ]);
+    const { el, cleanup } = mount(model);
+    nextFrame();
+    const td = (key: string, c: number) => el.querySelectorAll(`tr.rtw-row[data-key="${key}"] td`)[c]!;
+    const nodeA = td("a", 2).firstChild;
+    const nameB = td("b", 1).firstChild;
+    const records: MutationRecord[] = [];
+    const observer = new MutationObserver((r) => records.push(...r));
+    observer.observe(el, { subtree: true, childList: true, characterData: true, attributes: true });
+    model.receive({ kind: "delta", seq: 1, upsert: [{ id: "a", name: "alpha", value: 1 }, { id: "b", name: "beta", value: 3 }] });
+    nextFrame();
+    records.push(...observer.takeRecords());
+    observer.disconnect();
+    expect(cells(el, "b")).toEqual(["b", "beta", "3"]);
+    expect(td("a", 2).firstChild).toBe(nodeA);
+    expect(td("b", 1).firstChild).toBe(nameB);
+    // The one changed value is one text update; the flash is one class change on that cell.
+    expect(records.filter((r) => r.type === "characterData").map((r) => r.target.textContent)).toEqual(["3"]);
+    expect(records.filter((r) => r.type === "childList")).toEqual([]);
+    expect(records.filter((r) => r.type === "attributes").map((r) => (r.target as Element).textContent)).toEqual(["3"]);
+    cleanup();
   });
 });

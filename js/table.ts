@@ -13,6 +13,24 @@ export const FLASH_MS = 700;
 const MAX_FLASHES = 5000;
 
 type Row = Record<string, unknown>;
+const NO_ROW: Row = {};
+
+/** One rendered cell and what it shows, so a frame compares values instead of reading the DOM back. */
+interface Cell {
+  td: HTMLTableCellElement;
+  text: Text;
+  raw: unknown;
+  shown: string;
+  num: boolean;
+  flash: boolean;
+}
+
+/** A pooled row element; rows are reused for whichever keys scroll into view. */
+interface PoolRow {
+  tr: HTMLTableRowElement;
+  key: string | null;
+  cells: Cell[];
+}
 type SortDir = "asc" | "desc";
 
 const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" });
@@ -27,6 +45,18 @@ function compareValues(a: unknown, b: unknown): number {
   return collator.compare(cellText(a), cellText(b));
 }
 
+/**
+ * Whether a cell shows something new. Raw values decide (no formatting on the delta path); only values
+ * of different kinds and objects, which show as JSON, are compared by their text. A number that changes
+ * below the shown precision still counts as a change.
+ */
+function cellChanged(a: unknown, b: unknown): boolean {
+  if (Object.is(a, b)) return false;
+  const ta = typeof a;
+  if (ta === typeof b && (ta === "number" || ta === "string" || ta === "boolean")) return true;
+  return cellText(a) !== cellText(b);
+}
+
 /** The table's data model, independent of the DOM so its rules are easy to test. */
 export class TableData {
   key = "id";
@@ -34,7 +64,7 @@ export class TableData {
   declaredColumns: string[] | null = null;
   inferred: string[] = [];
   private inferredSet = new Set<string>();
-  /** "key\0column" → time the change was seen. */
+  /** "key\0column" → time the change was seen, oldest first (a repeated change moves to the end). */
   flashes = new Map<string, number>();
   /** Bumped on every change of the set of keys or their order; values-only updates leave it alone. */
   structureVersion = 0;
@@ -101,9 +131,11 @@ export class TableData {
           this.structureVersion++;
         } else if (this.flashes.size < MAX_FLASHES) {
           for (const col in row) {
-            if (!Object.is(old[col], row[col]) && cellText(old[col]) !== cellText(row[col])) {
-              this.flashes.set(`${k}\0${col}`, now);
-            }
+            if (!cellChanged(old[col], row[col])) continue;
+            const id = `${k}\0${col}`;
+            // Re-inserting keeps the map in time order, so expiry only ever looks at its front.
+            this.flashes.delete(id);
+            this.flashes.set(id, now);
           }
         }
         this.rows.set(k, row);
@@ -184,8 +216,10 @@ export function renderTable({ model, el, signal }: Pick<RenderProps, "model" | "
   let orderValues = -1;
   let orderDirty = true;
   let shownColumns = "";
-  const pool: HTMLTableRowElement[] = [];
+  const pool: PoolRow[] = [];
   let flashTimer: (() => void) | null = null;
+  let countShown: [number, number] = [-1, -1];
+  let padShown: [number, number] = [-1, -1];
 
   let sizedWithRows = false;
   /** Column widths from the header and a sample of rows, in `ch`: narrow ids, wide text. */
@@ -222,7 +256,10 @@ export function renderTable({ model, el, signal }: Pick<RenderProps, "model" | "
         return th;
       }),
     );
-    for (const tr of pool) tr.replaceChildren();
+    for (const pr of pool) {
+      pr.tr.replaceChildren();
+      pr.cells = [];
+    }
     markSort();
   };
 
@@ -253,21 +290,42 @@ export function renderTable({ model, el, signal }: Pick<RenderProps, "model" | "
     orderDirty = false;
   };
 
-  const fillRow = (tr: HTMLTableRowElement, key: string, cols: string[], now: number): void => {
+  const fillRow = (pr: PoolRow, key: string, cols: string[], now: number): void => {
     // A key deleted since the order was last computed shows as an empty row until the next refresh.
-    const row = data.rows.get(key) ?? {};
-    if (tr.dataset.key !== key) tr.dataset.key = key;
-    while (tr.children.length < cols.length) tr.append(h("td"));
-    while (tr.children.length > cols.length) tr.lastChild!.remove();
+    const row = data.rows.get(key) ?? NO_ROW;
+    if (pr.key !== key) pr.tr.dataset.key = pr.key = key;
+    const cells = pr.cells;
+    while (cells.length < cols.length) {
+      const text = document.createTextNode("");
+      const td = h("td", {}, [text]);
+      pr.tr.append(td);
+      cells.push({ td, text, raw: undefined, shown: "", num: false, flash: false });
+    }
+    while (cells.length > cols.length) cells.pop()!.td.remove();
+    const flashes = data.flashes.size > 0 ? data.flashes : null;
     for (let c = 0; c < cols.length; c++) {
-      const td = tr.children[c] as HTMLTableCellElement;
+      const cell = cells[c]!;
       const value = row[cols[c]!];
-      setText(td, cellText(value));
-      const numeric = typeof value === "number";
-      if (td.classList.contains("rtw-num") !== numeric) td.classList.toggle("rtw-num", numeric);
-      const seen = data.flashes.get(`${key}\0${cols[c]}`);
-      const flashing = seen !== undefined && now - seen < FLASH_MS;
-      if (td.classList.contains("rtw-flash") !== flashing) td.classList.toggle("rtw-flash", flashing);
+      // Only a cell whose value changed is formatted; its text node is updated in place.
+      if (!Object.is(cell.raw, value)) {
+        cell.raw = value;
+        const text = cellText(value);
+        if (text !== cell.shown) cell.text.data = cell.shown = text;
+        const numeric = typeof value === "number";
+        if (numeric !== cell.num) {
+          cell.num = numeric;
+          cell.td.classList.toggle("rtw-num", numeric);
+        }
+      }
+      let flashing = false;
+      if (flashes) {
+        const seen = flashes.get(`${key}\0${cols[c]}`);
+        flashing = seen !== undefined && now - seen < FLASH_MS;
+      }
+      if (flashing !== cell.flash) {
+        cell.flash = flashing;
+        cell.td.classList.toggle("rtw-flash", flashing);
+      }
     }
   };
 
@@ -289,12 +347,15 @@ export function renderTable({ model, el, signal }: Pick<RenderProps, "model" | "
       }
     }
     const total = data.rows.size;
-    setText(
-      count,
-      order.length === total
-        ? `${formatNumber(total)} ${total === 1 ? "row" : "rows"}`
-        : `${formatNumber(order.length)} of ${formatNumber(total)} rows`,
-    );
+    if (order.length !== countShown[0] || total !== countShown[1]) {
+      countShown = [order.length, total];
+      setText(
+        count,
+        order.length === total
+          ? `${formatNumber(total)} ${total === 1 ? "row" : "rows"}`
+          : `${formatNumber(order.length)} of ${formatNumber(total)} rows`,
+      );
+    }
 
     const viewport = scroller.clientHeight || FALLBACK_VIEWPORT;
     const maxTop = Math.max(0, order.length * ROW_HEIGHT - viewport);
@@ -304,12 +365,12 @@ export function renderTable({ model, el, signal }: Pick<RenderProps, "model" | "
     const cols = data.columns;
     const now = Date.now();
 
-    while (pool.length < last - first) pool.push(h("tr", { class: "rtw-row" }));
+    while (pool.length < last - first) pool.push({ tr: h("tr", { class: "rtw-row" }), key: null, cells: [] });
     const rows: HTMLTableRowElement[] = [];
     for (let i = first; i < last; i++) {
-      const tr = pool[i - first]!;
-      fillRow(tr, order[i]!, cols, now);
-      rows.push(tr);
+      const pr = pool[i - first]!;
+      fillRow(pr, order[i]!, cols, now);
+      rows.push(pr.tr);
     }
     // Headers of numeric columns align with their cells; the first row in view decides.
     const sample = first < last ? data.rows.get(order[first]!) : undefined;
@@ -320,8 +381,11 @@ export function renderTable({ model, el, signal }: Pick<RenderProps, "model" | "
         if (ths[c]!.classList.contains("rtw-num") !== numeric) ths[c]!.classList.toggle("rtw-num", numeric);
       }
     }
-    topPad.style.height = `${first * ROW_HEIGHT}px`;
-    bottomPad.style.height = `${(order.length - last) * ROW_HEIGHT}px`;
+    if (first !== padShown[0] || order.length - last !== padShown[1]) {
+      padShown = [first, order.length - last];
+      topPad.style.height = `${first * ROW_HEIGHT}px`;
+      bottomPad.style.height = `${(order.length - last) * ROW_HEIGHT}px`;
+    }
     const wanted = [topPad, ...rows, bottomPad];
     // Skip the DOM write when the same row elements are already in place (the common value-only frame).
     let same = tbody.children.length === wanted.length;
@@ -337,9 +401,13 @@ export function renderTable({ model, el, signal }: Pick<RenderProps, "model" | "
   /** One timer for the soonest-expiring flash; the next render clears it and prunes old entries. */
   const scheduleUnflash = (now: number): void => {
     let soonest = Infinity;
+    // Oldest first: stop at the first flash still showing.
     for (const [k, t] of data.flashes) {
       if (now - t >= FLASH_MS) data.flashes.delete(k);
-      else soonest = Math.min(soonest, t + FLASH_MS - now);
+      else {
+        soonest = t + FLASH_MS - now;
+        break;
+      }
     }
     if (flashTimer || soonest === Infinity) return;
     flashTimer = scope.timeout(() => {
@@ -350,12 +418,12 @@ export function renderTable({ model, el, signal }: Pick<RenderProps, "model" | "
 
   new SeqSync(model, {
     reset: (state) => {
-      data.reset(state);
+      frame.measure(() => data.reset(state));
       orderDirty = true;
       frame.schedule();
     },
     apply: (delta) => {
-      data.apply(delta, Date.now());
+      frame.measure(() => data.apply(delta, Date.now()));
       frame.schedule();
     },
   }, scope);
