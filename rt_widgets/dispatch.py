@@ -17,7 +17,8 @@ from .protocol import Message, message_of
 __all__ = ["Dispatcher", "Handler"]
 
 Handler = Callable[[Any], Any]
-ErrorHook = Callable[[BaseException, Handler, Message], None]
+Tap = Callable[[str, Any], None]
+ErrorHook = Callable[[BaseException, Callable[..., Any], Message], None]
 Scheduler = Callable[[Coroutine[Any, Any, Any], Handler, Message], None]
 
 logger = logging.getLogger("rt_widgets")
@@ -38,13 +39,14 @@ class Dispatcher:
     [1]
     """
 
-    __slots__ = ("_by_type", "_on_error", "_schedule", "_wildcard", "handler_errors")
+    __slots__ = ("_by_type", "_on_error", "_schedule", "_taps", "_wildcard", "handler_errors")
 
     def __init__(self, on_error: ErrorHook | None = None, schedule: Scheduler | None = None) -> None:
         # Tuples replaced on change, never mutated: dispatch iterates a stable snapshot even when a
         # handler subscribes or unsubscribes, from this thread or another.
         self._by_type: dict[str, tuple[Handler, ...]] = {}
         self._wildcard: tuple[Handler, ...] = ()
+        self._taps: tuple[Tap, ...] = ()
         self._on_error = on_error
         self._schedule = schedule
         self.handler_errors = 0
@@ -73,11 +75,26 @@ class Dispatcher:
 
         return unsubscribe
 
+    def tap(self, handler: Tap) -> Callable[[], None]:
+        """Call ``handler(type, payload)`` for every message, after its typed handlers and before the
+        ``"*"`` handlers: a ``"*"`` handler that needs no ``Message`` (none is built for it). Returns a
+        function that unsubscribes it."""
+        if not callable(handler):
+            raise TypeError(f"handler must be callable, got {handler!r}")
+        self._taps = (*self._taps, handler)
+
+        def unsubscribe() -> None:
+            self._taps = tuple(h for h in self._taps if h is not handler)
+
+        return unsubscribe
+
     def dispatch(self, message: Message) -> None:
         """Deliver one message to its handlers; never raises because of a handler."""
         typed = self._by_type.get(message.type)
         if typed:
             self._call(typed, message.payload, message)
+        if self._taps:
+            self._call_taps(message.type, message.payload, message)
         if self._wildcard:
             self._call(self._wildcard, message, message)
 
@@ -97,6 +114,8 @@ class Dispatcher:
                 else:
                     if result is not None and inspect.iscoroutine(result):
                         self._run_async(result, handler, message_of(obj))
+        if self._taps:
+            self._call_taps(type, obj.get("payload"), obj)
         if self._wildcard:
             message = message_of(obj)
             self._call(self._wildcard, message, message)
@@ -123,6 +142,8 @@ class Dispatcher:
                     else:
                         if result is not None and inspect.iscoroutine(result):
                             self._run_async(result, handler, message_of(obj))
+            if self._taps:
+                self._call_taps(kind, obj.get("payload"), obj)
             if self._wildcard:
                 message = message_of(obj)
                 self._call(self._wildcard, message, message)
@@ -140,6 +161,13 @@ class Dispatcher:
                 if result is not None and inspect.iscoroutine(result):
                     self._run_async(result, handler, _as_message(source))
 
+    def _call_taps(self, type: str, payload: Any, source: Message | dict[str, Any]) -> None:
+        for tap in self._taps:
+            try:
+                tap(type, payload)
+            except Exception as exc:
+                self.report(exc, tap, _as_message(source))
+
     def _run_async(self, coro: Coroutine[Any, Any, Any], handler: Handler, message: Message) -> None:
         if self._schedule is None:
             coro.close()
@@ -151,7 +179,7 @@ class Dispatcher:
             return
         self._schedule(coro, handler, message)
 
-    def report(self, exc: BaseException, handler: Handler, message: Message) -> None:
+    def report(self, exc: BaseException, handler: Callable[..., Any], message: Message) -> None:
         """Count and log a handler failure (also used for async handlers' tasks)."""
         self.handler_errors += 1
         n = self.handler_errors

@@ -181,3 +181,22 @@ def test_a_batch_is_dispatched_message_by_message_and_pongs_are_handed_back() ->
     # a handler sees the rest of the batch.
     assert calls == [("a", 0), ("*", 0), ("*", 1), ("late b", 2), ("*", 2), ("a", 3), ("*", 3)]
     assert d.handler_errors == 1
+
+
+def test_taps_get_type_and_payload_between_typed_and_wildcard_handlers() -> None:
+    d = Dispatcher()
+    calls: list[tuple[str, ...]] = []
+    d.on("*", lambda msg: calls.append(("*", msg.type)))
+    untap = d.tap(lambda type, payload: calls.append(("tap", type, payload)))
+    d.tap(lambda type, payload: 1 / 0)  # counted, and the rest still run
+    d.on("a", lambda p: calls.append(("a", p)))
+    d.dispatch_object({"type": "a", "payload": "x"}, "a")
+    d.dispatch_objects([{"type": "b", "payload": "y"}], skip="pong")
+    d.dispatch(m("c", "z"))
+    assert calls == [("a", "x"), ("tap", "a", "x"), ("*", "a"), ("tap", "b", "y"), ("*", "b"),
+                     ("tap", "c", "z"), ("*", "c")]
+    assert d.handler_errors == 3
+    untap()
+    calls.clear()
+    d.dispatch_object({"type": "b", "payload": 1}, "b")
+    assert calls == [("*", "b")]
