@@ -130,11 +130,60 @@ def run_rt(url: str, n: int, check: bool = False, stores: bool = True) -> float:
     return n / (marks["end"] - marks.get("start", t_call))
 
 
+def run_widget(url: str, n: int) -> float:
+    """msgs/s of ``RealtimeWidget(url)`` as a notebook user writes it: the explorer counts every
+    message and makes its own table and metrics views, which queue into their stores (no kernel:
+    the views' comm messages go nowhere). Span as ``run_rt``, to the last message applied."""
+    from rt_widgets import RealtimeWidget, iothread
+
+    assert n % 4 == 0, "the last message must be a metrics_update (n multiple of 4)"
+    done = threading.Event()
+    n_metrics = n // 4
+    metrics_seen = 0
+    marks: dict[str, float] = {}
+    t_call = time.perf_counter()
+    c_call = time.process_time()
+    w = RealtimeWidget(url, heartbeat_interval=60.0, max_message_size=1 << 20)
+
+    def on_state(old: Any, new: Any) -> None:
+        if str(getattr(new, "value", new)) == "connected" and "start" not in marks:
+            marks["start"] = time.perf_counter()
+            marks["cpu_start"] = time.process_time()
+
+    def finish() -> None:
+        same = (len(w.table("mission_update")) == KEYS
+                and w.metrics("metrics_update").latest == final_metrics(n))
+        marks["same"] = float(same)
+        marks["end"] = time.perf_counter()
+        marks["cpu_end"] = time.process_time()
+        done.set()
+
+    def on_metrics(payload: Any) -> None:
+        nonlocal metrics_seen
+        metrics_seen += 1
+        if metrics_seen == n_metrics:
+            # The metrics view subscribed after this handler (at the first metrics message), so
+            # it has not seen this one yet: read the views once this message is dispatched.
+            iothread.get_loop().call_soon(finish)
+
+    w.connection.on_state(on_state)
+    w.connection.on("metrics_update", on_metrics)
+    try:
+        if not done.wait(300):
+            raise TimeoutError(f"RealtimeWidget received {metrics_seen}/{n_metrics} metrics messages")
+    finally:
+        w.close()
+    assert marks["same"], "the RealtimeWidget's views differ from the feed's final state"
+    _last_cpu[0] = n / (marks["cpu_end"] - marks.get("cpu_start", c_call))
+    return n / (marks["end"] - marks.get("start", t_call))
+
+
 VARIANTS = (
     ("ceiling", "websockets + orjson.loads"),
     ("ceiling+stores", "websockets + orjson.loads + store.queue by type"),
     ("rt-noop", "Connection, no-op conn.on handlers"),
     ("rt", "Connection, conn.on -> TableStore/MetricsStore"),
+    ("rt-widget", "RealtimeWidget(url): explorer + its auto table and metrics views (no kernel)"),
 )
 
 
@@ -145,6 +194,8 @@ def _run(variant: str, url: str, n: int) -> float:
         return run_ceiling(url, n, stores=True)
     if variant == "rt-noop":
         return run_rt(url, n, stores=False)
+    if variant == "rt-widget":
+        return run_widget(url, n)
     return run_rt(url, n)
 
 
@@ -210,7 +261,8 @@ def throughput(feed: Feed, n: int, reps: int) -> list[list[Any]]:
         # Warm-up (also makes the feed encode its frames before anything is timed).
         run_ceiling(url, n)
         run_rt(url, n, check=True)
-        sessions += 2
+        run_widget(url, n)  # checks the views' final state too
+        sessions += 3
         res: dict[str, list[float]] = {v: [] for v, _ in VARIANTS}
         cpu: dict[str, list[float]] = {v: [] for v, _ in VARIANTS}
         for _ in range(reps):
