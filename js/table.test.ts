@@ -234,6 +234,15 @@ describe("table view", () => {
     ]);
   });
 
+  it("with declared columns, inference from upserts waits until the columns are cleared", () => {
+    const data = new TableData();
+    data.reset({ key: "id", columns: ["id", "a"], rows: [{ id: "1", a: 1 }] });
+    data.apply({ seq: 1, upsert: [{ id: "2", a: 2, extra: "x" }] }, 0);
+    expect(data.columns).toEqual(["id", "a"]);
+    data.apply({ seq: 2, columns: [] }, 0);
+    expect(data.columns).toEqual(["id", "a", "extra"]);
+  });
+
   it("writes a cell only when its value changed, and keeps its text node", () => {
     const model = tableModel([
       { id: "a", name: "alpha", value: 1 },

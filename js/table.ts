@@ -64,6 +64,8 @@ export class TableData {
   declaredColumns: string[] | null = null;
   inferred: string[] = [];
   private inferredSet = new Set<string>();
+  /** Rows upserted while declared columns made inference moot; caught up if those columns go away. */
+  private inferPending = false;
   /** "key\0column" → time the change was seen, oldest first (a repeated change moves to the end). */
   flashes = new Map<string, number>();
   /** Bumped on every change of the set of keys or their order; values-only updates leave it alone. */
@@ -71,7 +73,12 @@ export class TableData {
   valueVersion = 0;
 
   get columns(): string[] {
-    return this.declaredColumns && this.declaredColumns.length > 0 ? this.declaredColumns : this.inferred;
+    if (this.declaredColumns && this.declaredColumns.length > 0) return this.declaredColumns;
+    if (this.inferPending) {
+      this.inferPending = false;
+      for (const row of this.rows.values()) this.infer(row);
+    }
+    return this.inferred;
   }
 
   keyOf(row: Row, fallback: number): string {
@@ -94,6 +101,7 @@ export class TableData {
     this.rows = new Map();
     this.inferred = [];
     this.inferredSet = new Set();
+    this.inferPending = false;
     this.flashes.clear();
     const rows: unknown[] = Array.isArray(state.rows) ? state.rows : [];
     for (let i = 0; i < rows.length; i++) {
@@ -139,7 +147,10 @@ export class TableData {
           }
         }
         this.rows.set(k, row);
-        this.infer(row);
+        // Walking every key of every upserted row is a large part of a big delta; with declared
+        // columns it is only needed if they are later cleared.
+        if (this.declaredColumns && this.declaredColumns.length > 0) this.inferPending = true;
+        else this.infer(row);
       }
       this.valueVersion++;
     }
