@@ -53,6 +53,21 @@ describe("table view", () => {
     cleanup();
   });
 
+  it("merges a row sent as its key and changed fields into the row it holds", () => {
+    const model = tableModel([{ id: "a", name: "alpha", value: 1 }]);
+    const { el, cleanup } = mount(model);
+    nextFrame();
+    model.receive({ kind: "delta", seq: 1, upsert: [{ value: 7, id: "a" }] });
+    model.receive({ kind: "delta", seq: 2, delete: ["a"], upsert: [{ id: "a", value: 8 }] });
+    nextFrame();
+    // After a delete the kernel sends the row whole again; here it had only these two fields.
+    expect(cells(el, "a")).toEqual(["a", "", "8"]);
+    model.receive({ kind: "delta", seq: 3, upsert: [{ name: "again", id: "a" }] });
+    nextFrame();
+    expect(cells(el, "a")).toEqual(["a", "again", "8"]);
+    cleanup();
+  });
+
   it("infers columns when the state has none", () => {
     const model = new FakeModel({ _view: "table", _snapshot: { seq: 0, key: "id", rows: [{ x: 1, id: "k" }] } });
     const { el, cleanup } = mount(model);

@@ -146,7 +146,9 @@ export class TableData {
             this.flashes.set(id, now);
           }
         }
-        this.rows.set(k, row);
+        // A row the view holds comes as its key and the fields that changed: merge them.
+        if (old === undefined) this.rows.set(k, row);
+        else Object.assign(old, row);
         // Walking every key of every upserted row is a large part of a big delta; with declared
         // columns it is only needed if they are later cleared.
         if (this.declaredColumns && this.declaredColumns.length > 0) this.inferPending = true;

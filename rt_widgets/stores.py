@@ -93,6 +93,8 @@ class TableStore:
         self._fields: set[str] = set(self._columns)
         self._inbox: list[Any] = []
         self._dirty: dict[Hashable, None] = {}
+        # The row each key had in the last delta (what a view holds), to send only what changed.
+        self._sent: dict[Hashable, dict[str, Any]] = {}
         self._deleted: dict[Hashable, None] = {}
         self._cleared = False
         self._columns_changed = False
@@ -243,10 +245,12 @@ class TableStore:
         self._rows.clear()
         self._dirty.clear()
         self._deleted.clear()
+        self._sent.clear()
         self._cleared = True
 
     def _mark_deleted(self, key: Hashable) -> None:
         self._dirty.pop(key, None)
+        self._sent.pop(key, None)
         self._deleted[key] = None
 
     def _error(self, message: str) -> None:
@@ -308,26 +312,47 @@ class TableStore:
     def drain(self) -> dict[str, Any] | None:
         """The changes since the previous drain as a delta body, or ``None`` when nothing changed.
 
-        Keys: ``seq``; ``clear`` (True: drop every row), ``delete`` (keys), ``upsert`` (full rows:
-        merge into a known key, append a new one), ``columns`` (when changed). A view applies them
-        in that order (clear, delete, upsert) and then holds the store's rows in the store's order.
-        The rows are the store's own dicts (never changed afterwards): do not change them.
+        Keys: ``seq``; ``clear`` (True: drop every row), ``delete`` (keys), ``upsert`` (rows: a new
+        row whole, a row sent before as the key and the fields that changed since; merge into a
+        known key, append a new one), ``columns`` (when changed). A view applies them in that order
+        (clear, delete, upsert) and then holds the store's rows in the store's order. Do not change
+        the rows: whole ones are the store's own.
         """
         if not self.dirty:
+            return None
+        upsert: list[dict[str, Any]] = []
+        if self._dirty:
+            rows = self._rows
+            sent = self._sent
+            key = self.key
+            for k in self._dirty:
+                row = rows[k]
+                before = sent.get(k)
+                if before is row:
+                    continue
+                sent[k] = row  # stored rows are never changed in place: a reference will do
+                if before is None:
+                    upsert.append(row)
+                    continue
+                changed = {name: value for name, value in row.items()
+                           if name not in before or before[name] != value}
+                if changed:
+                    changed[key] = k
+                    upsert.append(changed)
+            self._dirty = {}
+        if not (upsert or self._deleted or self._cleared or self._columns_changed):
             return None
         self.seq += 1
         delta: dict[str, Any] = {"seq": self.seq}
         if self._cleared:
             delta["clear"] = True
-        rows = self._rows
-        if self._dirty:
-            delta["upsert"] = [rows[k] for k in self._dirty]
+        if upsert:
+            delta["upsert"] = upsert
         # After a clear the view holds nothing that deletions could still apply to.
         if self._deleted and not self._cleared:
             delta["delete"] = list(self._deleted)
         if self._columns_changed:
             delta["columns"] = list(self._columns)
-        self._dirty = {}
         self._deleted = {}
         self._cleared = False
         self._columns_changed = False

@@ -90,8 +90,14 @@ def test_drain_reports_changes_since_last_drain_with_increasing_seq() -> None:
     t.apply({"id": 1, "b": 5})
     t.delete(2)
     d2 = t.drain()
-    assert d2 == {"seq": 2, "upsert": [{"id": 1, "a": 1, "b": 5}], "delete": [2],
+    # A row sent before comes back as its key and what changed.
+    assert d2 == {"seq": 2, "upsert": [{"b": 5, "id": 1}], "delete": [2],
                   "columns": ["id", "a", "b"]}
+    t.apply({"id": 1, "a": 1, "b": 6})  # only b differs from what the view holds
+    t.apply({"id": 2, "a": 3})  # deleted before: whole again
+    assert t.drain() == {"seq": 3, "upsert": [{"b": 6, "id": 1}, {"id": 2, "a": 3}]}
+    t.apply({"id": 1, "b": 6})  # no change at all: no delta
+    assert t.drain() is None and t.seq == 3
 
 
 def test_delete_then_reinsert_in_one_frame_moves_the_row_last() -> None:
