@@ -123,30 +123,14 @@ class Dispatcher:
     def dispatch_objects(self, objects: list[dict[str, Any]], skip: str) -> list[dict[str, Any]]:
         """``dispatch_object`` for each envelope of a batch, in order, except those of type ``skip``,
         which are returned instead (the connection's own ``pong`` messages)."""
-        # The batch hot path: dispatch_object's body once more, so a message costs no extra call.
         skipped: list[dict[str, Any]] = []
-        by_type = self._by_type  # changed in place by on(): a handler added mid-batch is seen
+        dispatch = self.dispatch_object
         for obj in objects:
             kind = obj["type"]
             if kind == skip:
                 skipped.append(obj)
-                continue
-            typed = by_type.get(kind)
-            if typed:
-                payload = obj.get("payload")
-                for handler in typed:
-                    try:
-                        result = handler(payload)
-                    except Exception as exc:
-                        self.report(exc, handler, message_of(obj))
-                    else:
-                        if result is not None and inspect.iscoroutine(result):
-                            self._run_async(result, handler, message_of(obj))
-            if self._taps:
-                self._call_taps(kind, obj.get("payload"), obj)
-            if self._wildcard:
-                message = message_of(obj)
-                self._call(self._wildcard, message, message)
+            else:
+                dispatch(obj, kind)
         return skipped
 
     def _call(

@@ -160,12 +160,21 @@ class Scrubber:
 class Flusher:
     """What a widget registers with the frame clock: keeps ``flush`` off the widget's public API."""
 
-    __slots__ = ("_fn",)
+    __slots__ = ("_fn", "_marked")
 
     def __init__(self, fn: Callable[[], None]) -> None:
         self._fn = fn
+        self._marked = False
+
+    def mark(self) -> None:
+        """``mark_dirty`` on the frame clock, once per flush however many messages call it (I/O
+        thread only)."""
+        if not self._marked:
+            self._marked = True
+            get_frame_clock().mark_dirty(self)
 
     def flush(self) -> None:
+        self._marked = False
         self._fn()
 
 
@@ -226,9 +235,6 @@ class DataView(BaseWidget):
         self._flusher = Flusher(self._flush)
         self._unsubscribe: list[Callable[[], None]] = []
         self._snap_at = -1e18
-        # Whether the frame clock already knows of a change not yet flushed: then a message costs
-        # no call into the clock (I/O thread only).
-        self._marked = False
         self._snap_timer: asyncio.TimerHandle | None = None
         self._is_closed = False
         super().__init__(message_type=message_type, _snapshot=self._snapshot_copy(), **kwargs)
@@ -239,12 +245,9 @@ class DataView(BaseWidget):
 
     def _changed(self) -> None:
         """Called on the I/O thread after the store changed."""
-        if not self._marked:
-            self._marked = True
-            get_frame_clock().mark_dirty(self._flusher)
+        self._flusher.mark()
 
     def _flush(self) -> None:
-        self._marked = False
         if self._is_closed:
             return
         delta = self._store.drain()

@@ -194,8 +194,6 @@ class RealtimeWidget(BaseWidget):
         self._retry_key: tuple[str, int, bool] | None = None
         self._stats_sig: tuple[Any, ...] = ()
         self._flusher = Flusher(self._flush)
-        # Whether the frame clock already knows of a message not yet flushed (I/O thread only).
-        self._marked = False
         super().__init__(url=conn.display_url, status=str(conn.state.value))
         self.on_msg(self._on_front_end)
         self._unsubscribe = [conn.on_any(self._on_message), conn.on_state(self._on_state)]
@@ -356,17 +354,11 @@ class RealtimeWidget(BaseWidget):
     def _on_message(self, type: str, payload: Any) -> None:
         now = time.monotonic()
         stats = self._types.get(type)
-        if stats is not None and stats.kind is not None and int(now * 10) == stats.tenth:
-            # The per-message path (a known type within the same tenth of a second): hit(), inlined.
-            stats.tenth_n += 1
-            stats.second_n += 1
-            stats.count += 1
-            stats.last = now
+        if stats is not None and stats.kind is not None:
+            stats.hit(now)
         else:
             self._count_first(type, payload, now, stats)
-        if not self._marked:
-            self._marked = True
-            get_frame_clock().mark_dirty(self._flusher)
+        self._flusher.mark()
 
     def _count_first(self, type: str, payload: Any, now: float, stats: _TypeStats | None) -> None:
         if stats is None:
@@ -459,7 +451,6 @@ class RealtimeWidget(BaseWidget):
         self._flush()
 
     def _flush(self) -> None:
-        self._marked = False
         if self._is_closed:
             return
         conn = self._conn
