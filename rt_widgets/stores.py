@@ -109,10 +109,7 @@ class TableStore:
         """Upsert one row (a dict) or a batch (a list of dicts), now (after anything queued)."""
         if self._inbox:
             self._settle()
-        if type(payload) is dict:
-            self._upsert(payload, False)
-        else:
-            self._apply_each([payload], adopt=False)
+        self._apply_each([payload], adopt=False)
 
     def queue(self, payload: Any) -> None:
         """Like ``apply``, applied on the next read: the fast path for message handlers.
@@ -147,20 +144,12 @@ class TableStore:
             self._apply_each(batch, adopt=True)
 
     def _apply_each(self, payloads: list[Any], adopt: bool) -> None:
-        upsert = self._upsert
         for payload in payloads:
-            if type(payload) is dict:
-                upsert(payload, adopt)
-            elif isinstance(payload, list):
-                for row in payload:
-                    if isinstance(row, dict):
-                        upsert(row, adopt)
-                    else:
-                        self._reject(row)
-            elif isinstance(payload, dict):
-                upsert(payload, adopt)
-            else:
-                self._reject(payload)
+            for row in payload if isinstance(payload, list) else (payload,):
+                if isinstance(row, dict):
+                    self._upsert(row, adopt)
+                else:
+                    self._reject(row)
 
     def _settle_coalesced(self, batch: list[Any]) -> bool:
         """Apply ``batch`` with C-level passes over its rows; ``False`` (nothing applied) when it
@@ -169,7 +158,8 @@ class TableStore:
             return False
         rows = self._rows
         try:
-            last = dict(zip(map(self._key_of, batch), batch, strict=True))
+            keys = list(map(self._key_of, batch))
+            last = dict(zip(keys, batch, strict=True))
         except (KeyError, TypeError):
             return False
         if len(rows) + len(last) > self.max_rows:
@@ -184,7 +174,7 @@ class TableStore:
             rows.update(last)
         else:
             get = rows.get
-            for k, row in zip(map(self._key_of, batch), batch, strict=True):
+            for k, row in zip(keys, batch, strict=True):
                 existing = get(k)
                 rows[k] = row if existing is None else existing | row
         self._dirty.update(dict.fromkeys(last))
@@ -496,13 +486,9 @@ class MetricsStore:
             self._merge_each(payloads, times)
 
     def _merge_each(self, payloads: list[Any], times: list[float]) -> None:
-        merge = self._merge
         for payload, when in zip(payloads, times, strict=True):
-            if isinstance(payload, list):
-                for item in payload:
-                    merge(item, when)
-            else:
-                merge(payload, when)
+            for item in payload if isinstance(payload, list) else (payload,):
+                self._merge(item, when)
 
     def _settle_by_series(self, payloads: list[Any], times: list[float]) -> bool:
         """Apply payloads that all hold the same known series, a series at a time; ``False``
