@@ -36,19 +36,11 @@ from typing import Any
 
 from bench._feed import Feed
 from bench._util import header, median, percentile, table
+from tests.browser._helpers import CHROMIUM, CHROMIUM_ARGS, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    # The frame page collects the previous benchmark's garbage before measuring the next one.
-    "--js-flags=--expose-gc",
-]
+# The frame page collects the previous benchmark's garbage before measuring the next one.
+LAUNCH_ARGS = [*CHROMIUM_ARGS, "--js-flags=--expose-gc"]
 
 
 @contextlib.contextmanager
@@ -79,7 +71,7 @@ def chromium() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        b = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
         try:
             yield b
         finally:
@@ -220,14 +212,6 @@ def frame_cost(quick: bool) -> list[list[Any]]:
 # -- end-to-end in JupyterLab ------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 RT_CELL = """\
 from rt_widgets import RealtimeWidget
 _w = RealtimeWidget({url!r}, heartbeat_interval=60.0)
@@ -289,7 +273,7 @@ class LabServer:
             p = settings / name
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_text(json.dumps(content))
-        self.port = _free_port()
+        self.port = free_port()
         self.token = secrets.token_hex(16)
         env = dict(
             os.environ,

@@ -1,4 +1,5 @@
-"""Deadline-bounded waiting and small network helpers for the browser suite."""
+"""Deadline-bounded waiting, small network helpers and the Chromium launch settings for the
+browser suite (the benchmarks under ``bench/`` use them too)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,17 @@ from collections.abc import Callable
 from typing import TypeVar
 
 T = TypeVar("T")
+
+# Debian's Chromium, never Playwright's own download.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 
 
 def free_port() -> int:

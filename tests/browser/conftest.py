@@ -21,21 +21,12 @@ from typing import Any
 
 import pytest
 
-from ._helpers import free_port, port_open, wait_until
+from ._helpers import CHROMIUM, CHROMIUM_ARGS, free_port, port_open, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
 ARTIFACTS = REPO / "test-artifacts"
 SCREENSHOTS = REPO / "docs" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 # Playwright's default timeouts, in milliseconds; generous because the machine is small and shared.
 UI_TIMEOUT_MS = 30_000
 
