@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -193,6 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         lab = subprocess.Popen(
             lab_command(root, args.notebook, open_browser=open_browser), cwd=root, env=env
         )
+        # A plain `kill` of the launcher must not leave JupyterLab and the feed behind.
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
         try:
             return lab.wait()
         except KeyboardInterrupt:
@@ -200,6 +203,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             # shut its kernels down without asking.
             _stop(lab, timeout=15.0)
             return 130
+        except SystemExit:
+            _stop(lab, timeout=15.0)
+            raise
+
+
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _module_available(name: str) -> bool:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import socket
 import sys
 from collections.abc import Iterator
@@ -111,3 +113,61 @@ def test_demo_url_starts_one_feed_in_process_when_none_answers(no_default_feed: 
 def test_repo_root_is_found_from_the_checkout(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
     assert demo_lab._repo_root() == REPO
+
+
+def test_the_launcher_stops_jupyterlab_and_the_feed_when_terminated(tmp_path: Path) -> None:
+    import subprocess
+
+    from ._helpers import wait_until
+
+    port = free_port()
+    env = dict(_env(), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
+               JUPYTER_CONFIG_DIR=str(tmp_path / "config"))
+    log = (tmp_path / "launcher.log").open("wb")
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "rt_widgets.demo.lab", "--port", str(port), "--no-browser"],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    children: list[str] = []
+    try:
+        wait_until(lambda: port_open(port), 60, "the launcher's feed never listened")
+        children = wait_until(
+            lambda: [line for line in _children(launcher.pid) if "jupyter-lab" in line], 60,
+            "JupyterLab never started")
+        launcher.terminate()
+        assert launcher.wait(30) == 128 + 15
+        assert not port_open(port), "the feed outlived the launcher"
+        assert _children(launcher.pid) == [] and not any(
+            _alive(int(line.split()[0])) for line in children), "JupyterLab outlived the launcher"
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+            launcher.wait()
+        log.close()
+        for line in [*children, *_children(launcher.pid)]:  # nothing left behind, even on failure
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(line.split()[0]), signal.SIGKILL)
+
+
+def _children(pid: int) -> list[str]:
+    """``"<pid> <command line>"`` of each process whose parent is ``pid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                found.append(f"{entry.name} {cmdline}")
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
