@@ -21,7 +21,7 @@ import weakref
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from enum import StrEnum
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, cast
 from urllib.parse import unquote, urlsplit
 
 import orjson
@@ -39,6 +39,7 @@ from websockets.typing import Subprotocol
 from . import iothread
 from .backoff import Backoff, RetryPolicy
 from .dispatch import Dispatcher, Handler
+from .frames import FrameConnection, Payload, frame_connection_factory
 from .outbox import Outbox, Overflow, SendHandle
 from .protocol import (
     Message,
@@ -61,9 +62,6 @@ _DEFAULT_HEARTBEAT: dict[str, Any] = {"type": "ping"}
 _TERMINAL_STATUSES = frozenset({401, 403, 404})
 _RETRY_AFTER_STATUSES = frozenset({429, 503})
 _LATENCY_ALPHA = 0.3
-# Frames websockets may buffer ahead of the handlers. With max_message_size this bounds the memory a slow
-# handler can make the connection hold: max_queue * max_message_size.
-MAX_QUEUE = 64
 
 
 class ConnectionState(StrEnum):
@@ -848,13 +846,13 @@ class Connection:
             self._next_retry_at = None
         return True
 
-    async def _open(self) -> ClientConnection:
+    async def _open(self) -> FrameConnection:
         headers = self._headers() if callable(self._headers) else self._headers
         self._wire_logger.secrets = _secrets_of(self._url, headers)
         kwargs: dict[str, Any] = {}
         if self._ssl is not None:
             kwargs["ssl"] = self._ssl
-        return await ws_connect(
+        ws = await ws_connect(
             self._url,
             additional_headers=dict(headers) if headers else None,
             subprotocols=self._subprotocols,
@@ -865,12 +863,14 @@ class Connection:
             ping_timeout=None,
             close_timeout=0.5,
             max_size=self._max_message_size,
-            max_queue=MAX_QUEUE,
             logger=self._wire_logger,
+            # Messages go to _on_frame as they arrive, not through recv() (see frames.py).
+            create_connection=cast(type[ClientConnection], frame_connection_factory(self._on_frame)),
             **kwargs,
         )
+        return cast(FrameConnection, ws)
 
-    async def _serve(self, ws: ClientConnection) -> LinkError | None:
+    async def _serve(self, ws: FrameConnection) -> LinkError | None:
         """Run one established link until it drops. Returns why, or ``None`` when we closed it to
         reconnect at once."""
         self._ws = ws
@@ -911,6 +911,7 @@ class Connection:
             logger.info("%s: %s", self._display_url, error.message)
             return error
         finally:
+            ws.stop_delivery()
             self._connected_at = None
             self._ws = None
             for task in helpers:
@@ -932,44 +933,44 @@ class Connection:
             if ws.state is not State.CLOSED:
                 ws.transport.abort()
 
-    async def _read_loop(self, ws: ClientConnection) -> None:
-        # The hot path: one iteration per frame, no Message built unless a "*" handler wants it.
-        recv = ws.recv
-        dispatch = self._dispatcher.dispatch_object
-        dispatch_batch = self._dispatcher.dispatch_objects
-        monotonic = time.monotonic
-        loads = orjson.loads
-        JSONDecodeError = orjson.JSONDecodeError
+    async def _read_loop(self, ws: FrameConnection) -> None:
+        # Messages are handled by _on_frame as they arrive; this waits for the link to end the way
+        # recv() would: by raising the ConnectionClosed that says why.
+        ws.start_delivery()
+        await ws.wait_closed()
+        raise ws.protocol.close_exc
+
+    def _on_frame(self, frame: Payload) -> None:
+        # The hot path, called from the protocol for each message: no Message built unless a "*"
+        # handler wants one.
+        self._last_inbound = time.monotonic()
+        if self._inbound_waiter is not None:
+            self._wake_inbound()
+        self._bytes_in += len(frame)
         objects: list[dict[str, Any]]
         errors: list[str]
-        while True:
-            frame = await recv(decode=False)
-            self._last_inbound = monotonic()
-            if self._inbound_waiter is not None:
-                self._wake_inbound()
-            self._bytes_in += len(frame)
-            try:
-                data = loads(frame)
-            except JSONDecodeError as exc:
-                objects, errors = [], [undecodable(exc)]
-            else:
-                kind = data.get("type") if type(data) is dict else None
-                if type(kind) is str:
-                    # The common frame, one well-formed message: no list, no second pass.
-                    self._messages_in += 1
-                    if kind == "pong":
-                        self._on_app_pong(message_of(data))
-                    else:
-                        dispatch(data, kind)
-                    continue
-                objects, errors = objects_of(data)
-            if errors:
-                self._decode_errors += len(errors)
-                self._last_error = errors[-1]
-                logger.debug("%s: bad frame: %s", self._display_url, errors[-1])
-            self._messages_in += len(objects)
-            for pong in dispatch_batch(objects, "pong"):
-                self._on_app_pong(message_of(pong))
+        try:
+            data = orjson.loads(frame)
+        except orjson.JSONDecodeError as exc:
+            objects, errors = [], [undecodable(exc)]
+        else:
+            kind = data.get("type") if type(data) is dict else None
+            if type(kind) is str:
+                # The common frame, one well-formed message: no list, no second pass.
+                self._messages_in += 1
+                if kind == "pong":
+                    self._on_app_pong(message_of(data))
+                else:
+                    self._dispatcher.dispatch_object(data, kind)
+                return
+            objects, errors = objects_of(data)
+        if errors:
+            self._decode_errors += len(errors)
+            self._last_error = errors[-1]
+            logger.debug("%s: bad frame: %s", self._display_url, errors[-1])
+        self._messages_in += len(objects)
+        for pong in self._dispatcher.dispatch_objects(objects, "pong"):
+            self._on_app_pong(message_of(pong))
 
     async def _send_control(self, ws: ClientConnection, message: dict[str, Any]) -> None:
         frame = encode(message)

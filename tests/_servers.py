@@ -242,6 +242,15 @@ class WsServer:
                 data = frame if isinstance(frame, str | bytes) else json.dumps(frame)
                 await ws.send(data)
 
+    def send_fragments(self, *parts: str) -> None:
+        """Send one text message as a fragmented frame sequence, one fragment per part."""
+
+        async def send() -> None:
+            for ws in list(self._open.values()):
+                await ws.send(iter(parts))
+
+        self._loop.run(send())
+
     def send_declared_frame(self, length: int, chunk: int = 1 << 16) -> int:
         """Start a text frame that declares `length` payload bytes and stream it without ever holding it.
 

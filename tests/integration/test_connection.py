@@ -601,3 +601,45 @@ def test_a_failing_state_callback_does_not_break_the_state_machine(
     server.restart()
     wait_until(lambda: log.news().count("connected") == 2, 5, message=lambda: str(log.news()))
     assert log.news() == ["connecting", "connected", "reconnecting", "connected"]
+
+
+def test_a_fragmented_message_is_joined_before_it_is_decoded(
+    ws_server: MakeServer, make_conn: MakeConn
+) -> None:
+    server = ws_server()
+    conn = make_conn(server.url)
+    got: list[Any] = []
+    conn.on("frag", got.append)
+    conn.start()
+    connected(conn)
+    server.send_fragments('{"type": "frag", ', '"payload": {"text": "h\u00e9', 'llo"}}')
+    server.send({"type": "frag", "payload": "after"})
+    wait_until(lambda: len(got) == 2, 5)
+    assert got == [{"text": "h\u00e9llo"}, "after"]
+    stats = conn.stats()
+    assert stats["messages_in"] == 2 and stats["decode_errors"] == 0
+
+
+def test_messages_sent_as_the_link_opens_reach_handlers_in_order_once_connected(
+    ws_server: MakeServer, make_conn: MakeConn
+) -> None:
+    """A server that streams at once, while the client still sends its subscriptions: nothing is lost
+    or reordered, and handlers only run once the connection says it is connected."""
+    server = ws_server()
+    server.on_connect = [f'{{"type": "early", "payload": {i}}}' for i in range(200)]
+    conn = make_conn(server.url)
+    for channel in range(20):
+        conn.subscribe("subscribe", {"channel": channel})
+    got: list[int] = []
+    states: set[str] = set()
+
+    def on_early(payload: int) -> None:
+        got.append(payload)
+        states.add(str(conn.state))
+
+    conn.on("early", on_early)
+    conn.start()
+    wait_until(lambda: len(got) == 200, 5)
+    assert got == list(range(200))
+    assert states == {"connected"}
+    wait_until(lambda: len(server.messages("subscribe")) == 20, 5)
