@@ -4,9 +4,10 @@ Run as ``python -m bench._feed``; it prints ``PORT <n>`` once listening on 127.0
 each session, ``DONE <path> <messages sent> <frames sent> <seconds>``. The request path picks the
 session:
 
-- ``/burst?n=200000&batch=1``: every message as fast as the socket takes it. Frames are encoded
-  once per (n, batch) and written straight to the transport in large chunks, so the feed is never
-  what limits the client being measured.
+- ``/burst?n=200000&batch=1&end=0``: every message as fast as the socket takes it. Frames are
+  encoded once per (n, batch) and written straight to the transport in large chunks, so the feed is
+  never what limits the client being measured. ``end=1`` adds one frame ``{"type": "end"}`` after
+  them, so a client can tell it has had everything without a handler on the measured types.
 - ``/paced?rate=20000&seconds=60&batch=1&stamp=0``: ``rate`` messages per second for ``seconds``,
   released every millisecond-ish tick by deadline (no drift). ``stamp=1`` puts the send time
   (epoch milliseconds, as the string ``"T<ms>"``) in each mission row's ``sent`` column, for
@@ -155,13 +156,18 @@ async def _drain(ws: Any) -> None:
         await asyncio.sleep(0.001)
 
 
-async def _burst(ws: Any, n: int, batch: int) -> tuple[int, int]:
+END_FRAME = orjson.dumps({"type": "end", "payload": None})
+
+
+async def _burst(ws: Any, n: int, batch: int, end: bool) -> tuple[int, int]:
     frames = _burst_cache.get((n, batch))
     if frames is None:
         frames = _burst_cache[(n, batch)] = encode_frames(n, batch)
     for chunk in _chunks(frames):
         ws.transport.write(chunk)
         await _drain(ws)
+    if end:
+        ws.transport.write(_frame_header(len(END_FRAME)) + END_FRAME)
     return n, len(frames)
 
 
@@ -198,7 +204,8 @@ async def _handler(ws: Any) -> None:
     q = {k: v[0] for k, v in parse_qs(url.query).items()}
     t0 = time.perf_counter()
     if url.path == "/burst":
-        sent, frames = await _burst(ws, int(q.get("n", 200_000)), int(q.get("batch", 1)))
+        sent, frames = await _burst(ws, int(q.get("n", 200_000)), int(q.get("batch", 1)),
+                                    q.get("end", "0") == "1")
     elif url.path == "/paced":
         sent, frames = await _paced(
             ws,

@@ -78,48 +78,54 @@ def run_ceiling(url: str, n: int, stores: bool = False) -> float:
 
 
 def run_rt(url: str, n: int, check: bool = False, stores: bool = True) -> float:
-    """msgs/s of Connection -> conn.on handlers -> TableStore/MetricsStore (span as the ceiling)."""
+    """msgs/s of Connection -> conn.on handlers -> TableStore/MetricsStore (span as the ceiling).
+
+    The handlers are the stores' own, with their batch forms, as a LiveTable and a LiveMetrics
+    register them; the feed's ``end`` message (``url`` has ``end=1``) marks the end."""
     from rt_widgets import Connection
+    from rt_widgets.dispatch import Batched
     from rt_widgets.stores import MetricsStore, TableStore
 
-    assert n % 4 == 0, "the last message must be a metrics_update (n multiple of 4)"
     table_store = TableStore(key="id", max_rows=10_000)
     metrics = MetricsStore(history=300)
     done = threading.Event()
-    n_metrics = n // 4
-    metrics_seen = 0
     marks: dict[str, float] = {}
 
-    def on_metrics(payload: Any) -> None:
-        nonlocal metrics_seen
-        if stores:
-            metrics.queue(payload)
-        metrics_seen += 1
-        if metrics_seen == n_metrics:
-            if stores:  # what the stores queued is applied when read: count that work too
-                table_store.drain()
-                metrics.drain()
-            marks["end"] = time.perf_counter()
-            marks["cpu_end"] = time.process_time()
-            done.set()
+    def on_end(payload: Any) -> None:
+        if stores:  # what the stores queued is applied when read: count that work too
+            table_store.drain()
+            metrics.drain()
+        marks["end"] = time.perf_counter()
+        marks["cpu_end"] = time.process_time()
+        done.set()
 
     def on_state(old: Any, new: Any) -> None:
         if str(getattr(new, "value", new)) == "connected" and "start" not in marks:
             marks["start"] = time.perf_counter()
             marks["cpu_start"] = time.process_time()
 
+    def nothing(payload: Any) -> None:
+        pass
+
     conn = Connection(url, heartbeat_interval=60.0, max_message_size=1 << 20)
     conn.on_state(on_state)
-    conn.on("mission_update", table_store.queue if stores else lambda p: None)
-    conn.on("metrics_update", on_metrics)
+    if stores:
+        conn.on("mission_update", Batched(table_store.queue, table_store.queue_many))
+        conn.on("metrics_update", Batched(metrics.queue, metrics.queue_many))
+    else:
+        conn.on("mission_update", Batched(nothing, nothing))
+        conn.on("metrics_update", Batched(nothing, nothing))
+    conn.on("end", on_end)
     t_call = time.perf_counter()
     c_call = time.process_time()
     conn.start()
     try:
         if not done.wait(300):
-            raise TimeoutError(f"rt_widgets received {metrics_seen}/{n_metrics} metrics messages")
+            raise TimeoutError(f"rt_widgets received {conn.stats()['messages_in']}/{n} messages")
     finally:
         conn.stop()
+    received = conn.stats()["messages_in"]
+    assert received == n + 1, f"rt_widgets received {received} messages, the feed sent {n} + end"
     if check:
         want = final_table(n)
         got = {r["id"]: r for r in table_store.rows}
@@ -133,13 +139,10 @@ def run_rt(url: str, n: int, check: bool = False, stores: bool = True) -> float:
 def run_widget(url: str, n: int) -> float:
     """msgs/s of ``RealtimeWidget(url)`` as a notebook user writes it: the explorer counts every
     message and makes its own table and metrics views, which queue into their stores (no kernel:
-    the views' comm messages go nowhere). Span as ``run_rt``, to the last message applied."""
-    from rt_widgets import RealtimeWidget, iothread
+    the views' comm messages go nowhere). Span as ``run_rt``, to the feed's ``end`` message."""
+    from rt_widgets import RealtimeWidget
 
-    assert n % 4 == 0, "the last message must be a metrics_update (n multiple of 4)"
     done = threading.Event()
-    n_metrics = n // 4
-    metrics_seen = 0
     marks: dict[str, float] = {}
     t_call = time.perf_counter()
     c_call = time.process_time()
@@ -150,7 +153,7 @@ def run_widget(url: str, n: int) -> float:
             marks["start"] = time.perf_counter()
             marks["cpu_start"] = time.process_time()
 
-    def finish() -> None:
+    def on_end(payload: Any) -> None:
         same = (len(w.table("mission_update")) == KEYS
                 and w.metrics("metrics_update").latest == final_metrics(n))
         marks["same"] = float(same)
@@ -158,19 +161,11 @@ def run_widget(url: str, n: int) -> float:
         marks["cpu_end"] = time.process_time()
         done.set()
 
-    def on_metrics(payload: Any) -> None:
-        nonlocal metrics_seen
-        metrics_seen += 1
-        if metrics_seen == n_metrics:
-            # The metrics view subscribed after this handler (at the first metrics message), so
-            # it has not seen this one yet: read the views once this message is dispatched.
-            iothread.get_loop().call_soon(finish)
-
     w.connection.on_state(on_state)
-    w.connection.on("metrics_update", on_metrics)
+    w.connection.on("end", on_end)
     try:
         if not done.wait(300):
-            raise TimeoutError(f"RealtimeWidget received {metrics_seen}/{n_metrics} metrics messages")
+            raise TimeoutError(f"RealtimeWidget received {w.connection.stats()['messages_in']}/{n}")
     finally:
         w.close()
     assert marks["same"], "the RealtimeWidget's views differ from the feed's final state"
@@ -231,7 +226,7 @@ def breakdown(feed: Feed, n: int, reps: int) -> list[list[Any]]:
     into the stores adds, and what applying the queues costs (timed inside the runs)."""
     rows: list[list[Any]] = []
     for batch in (1, 100):
-        url = feed.url(f"/burst?n={n}&batch={batch}")
+        url = feed.url(f"/burst?n={n}&batch={batch}&end=1")
         run_rt(url, n)
         cpu: dict[str, list[float]] = {"ceiling": [], "rt-noop": [], "rt": []}
         settles: list[float] = []
@@ -257,7 +252,7 @@ def throughput(feed: Feed, n: int, reps: int) -> list[list[Any]]:
     rows: list[list[Any]] = []
     sessions = 0
     for batch in (1, 100):
-        url = feed.url(f"/burst?n={n}&batch={batch}")
+        url = feed.url(f"/burst?n={n}&batch={batch}&end=1")
         # Warm-up (also makes the feed encode its frames before anything is timed).
         run_ceiling(url, n)
         run_rt(url, n, check=True)

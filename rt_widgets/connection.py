@@ -388,6 +388,10 @@ class Connection:
         run as tasks on the I/O loop. Returns a function that unsubscribes. Every handler of a message
         gets the same payload object, and live tables and metrics keep it until their next frame: treat
         payloads as read-only (copy one to change it).
+
+        A ``dispatch.Batched(one, many)`` handler also takes the payloads of several messages of
+        ``type`` in one call, which is how the widgets keep up with fast batched feeds (see
+        ``dispatch``).
         """
         return self._dispatcher.on(type, handler)
 
@@ -962,6 +966,10 @@ class Connection:
                     self._on_app_pong(message_of(data))
                 else:
                     self._dispatcher.dispatch_object(data, kind)
+                return
+            if type(data) is list and self._dispatcher.dispatch_batch(data, "pong"):
+                # A batch of well-formed messages whose handlers all take batches (the widgets').
+                self._messages_in += len(data)
                 return
             objects, errors = objects_of(data)
         if errors:

@@ -20,7 +20,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from datetime import UTC, datetime
-from itertools import islice
+from itertools import islice, repeat
 from operator import itemgetter
 from typing import Any, Literal
 
@@ -131,6 +131,13 @@ class TableStore:
             except (KeyError, TypeError):
                 pass  # the row-by-row path reports it
         inbox.append(payload)
+        if len(inbox) >= INBOX_LIMIT:
+            self._settle()
+
+    def queue_many(self, payloads: list[Any]) -> None:
+        """``queue`` each of ``payloads`` in order (the store keeps the list's elements)."""
+        inbox = self._inbox
+        inbox += payloads
         if len(inbox) >= INBOX_LIMIT:
             self._settle()
 
@@ -473,6 +480,13 @@ class MetricsStore:
         inbox.append(payload)
         self._times.append(self._clock() if t is None else t)
         if self.thresholds or len(inbox) >= INBOX_LIMIT:
+            self._settle()
+
+    def queue_many(self, payloads: list[Any], t: float | None = None) -> None:
+        """``queue`` each of ``payloads`` in order, all at time ``t`` (default: now)."""
+        self._inbox += payloads
+        self._times += repeat(self._clock() if t is None else t, len(payloads))
+        if self.thresholds or len(self._inbox) >= INBOX_LIMIT:
             self._settle()
 
     def _settle(self) -> None:

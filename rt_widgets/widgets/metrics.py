@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import traitlets
 
+from ..dispatch import Batched
 from ..stores import Alert, MetricsStore
 from ._base import DataView, check_positive_int, check_type, read_on_io, reject_unknown
 
@@ -51,10 +52,14 @@ class LiveMetrics(DataView):
         self._metrics = MetricsStore(history, series=series, thresholds=thresholds,
                                      on_alert=on_alert)
         super().__init__(self._metrics, connection, fps, type)
-        self._subscribe(type, self._on_payload)
+        self._subscribe(type, Batched(self._on_payload, self._on_payloads))
 
     def _on_payload(self, payload: Any) -> None:
         self._metrics.queue(payload)
+        self._changed()
+
+    def _on_payloads(self, payloads: list[Any]) -> None:
+        self._metrics.queue_many(payloads)
         self._changed()
 
     @property

@@ -19,6 +19,7 @@ from ipywidgets import widget_serialization
 
 from .. import iothread
 from ..connection import Connection
+from ..dispatch import Batched
 from ..outbox import SendHandle
 from ..sync import get_frame_clock
 from ._base import (
@@ -105,13 +106,13 @@ class _TypeStats:
         self.second_n = 0
         self.seconds: deque[int] = deque(maxlen=60)
 
-    def hit(self, now: float) -> None:
+    def hit(self, now: float, n: int = 1) -> None:
         tenth = int(now * 10)
         if tenth != self.tenth:
             self.advance(now)
-        self.tenth_n += 1
-        self.second_n += 1
-        self.count += 1
+        self.tenth_n += n
+        self.second_n += n
+        self.count += n
         self.last = now
 
     def advance(self, now: float) -> None:
@@ -196,7 +197,8 @@ class RealtimeWidget(BaseWidget):
         self._flusher = Flusher(self._flush)
         super().__init__(url=conn.display_url, status=str(conn.state.value))
         self.on_msg(self._on_front_end)
-        self._unsubscribe = [conn.on_any(self._on_message), conn.on_state(self._on_state)]
+        self._unsubscribe = [conn.on_any(Batched(self._on_message, self._on_messages)),
+                             conn.on_state(self._on_state)]
         _register(self)
         register_flusher(self._flusher, self._fps)
         conn.start()
@@ -360,7 +362,22 @@ class RealtimeWidget(BaseWidget):
             self._count_first(type, payload, now, stats)
         self._flusher.mark()
 
-    def _count_first(self, type: str, payload: Any, now: float, stats: _TypeStats | None) -> None:
+    def _on_messages(self, type: str, payloads: list[Any]) -> None:
+        """``_on_message`` for several messages of one type (a batch frame)."""
+        now = time.monotonic()
+        for i, payload in enumerate(payloads):
+            stats = self._types.get(type)
+            if stats is not None and stats.kind is not None:
+                stats.hit(now, len(payloads) - i)
+                break
+            # The first messages of a type: one at a time, to infer its kind from them.
+            self._count_first(type, payload, now, stats, payloads[i:])
+        self._flusher.mark()
+
+    def _count_first(self, type: str, payload: Any, now: float, stats: _TypeStats | None,
+                     pending: list[Any] | None = None) -> None:
+        """Count a message of a type whose kind is not known yet. ``pending``: this message and
+        the ones of its batch after it (default: this one), which a view made now must be given."""
         if stats is None:
             if len(self._types) >= MAX_TYPES:
                 # A server that puts ids in the type must not grow the overview without bound.
@@ -372,26 +389,27 @@ class RealtimeWidget(BaseWidget):
         if stats.kind is None:
             stats.kind = "raw" if type == OTHER_TYPES else infer_kind(type, payload)
             if stats.kind is not None and self._explore:
-                self._explore_type(type, stats.kind, payload)
+                self._explore_type(type, stats.kind, [payload] if pending is None else pending)
 
-    def _explore_type(self, type: str, kind: str, payload: Any) -> None:
+    def _explore_type(self, type: str, kind: str, pending: list[Any]) -> None:
         if kind == "raw" or self._is_closed or self._auto_views >= MAX_AUTO_VIEWS:
             return
         self._auto_views += 1
         try:
-            # This message was dispatched before the new view subscribed: hand it over.
+            # These messages were dispatched before the new view subscribed: hand them over.
             if kind == "table":
                 table, created = self._table(type)
                 if created:
-                    table._on_row(payload)
+                    table._on_rows(pending)
             elif kind == "metrics":
                 metrics, created = self._metrics_view(type)
                 if created:
-                    metrics._on_payload(payload)
+                    metrics._on_payloads(pending)
             elif kind == "notifications":
                 notes, created = self._notifications_view((type,))
                 if created:
-                    notes._on_payload(payload)
+                    for payload in pending:
+                        notes._on_payload(payload)
         except Exception:
             log.exception("rt_widgets: could not create the %s view of %r messages", kind, type)
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import traitlets
 
+from ..dispatch import Batched
 from ..stores import TableStore
 from ._base import DataView, check_positive_int, check_type, read_on_io, reject_unknown
 
@@ -62,12 +63,16 @@ class LiveTable(DataView):
         self._table = TableStore(key=key, max_rows=max_rows, columns=columns)
         self.delete_type = delete_type
         super().__init__(self._table, connection, fps, type)
-        self._subscribe(type, self._on_row)
+        self._subscribe(type, Batched(self._on_row, self._on_rows))
         if delete_type is not None:
             self._subscribe(delete_type, self._on_delete)
 
     def _on_row(self, payload: Any) -> None:
         self._table.queue(payload)
+        self._changed()
+
+    def _on_rows(self, payloads: list[Any]) -> None:
+        self._table.queue_many(payloads)
         self._changed()
 
     def _on_delete(self, payload: Any) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from rt_widgets.dispatch import Dispatcher
+from rt_widgets.dispatch import Batched, Dispatcher
 from rt_widgets.protocol import Message
 
 
@@ -200,3 +200,107 @@ def test_taps_get_type_and_payload_between_typed_and_wildcard_handlers() -> None
     calls.clear()
     d.dispatch_object({"type": "b", "payload": 1}, "b")
     assert calls == [("*", "b")]
+
+
+class Recorder:
+    """A batched handler that records how it was called: ("one", payload) or ("many", payloads)."""
+
+    def __init__(self, calls: list[tuple[Any, ...]], name: str) -> None:
+        self.handler = Batched(lambda p: calls.append((name, "one", p)),
+                               lambda ps: calls.append((name, "many", list(ps))))
+
+
+def envelopes(*pairs: tuple[str, Any]) -> list[dict[str, Any]]:
+    return [{"type": t, "payload": p} for t, p in pairs]
+
+
+def test_a_batch_whose_handlers_all_take_batches_is_delivered_a_type_at_a_time() -> None:
+    d = Dispatcher()
+    calls: list[tuple[Any, ...]] = []
+    d.on("a", Recorder(calls, "a1").handler)
+    d.on("a", Recorder(calls, "a2").handler)
+    d.on("b", Recorder(calls, "b").handler)
+    d.tap(Batched(lambda t, p: calls.append(("tap", "one", t, p)),
+                  lambda t, ps: calls.append(("tap", "many", t, list(ps)))))
+    d.on("unrelated", lambda p: calls.append(("plain", p)))  # not in the frame: no effect
+    frame = [*envelopes(("b", 0), ("a", 1), ("c", 2), ("a", 3), ("b", 4)), {"type": "a"}]
+    assert d.dispatch_batch(frame, skip="pong")
+    # Types in order of first appearance; each type's payloads in order (a missing payload is None);
+    # typed handlers in registration order, then the taps; "c" has no handler but is tapped.
+    assert calls == [
+        ("b", "many", [0, 4]), ("tap", "many", "b", [0, 4]),
+        ("a1", "many", [1, 3, None]), ("a2", "many", [1, 3, None]),
+        ("tap", "many", "a", [1, 3, None]),
+        ("tap", "many", "c", [2]),
+    ]
+    # A message of one message type goes to the single-message form.
+    calls.clear()
+    d.dispatch_object({"type": "a", "payload": 9}, "a")
+    assert calls == [("a1", "one", 9), ("a2", "one", 9), ("tap", "one", "a", 9)]
+
+
+@pytest.mark.parametrize(
+    "why",
+    ["plain handler", "wildcard", "plain tap", "not a dict", "no type", "type not a string",
+     "unhashable type", "skipped type", "no batched handler at all"],
+)
+def test_a_batch_goes_message_by_message_unless_every_handler_takes_batches(why: str) -> None:
+    d = Dispatcher()
+    calls: list[tuple[Any, ...]] = []
+    if why != "no batched handler at all":
+        d.on("a", Recorder(calls, "a").handler)
+    frame: list[Any] = envelopes(("a", 1), ("b", 2))
+    if why == "plain handler":
+        d.on("b", lambda p: calls.append(("plain", p)))
+    elif why == "wildcard":
+        d.on("*", lambda msg: calls.append(("*", msg.payload)))
+    elif why == "plain tap":
+        d.tap(lambda t, p: calls.append(("tap", p)))
+    elif why == "not a dict":
+        frame.append([1])
+    elif why == "no type":
+        frame.append({"payload": 3})
+    elif why == "type not a string":
+        frame.append({"type": 7})
+    elif why == "unhashable type":
+        frame.append({"type": ["a"]})
+    elif why == "skipped type":
+        frame.append({"type": "pong"})
+    assert not d.dispatch_batch(frame, skip="pong")
+    assert calls == []  # nothing delivered: the caller dispatches message by message
+
+
+def test_a_failing_batch_form_is_counted_and_the_other_handlers_still_run(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    d = Dispatcher()
+    calls: list[tuple[Any, ...]] = []
+
+    def explode(payloads: list[Any]) -> None:
+        raise RuntimeError("boom")
+
+    d.on("a", Batched(lambda p: None, explode))
+    d.on("a", Recorder(calls, "after").handler)
+    with caplog.at_level(logging.ERROR, logger="rt_widgets"):
+        assert d.dispatch_batch(envelopes(("a", 1), ("a", 2)), skip="pong")
+    assert calls == [("after", "many", [1, 2])]
+    assert d.handler_errors == 1
+    assert "'a' message" in caplog.text
+
+
+def test_unsubscribing_a_batched_handler_restores_message_by_message_delivery_rules() -> None:
+    d = Dispatcher()
+    calls: list[tuple[Any, ...]] = []
+    off = d.on("a", Recorder(calls, "a").handler)
+    plain_off = d.on("a", lambda p: calls.append(("plain", p)))
+    assert not d.dispatch_batch(envelopes(("a", 1)), skip="pong")
+    plain_off()
+    assert d.dispatch_batch(envelopes(("a", 1)), skip="pong")
+    off()
+    assert not d.dispatch_batch(envelopes(("a", 1)), skip="pong")
+    assert calls == [("a", "many", [1])]
+
+
+def test_batched_needs_two_callables() -> None:
+    with pytest.raises(TypeError, match="two callables"):
+        Batched(print, None)  # type: ignore[arg-type]

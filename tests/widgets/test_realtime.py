@@ -371,6 +371,31 @@ def test_explorer_counts_types_infers_kinds_and_makes_views(ws_server: Any, make
     wait_until(lambda: comm_spy.view_state(w)["overview"]["log"]["rates"], 10)
 
 
+def test_explorer_views_made_inside_a_batch_frame_get_the_whole_batch(
+        ws_server: Any, make_widget: Any, comm_spy: CommSpy) -> None:
+    """Array frames go to the views a type at a time; a view the explorer makes at the first
+    message of its type gets that message and the rest of the frame, and counts stay exact."""
+    server = ws_server()
+    w = make_widget(server.url)
+    wait_connected(w, server)
+    first = [{"type": "mission_update", "payload": {"id": i % 7, "v": i}} for i in range(40)]
+    first[5:5] = [{"type": "metrics_update", "payload": {"cpu": float(i)}} for i in range(3)]
+    first.append({"type": "notification", "payload": {"level": "info", "title": "hello"}})
+    second = [{"type": "mission_update", "payload": {"id": 100 + i, "v": i}} for i in range(5)]
+    second += [{"type": "metrics_update", "payload": {"cpu": 9.5, "mem": 1}}]
+    server.send(json.dumps(first), json.dumps(second))
+    wait_until(lambda: w.connection.stats()["messages_in"] == 50, 10)
+    table = w.table("mission_update")
+    want = {i % 7: {"id": i % 7, "v": i} for i in range(40)}
+    want.update({100 + i: {"id": 100 + i, "v": i} for i in range(5)})
+    wait_until(lambda: table.rows == list(want.values()), 10)
+    assert w.metrics("metrics_update").latest == {"cpu": 9.5, "mem": 1}
+    assert [v for _, v in w.metrics("metrics_update").history["cpu"]] == [0.0, 1.0, 2.0, 9.5]
+    wait_until(lambda: [i["title"] for i in w.notifications().items] == ["hello"], 10)
+    wait_until(lambda: {t: o["count"] for t, o in comm_spy.view_state(w)["overview"].items()}
+               == {"mission_update": 45, "metrics_update": 4, "notification": 1}, 10)
+
+
 def test_connection_events_become_toasts(ws_server: Any, make_widget: Any,
                                          comm_spy: CommSpy) -> None:
     server = ws_server()
