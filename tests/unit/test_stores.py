@@ -349,6 +349,17 @@ def test_queued_table_matches_row_by_row_application(monkeypatch: pytest.MonkeyP
     assert True in taken and False in taken
 
 
+def test_payloads_of_a_single_series_are_applied_together() -> None:
+    m = MetricsStore(history=3, clock=lambda: 7.0)
+    m.apply({"cpu": 0})
+    m.queue_many([{"cpu": 1}, {"cpu": 2.5}, {"cpu": 3}, {"cpu": 4}])
+    assert m._inbox  # queued, applied on the next read
+    assert m.history("cpu") == [(7.0, 2.5), (7.0, 3), (7.0, 4)]
+    assert m.latest == {"cpu": 4}
+    delta = m.drain()
+    assert delta is not None and delta["append"] == {"cpu": [[7.0, 2.5], [7.0, 3], [7.0, 4]]}
+
+
 def test_queued_rows_are_applied_before_a_delete_an_apply_and_in_deltas() -> None:
     t = TableStore()
     t.queue({"id": 1, "v": 1})
@@ -428,8 +439,9 @@ def test_queued_metrics_match_payload_by_payload_application(
             now[0] += 0.01
             op = rng.random()
             payload: Any
-            if op < 0.85:
-                payload = {n: rng.choice((rng.random(), rng.randrange(100))) for n in names}
+            if op < 0.85:  # every series, in any order
+                payload = {n: rng.choice((rng.random(), rng.randrange(100)))
+                           for n in rng.sample(names, len(names))}
             elif op < 0.93:
                 payload = {rng.choice(names): rng.random()}
             elif op < 0.98:
@@ -437,7 +449,10 @@ def test_queued_metrics_match_payload_by_payload_application(
                 payload[rng.choice(names)] = rng.choice(odd_values)
             else:
                 payload = rng.choice(["text", 3, [{"cpu": 1.5}]])
-            queued.queue(payload)
+            if rng.random() < 0.5:
+                queued.queue(payload)
+            else:  # as a batch frame hands them over, one time for all
+                queued.queue_many([payload])
             eager.append((now[0], payload))
         # The reference: every payload merged on its own, in order.
         latest: dict[str, Any] = {}
