@@ -54,8 +54,10 @@ class FrameConnection(ClientConnection):
 
     def stop_delivery(self) -> None:
         """Drop every message from now on (the owner is done with this link)."""
+        held, self._held = self._held, None
         self._sink = None
-        self._held = None
+        if held:
+            self.transport.resume_reading()  # so that a closing handshake can be read
 
     def process_event(self, event: Any) -> None:
         if type(event) is not Frame:  # the handshake response
