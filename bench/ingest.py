@@ -14,6 +14,7 @@ stores; RSS and the backlog (messages the feed had sent minus messages dispatche
 every second.
 
     .venv/bin/python -m bench.ingest [--quick] [--n 200000] [--reps 5] [--skip-sustained] [--breakdown]
+    .venv/bin/python -m bench.ingest --profile     # where the rt_widgets side's time goes (cProfile)
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from bench._feed import KEYS, Feed, final_metrics, final_table
+from bench._feed import KEYS, Feed, final_metrics, final_table, message
 from bench._util import header, median, rss_mb, table
 
 GOAL_RATIO = 0.8
@@ -248,6 +249,45 @@ def breakdown(feed: Feed, n: int, reps: int) -> list[list[Any]]:
     return rows
 
 
+def profile(n: int, batch: int = 100, top: int = 14) -> list[list[Any]]:
+    """cProfile of the rt_widgets side, in this thread: the feed's messages, encoded as it sends
+    them, handed frame by frame to an unstarted ``Connection``'s message callback (what its
+    ``FrameConnection`` calls from ``data_received``) with the stores' batched handlers; the stores
+    are read at the end. No socket: the websockets part of the ceiling is not in it."""
+    import cProfile
+    import pstats
+
+    from rt_widgets import Connection
+    from rt_widgets.dispatch import Batched
+    from rt_widgets.stores import MetricsStore, TableStore
+
+    bodies = [orjson.dumps([message(i) for i in range(first, min(first + batch, n))])
+              for first in range(0, n, batch)]
+    conn = Connection("ws://127.0.0.1:9/unused")
+    table_store = TableStore(key="id", max_rows=10_000)
+    metrics = MetricsStore(history=300)
+    conn.on("mission_update", Batched(table_store.queue, table_store.queue_many))
+    conn.on("metrics_update", Batched(metrics.queue, metrics.queue_many))
+    on_frame = conn._on_frame
+    profiler = cProfile.Profile()
+    gc.collect()
+    profiler.enable()
+    for body in bodies:
+        on_frame(body)
+    table_store.drain()
+    metrics.drain()
+    profiler.disable()
+    assert conn.stats()["messages_in"] == n
+    functions = pstats.Stats(profiler).get_stats_profile().func_profiles
+    total = sum(f.tottime for f in functions.values())
+    rows: list[list[Any]] = []
+    for name, f in sorted(functions.items(), key=lambda kv: -kv[1].tottime)[:top]:
+        where = name if f.file_name == "~" else (
+            f"{'/'.join(f.file_name.rsplit('/', 2)[-2:])}:{f.line_number} {name}")
+        rows.append([where, f.ncalls, f.tottime / n * 1e6, f.cumtime / n * 1e6, f.tottime / total])
+    return rows
+
+
 def throughput(feed: Feed, n: int, reps: int) -> list[list[Any]]:
     rows: list[list[Any]] = []
     sessions = 0
@@ -387,11 +427,22 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--skip-throughput", action="store_true")
     p.add_argument("--breakdown", action="store_true",
                    help="also time where each message's CPU time goes (stores' apply timed inside)")
+    p.add_argument("--profile", action="store_true",
+                   help="only print a cProfile of the rt_widgets side (100 msgs/frame, no socket)")
     a = p.parse_args(argv)
     reps = a.reps or (3 if a.quick else 5)
     n = a.n if not a.quick or a.n != 200_000 else 100_000
     seconds = a.seconds or (10.0 if a.quick else 60.0)
     header("bench.ingest", ["bench.ingest", *(argv or [])])
+    if a.profile:
+        table(
+            f"cProfile of Connection._on_frame + stores, N={n:,}, 100 msgs/frame, top functions by "
+            "own time (cProfile adds its own cost per call)",
+            ["function", "calls", "own µs per message", "cumulative µs per message",
+             "share of own time"],
+            profile(n),
+        )
+        return
     with Feed() as feed:
         if not a.skip_throughput:
             table(

@@ -17,7 +17,7 @@ import inspect
 import logging
 from collections.abc import Callable, Coroutine
 from itertools import compress, repeat
-from operator import itemgetter
+from operator import eq, itemgetter
 from typing import Any
 
 from .protocol import Message, message_of
@@ -210,7 +210,7 @@ class Dispatcher:
             handlers = self._handlers.get(kind, ())
             if not handlers and not self._taps:
                 continue
-            objects = data if len(distinct) == 1 else list(compress(data, map(kind.__eq__, kinds)))
+            objects = data if len(distinct) == 1 else list(compress(data, map(eq, kinds, repeat(kind))))
             payloads = list(map(dict.get, objects, _PAYLOAD))
             for handler in handlers:
                 if type(handler) is Batched:
