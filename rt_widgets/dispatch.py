@@ -229,9 +229,12 @@ class Dispatcher:
     def _call_batched(self, handler: Batched, args: tuple[Any, ...],
                       objects: list[dict[str, Any]]) -> None:
         try:
-            handler.many(*args)
+            result = handler.many(*args)
         except Exception as exc:
             self.report(exc, handler.one, message_of(objects[0]))
+        else:
+            if result is not None and inspect.iscoroutine(result):
+                self._run_async(result, handler.one, message_of(objects[0]))
 
     def _call(
         self, handlers: tuple[Handler, ...], arg: Any, source: Message | dict[str, Any]

@@ -304,3 +304,23 @@ def test_unsubscribing_a_batched_handler_restores_message_by_message_delivery_ru
 def test_batched_needs_two_callables() -> None:
     with pytest.raises(TypeError, match="two callables"):
         Batched(print, None)  # type: ignore[arg-type]
+
+
+def test_an_async_batch_form_is_handed_to_the_scheduler() -> None:
+    scheduled: list[tuple[Any, Any]] = []
+
+    def schedule(coro: Coroutine[Any, Any, Any], handler: Any, message: Message) -> None:
+        scheduled.append((handler, message.payload))
+        coro.close()
+
+    d = Dispatcher(schedule=schedule)
+
+    def one(payload: Any) -> None:
+        pass
+
+    async def many(payloads: list[Any]) -> None:
+        pass
+
+    d.on("a", Batched(one, many))
+    assert d.dispatch_batch(envelopes(("a", 1), ("a", 2)), skip="pong")
+    assert scheduled == [(one, 1)]
