@@ -16,7 +16,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Callable, Coroutine
-from itertools import compress, repeat
+from itertools import chain, compress, repeat
 from operator import eq, itemgetter
 from typing import Any
 
@@ -37,6 +37,7 @@ _LOG_FIRST = 5
 _LOG_EVERY = 1000
 _type_of = itemgetter("type")
 _PAYLOAD = repeat("payload")
+_NONE = repeat(())
 
 
 class Batched:
@@ -45,16 +46,20 @@ class Batched:
 
     ``many`` must do what calling ``one`` for each payload in turn would do, and must call no code
     it was not given: :meth:`Dispatcher.dispatch_batch` reorders messages of different types within
-    a frame when every handler they reach is batched.
+    a frame when every handler they reach is batched. ``batchable``, when given, is asked before
+    each batch frame: ``False`` sends the frame message by message (for instance while ``many``
+    would call a user's callback).
     """
 
-    __slots__ = ("many", "one")
+    __slots__ = ("batchable", "many", "one")
 
-    def __init__(self, one: Callable[..., Any], many: Callable[..., Any]) -> None:
+    def __init__(self, one: Callable[..., Any], many: Callable[..., Any],
+                 batchable: Callable[[], bool] | None = None) -> None:
         if not callable(one) or not callable(many):
             raise TypeError(f"Batched needs two callables, got {one!r} and {many!r}")
         self.one = one
         self.many = many
+        self.batchable = batchable
 
     def __call__(self, *args: Any) -> Any:
         return self.one(*args)
@@ -67,6 +72,10 @@ def _one(handler: Callable[..., Any]) -> Callable[..., Any]:
     return handler.one if type(handler) is Batched else handler
 
 
+def _batch_conditions(handlers: tuple[Callable[..., Any], ...]) -> tuple[Callable[[], bool], ...]:
+    return tuple(h.batchable for h in handlers if type(h) is Batched and h.batchable is not None)
+
+
 class Dispatcher:
     """Handlers by message type, plus ``"*"`` for every message.
 
@@ -77,8 +86,9 @@ class Dispatcher:
     [1]
     """
 
-    __slots__ = ("_batched_types", "_by_type", "_handlers", "_on_error", "_schedule", "_tap_calls",
-                 "_taps", "_taps_batched", "_wildcard", "handler_errors")
+    __slots__ = ("_batched_types", "_by_type", "_conditions", "_handlers", "_on_error", "_schedule",
+                 "_tap_calls", "_tap_conditions", "_taps", "_taps_batched", "_wildcard",
+                 "handler_errors")
 
     def __init__(self, on_error: ErrorHook | None = None, schedule: Scheduler | None = None) -> None:
         # Tuples replaced on change, never mutated: dispatch iterates a stable snapshot even when a
@@ -90,6 +100,9 @@ class Dispatcher:
         self._taps: tuple[Tap, ...] = ()
         self._tap_calls: tuple[Tap, ...] = ()
         self._taps_batched = True
+        # What Batched handlers' ``batchable`` asks before each batch frame, by type; for taps.
+        self._conditions: dict[str, tuple[Callable[[], bool], ...]] = {}
+        self._tap_conditions: tuple[Callable[[], bool], ...] = ()
         self._on_error = on_error
         self._schedule = schedule
         self.handler_errors = 0
@@ -124,6 +137,11 @@ class Dispatcher:
             self._by_type.pop(kind, None)
         self._batched_types = frozenset(
             t for t, hs in self._handlers.items() if all(type(h) is Batched for h in hs))
+        conditions = _batch_conditions(handlers)
+        if conditions:
+            self._conditions[kind] = conditions
+        else:
+            self._conditions.pop(kind, None)
 
     def tap(self, handler: Tap) -> Callable[[], None]:
         """Call ``handler(type, payload)`` for every message, after its typed handlers and before the
@@ -142,6 +160,7 @@ class Dispatcher:
         self._taps = taps
         self._tap_calls = tuple(map(_one, taps))
         self._taps_batched = all(type(h) is Batched for h in taps)
+        self._tap_conditions = _batch_conditions(taps)
 
     def dispatch(self, message: Message) -> None:
         """Deliver one message to its handlers; never raises because of a handler."""
@@ -204,6 +223,14 @@ class Dispatcher:
         batched = self._batched_types
         for kind in distinct:
             if type(kind) is not str or kind == skip or (kind in by_type and kind not in batched):
+                return False
+        conditions = self._conditions
+        if conditions:
+            for condition in chain.from_iterable(map(conditions.get, distinct, _NONE)):
+                if not condition():
+                    return False
+        for condition in self._tap_conditions:
+            if not condition():
                 return False
         for kind in distinct:
             # Read at each type: a view the explorer creates for one type follows the next ones.

@@ -52,7 +52,7 @@ class LiveMetrics(DataView):
         self._metrics = MetricsStore(history, series=series, thresholds=thresholds,
                                      on_alert=on_alert)
         super().__init__(self._metrics, connection, fps, type)
-        self._subscribe(type, Batched(self._on_payload, self._on_payloads))
+        self._subscribe(type, Batched(self._on_payload, self._on_payloads, self._batchable))
 
     def _on_payload(self, payload: Any) -> None:
         self._metrics.queue(payload)
@@ -61,6 +61,12 @@ class LiveMetrics(DataView):
     def _on_payloads(self, payloads: list[Any]) -> None:
         self._metrics.queue_many(payloads)
         self._changed()
+
+    def _batchable(self) -> bool:
+        # A threshold with an alert callback calls it as values arrive: then the messages of a
+        # frame are delivered in order, one at a time, so the callback sees the others' state as
+        # of its own message.
+        return self._metrics.on_alert is None or not self._metrics.thresholds
 
     @property
     def latest(self) -> dict[str, float]:

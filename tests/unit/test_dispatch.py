@@ -324,3 +324,20 @@ def test_an_async_batch_form_is_handed_to_the_scheduler() -> None:
     d.on("a", Batched(one, many))
     assert d.dispatch_batch(envelopes(("a", 1), ("a", 2)), skip="pong")
     assert scheduled == [(one, 1)]
+
+
+def test_a_batched_handler_can_send_frames_message_by_message_while_it_says_so() -> None:
+    d = Dispatcher()
+    calls: list[tuple[Any, ...]] = []
+    ready = [True]
+    recorder = Recorder(calls, "a").handler
+    d.on("a", Batched(recorder.one, recorder.many, lambda: ready[0]))
+    d.on("b", Recorder(calls, "b").handler)
+    assert d.dispatch_batch(envelopes(("b", 1), ("a", 2)), skip="pong")
+    ready[0] = False
+    # A condition of a type in the frame decides; one of a type not in it does not.
+    assert d.dispatch_batch(envelopes(("b", 3)), skip="pong")
+    assert not d.dispatch_batch(envelopes(("b", 4), ("a", 5)), skip="pong")
+    assert calls == [("b", "many", [1]), ("a", "many", [2]), ("b", "many", [3])]
+    d.tap(Batched(print, print, lambda: False))
+    assert not d.dispatch_batch(envelopes(("b", 6)), skip="pong")

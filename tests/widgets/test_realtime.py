@@ -396,6 +396,24 @@ def test_explorer_views_made_inside_a_batch_frame_get_the_whole_batch(
                == {"mission_update": 45, "metrics_update": 4, "notification": 1}, 10)
 
 
+def test_an_alert_callback_sees_other_views_as_of_its_own_message_in_a_batch_frame(
+        ws_server: Any, make_widget: Any) -> None:
+    server = ws_server()
+    w = make_widget(server.url)
+    table = w.table("mission_update")
+    seen: list[list[Any]] = []
+    metrics = LiveMetrics(w.connection, "metrics_update", thresholds={"cpu": {"above": 50}},
+                          on_alert=lambda alert: seen.append([r["id"] for r in table.rows]))
+    wait_connected(w, server)
+    frame_ = [{"type": "mission_update", "payload": {"id": 1}},
+              {"type": "metrics_update", "payload": {"cpu": 90.0}},
+              {"type": "mission_update", "payload": {"id": 2}}]
+    server.send(json.dumps(frame_))
+    wait_until(lambda: len(table.rows) == 2 and metrics.latest == {"cpu": 90.0}, 10)
+    assert seen == [[1]]
+    metrics.close()
+
+
 def test_connection_events_become_toasts(ws_server: Any, make_widget: Any,
                                          comm_spy: CommSpy) -> None:
     server = ws_server()
