@@ -311,6 +311,10 @@ class WsServer:
     def open_connections(self) -> int:
         return len(self._open)
 
+    def extensions(self) -> list[list[str]]:
+        """The extensions negotiated on each open connection (e.g. permessage-deflate)."""
+        return [[e.name for e in ws.protocol.extensions] for ws in list(self._open.values())]
+
     # --- internals -------------------------------------------------------------------------------
 
     def _connection_class(self) -> type[ServerConnection]:

@@ -643,3 +643,23 @@ def test_messages_sent_as_the_link_opens_reach_handlers_in_order_once_connected(
     assert got == list(range(200))
     assert states == {"connected"}
     wait_until(lambda: len(server.messages("subscribe")) == 20, 5)
+
+
+def test_compressed_messages_are_received_whole_and_in_order(
+    ws_server: MakeServer, make_conn: MakeConn
+) -> None:
+    """permessage-deflate, as servers built on websockets enable by default: single messages, an
+    array frame and a fragmented message all arrive decompressed, in order."""
+    server = ws_server(compression="deflate")
+    conn = make_conn(server.url)
+    got: list[Any] = []
+    conn.on("z", got.append)
+    conn.start()
+    connected(conn)
+    server.send({"type": "z", "payload": "x" * 5000},
+                [{"type": "z", "payload": i} for i in range(100)])
+    server.send_fragments('{"type": "z", ', '"payload": "last"}')
+    wait_until(lambda: len(got) == 102, 5)
+    assert got == ["x" * 5000, *range(100), "last"]
+    assert server.extensions() == [["permessage-deflate"]]
+    assert conn.stats()["decode_errors"] == 0
