@@ -663,3 +663,32 @@ def test_compressed_messages_are_received_whole_and_in_order(
     assert got == ["x" * 5000, *range(100), "last"]
     assert server.extensions() == [["permessage-deflate"]]
     assert conn.stats()["decode_errors"] == 0
+
+
+async def test_a_failing_message_callback_loses_that_message_not_the_link(
+    ws_server: MakeServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    from websockets.asyncio.client import connect
+
+    from rt_widgets.frames import FrameConnection, Payload, frame_connection_factory
+
+    server = ws_server()
+    got: list[bytes] = []
+    third = asyncio.Event()
+
+    def sink(data: Payload) -> None:
+        if data == b"boom":
+            raise RuntimeError("a bug in the message path")
+        got.append(bytes(data))
+        if len(got) == 2:
+            third.set()
+
+    factory: Any = frame_connection_factory(sink)
+    async with connect(server.url, create_connection=factory) as ws:
+        assert isinstance(ws, FrameConnection)
+        ws.start_delivery()
+        await asyncio.to_thread(server.send, "one", b"boom", "two")
+        await asyncio.wait_for(third.wait(), 5)
+        assert got == [b"one", b"two"]
+        assert ws.state.name == "OPEN"
+    assert "message handling failed" in caplog.text
