@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from datetime import UTC, datetime
 from itertools import chain, islice, repeat
@@ -83,9 +83,15 @@ class TableStore:
             raise ValueError(f"key must be a non-empty string, got {key!r}")
         self.key = key
         self.max_rows = _check_positive_int("max_rows", max_rows)
-        # OrderedDict: evicting the oldest row is O(1) (popitem(last=False)); a plain dict scans
-        # over the holes left at its front by earlier evictions.
-        self._rows: OrderedDict[Hashable, dict[str, Any]] = OrderedDict()
+        # A plain dict keeps rows in insertion order and stores a row ~6x faster than an
+        # OrderedDict, but finding its oldest key scans the holes earlier evictions left at its
+        # front. So the insertion order is also kept as (key, generation) pairs, oldest first:
+        # ``_born`` says which generation of a key is current, and the pairs of deleted keys are
+        # skipped when they reach the front (or dropped when the deque is compacted).
+        self._rows: dict[Hashable, dict[str, Any]] = {}
+        self._order: deque[tuple[Hashable, int]] = deque()
+        self._born: dict[Hashable, int] = {}
+        self._generation = 0
         self._key_of = itemgetter(key)
         self._fixed_columns = columns is not None
         self._columns: list[str] = list(columns) if columns is not None else [key]
@@ -124,10 +130,16 @@ class TableStore:
             rows = self._rows
             try:
                 k = payload[self.key]
-                if self._fields.issuperset(payload) and (k in rows or len(rows) < self.max_rows):
-                    rows[k] = payload
-                    self._dirty[k] = None
-                    return
+                if self._fields.issuperset(payload):
+                    if k in rows:
+                        rows[k] = payload
+                        self._dirty[k] = None
+                        return
+                    if len(rows) < self.max_rows:
+                        rows[k] = payload
+                        self._inserted(k)
+                        self._dirty[k] = None
+                        return
             except (KeyError, TypeError):
                 pass  # the row-by-row path reports it
         inbox.append(payload)
@@ -174,6 +186,7 @@ class TableStore:
         fields = self._fields
         if not fields.issuperset(set().union(*batch)):
             return False
+        before = len(rows)
         if set(map(len, last.values())) == {len(fields)}:
             # The last row of each key holds every field ever seen, so every field that earlier
             # rows of that key (or the stored row) could hold: merging all of them in order gives
@@ -184,6 +197,11 @@ class TableStore:
             for k, row in zip(keys, batch, strict=True):
                 existing = get(k)
                 rows[k] = row if existing is None else existing | row
+        if len(rows) != before:  # new keys, in the order they came
+            born = self._born
+            for k in last:
+                if k not in born:
+                    self._inserted(k)
         self._dirty.update(last)  # only the keys matter: no dict made for them
         return True
 
@@ -199,10 +217,10 @@ class TableStore:
             return
         if existing is None:
             self._rows[k] = row if adopt else dict(row)
+            self._inserted(k)
             if len(self._rows) > self.max_rows:
-                old, _ = self._rows.popitem(last=False)
+                self._mark_deleted(self._evict_oldest())
                 self._evicted += 1
-                self._mark_deleted(old)
         else:
             # A new dict, never a change in place: the stored row may be a queued payload, or in
             # a delta that is still being sent. Reassigning a key keeps its position.
@@ -219,6 +237,23 @@ class TableStore:
                         self._columns.append(name)
                         self._columns_changed = True
 
+    def _inserted(self, k: Hashable) -> None:
+        """Record that ``k`` was just added to the rows (it is the newest)."""
+        self._generation += 1
+        self._born[k] = self._generation
+        self._order.append((k, self._generation))
+
+    def _evict_oldest(self) -> Hashable:
+        """Remove the row inserted first; returns its key."""
+        order = self._order
+        born = self._born
+        while True:
+            k, generation = order.popleft()
+            if born.get(k) == generation:
+                del born[k]
+                del self._rows[k]
+                return k
+
     def _reject(self, row: Any) -> None:
         self._error(f"table row ignored: expected an object with key {self.key!r}, got {_sample(row)}")
 
@@ -231,6 +266,10 @@ class TableStore:
             self._error(f"table delete ignored: {_sample(key)} is not a usable key")
             return False
         if found:
+            del self._born[key]
+            if len(self._order) > 2 * len(self._rows) + 1024:
+                born = self._born
+                self._order = deque((k, born[k]) for k in self._rows)
             self._mark_deleted(key)
         return found
 
@@ -252,6 +291,8 @@ class TableStore:
         """Remove every row."""
         self._settle()
         self._rows.clear()
+        self._order.clear()
+        self._born.clear()
         self._dirty.clear()
         self._deleted.clear()
         self._sent.clear()

@@ -475,3 +475,42 @@ def test_queued_metrics_match_payload_by_payload_application(
         assert {n: queued.history(n) for n in queued.names} == {
             n: pts[-50:] for n, pts in history.items()}
     assert True in taken and False in taken
+
+
+def test_eviction_skips_deleted_keys_and_knows_reinserted_ones_are_new() -> None:
+    t = TableStore(max_rows=3)
+    for k in "abc":
+        t.apply({"id": k})
+    t.delete("a")
+    t.apply({"id": "d"})  # 3 rows: no eviction
+    t.apply({"id": "e"})  # evicts b, the oldest row still there (not the deleted a)
+    assert [r["id"] for r in t.rows] == ["c", "d", "e"] and t.evicted == 1
+    t.apply({"id": "a"})  # a again: the newest row, so c goes
+    t.queue_many([{"id": "f"}])
+    assert [r["id"] for r in t.rows] == ["e", "a", "f"] and t.evicted == 3
+    t.delete("e")
+    t.delete("a")
+    t.apply({"id": "g"})
+    t.apply({"id": "h"})
+    assert [r["id"] for r in t.rows] == ["f", "g", "h"]
+
+
+def test_many_deletes_do_not_grow_the_eviction_order() -> None:
+    t = TableStore(max_rows=10_000)
+    for i in range(50_000):
+        t.apply({"id": i})
+        t.delete(i)
+    assert len(t) == 0 and len(t._order) <= 1024
+    for i in range(10_001):
+        t.apply({"id": i})
+    assert t.get(0) is None and t.get(10_000) == {"id": 10_000} and t.evicted == 1
+
+
+def test_a_key_deleted_and_inserted_again_is_evicted_by_its_new_place() -> None:
+    t = TableStore(max_rows=3)
+    for k in "abc":
+        t.apply({"id": k})
+    t.delete("a")
+    t.queue({"id": "a"})  # now the newest
+    t.apply({"id": "d"})
+    assert [r["id"] for r in t.rows] == ["c", "a", "d"]
