@@ -176,11 +176,16 @@ def test_20k_messages_in_one_second_bounded_rate_and_exact_final_state(
     assert metrics.latest == latest
     deltas = [c for _, c in comm_spy.custom(table, "delta")]
     assert [d["seq"] for d in deltas] == list(range(1, len(deltas) + 1))
-    metric_deltas = [c for _, c in comm_spy.custom(metrics, "delta")]
-    final_latest: dict[str, float] = {}
-    for d in metric_deltas:
-        final_latest.update(d.get("latest", {}))
-    assert final_latest == latest
+
+    def view_latest() -> dict[str, float]:
+        merged: dict[str, float] = {}
+        for _, d in comm_spy.custom(metrics, "delta"):
+            merged.update(d.get("latest", {}))
+        return merged
+
+    # Each view flushes on its own schedule within the frame budget: the metrics view's last delta
+    # may leave a tick after the table's.
+    wait_until(lambda: view_latest() == latest, 10, message=lambda: f"{view_latest()} != {latest}")
     state = comm_spy.view_state(w)
     assert state["status"] == "connected"
     assert state["stats"]["messages_in"] >= 20_000
