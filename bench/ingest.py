@@ -78,6 +78,34 @@ def run_ceiling(url: str, n: int, stores: bool = False) -> float:
     return asyncio.run(_ceiling_async(url, n, stores))
 
 
+class _Span:
+    """Wall and CPU time from the connection's first ``connected`` (or from creation, if that
+    was never seen) to :meth:`end`; :meth:`rate` stores msgs per CPU-second in ``_last_cpu``."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self._start = (time.perf_counter(), time.process_time())
+        self._connected = False
+        self._end = self._start
+
+    def on_state(self, old: Any, new: Any) -> None:
+        if str(getattr(new, "value", new)) == "connected" and not self._connected:
+            self._connected = True
+            self._start = (time.perf_counter(), time.process_time())
+
+    def end(self) -> None:
+        self._end = (time.perf_counter(), time.process_time())
+        self.done.set()
+
+    def wait(self, what: Callable[[], str]) -> None:
+        if not self.done.wait(300):
+            raise TimeoutError(what())
+
+    def rate(self, n: int) -> float:
+        _last_cpu[0] = n / (self._end[1] - self._start[1])
+        return n / (self._end[0] - self._start[0])
+
+
 def run_rt(url: str, n: int, check: bool = False, stores: bool = True) -> float:
     """msgs/s of Connection -> conn.on handlers -> TableStore/MetricsStore (span as the ceiling).
 
@@ -89,27 +117,17 @@ def run_rt(url: str, n: int, check: bool = False, stores: bool = True) -> float:
 
     table_store = TableStore(key="id", max_rows=10_000)
     metrics = MetricsStore(history=300)
-    done = threading.Event()
-    marks: dict[str, float] = {}
 
     def on_end(payload: Any) -> None:
         if stores:  # what the stores queued is applied when read: count that work too
             table_store.drain()
             metrics.drain()
-        marks["end"] = time.perf_counter()
-        marks["cpu_end"] = time.process_time()
-        done.set()
-
-    def on_state(old: Any, new: Any) -> None:
-        if str(getattr(new, "value", new)) == "connected" and "start" not in marks:
-            marks["start"] = time.perf_counter()
-            marks["cpu_start"] = time.process_time()
+        span.end()
 
     def nothing(payload: Any) -> None:
         pass
 
     conn = Connection(url, heartbeat_interval=60.0, max_message_size=1 << 20)
-    conn.on_state(on_state)
     if stores:
         conn.on("mission_update", Batched(table_store.queue, table_store.queue_many))
         conn.on("metrics_update", Batched(metrics.queue, metrics.queue_many))
@@ -117,12 +135,11 @@ def run_rt(url: str, n: int, check: bool = False, stores: bool = True) -> float:
         conn.on("mission_update", Batched(nothing, nothing))
         conn.on("metrics_update", Batched(nothing, nothing))
     conn.on("end", on_end)
-    t_call = time.perf_counter()
-    c_call = time.process_time()
+    span = _Span()
+    conn.on_state(span.on_state)
     conn.start()
     try:
-        if not done.wait(300):
-            raise TimeoutError(f"rt_widgets received {conn.stats()['messages_in']}/{n} messages")
+        span.wait(lambda: f"rt_widgets received {conn.stats()['messages_in']}/{n} messages")
     finally:
         conn.stop()
     received = conn.stats()["messages_in"]
@@ -133,8 +150,7 @@ def run_rt(url: str, n: int, check: bool = False, stores: bool = True) -> float:
         assert got == want, "table state differs from the feed's"
         assert metrics.latest == final_metrics(n), "metrics state differs from the feed's"
         assert len(table_store) == KEYS
-    _last_cpu[0] = n / (marks["cpu_end"] - marks.get("cpu_start", c_call))
-    return n / (marks["end"] - marks.get("start", t_call))
+    return span.rate(n)
 
 
 def run_widget(url: str, n: int) -> float:
@@ -143,35 +159,23 @@ def run_widget(url: str, n: int) -> float:
     the views' comm messages go nowhere). Span as ``run_rt``, to the feed's ``end`` message."""
     from rt_widgets import RealtimeWidget
 
-    done = threading.Event()
-    marks: dict[str, float] = {}
-    t_call = time.perf_counter()
-    c_call = time.process_time()
+    span = _Span()
+    same = [False]
     w = RealtimeWidget(url, heartbeat_interval=60.0, max_message_size=1 << 20)
 
-    def on_state(old: Any, new: Any) -> None:
-        if str(getattr(new, "value", new)) == "connected" and "start" not in marks:
-            marks["start"] = time.perf_counter()
-            marks["cpu_start"] = time.process_time()
-
     def on_end(payload: Any) -> None:
-        same = (len(w.table("mission_update")) == KEYS
-                and w.metrics("metrics_update").latest == final_metrics(n))
-        marks["same"] = float(same)
-        marks["end"] = time.perf_counter()
-        marks["cpu_end"] = time.process_time()
-        done.set()
+        same[0] = (len(w.table("mission_update")) == KEYS
+                   and w.metrics("metrics_update").latest == final_metrics(n))
+        span.end()
 
-    w.connection.on_state(on_state)
+    w.connection.on_state(span.on_state)
     w.connection.on("end", on_end)
     try:
-        if not done.wait(300):
-            raise TimeoutError(f"RealtimeWidget received {w.connection.stats()['messages_in']}/{n}")
+        span.wait(lambda: f"RealtimeWidget received {w.connection.stats()['messages_in']}/{n}")
     finally:
         w.close()
-    assert marks["same"], "the RealtimeWidget's views differ from the feed's final state"
-    _last_cpu[0] = n / (marks["cpu_end"] - marks.get("cpu_start", c_call))
-    return n / (marks["end"] - marks.get("start", t_call))
+    assert same[0], "the RealtimeWidget's views differ from the feed's final state"
+    return span.rate(n)
 
 
 VARIANTS = (

@@ -130,16 +130,13 @@ class TableStore:
             rows = self._rows
             try:
                 k = payload[self.key]
-                if self._fields.issuperset(payload):
-                    if k in rows:
-                        rows[k] = payload
-                        self._dirty[k] = None
-                        return
-                    if len(rows) < self.max_rows:
-                        rows[k] = payload
+                known = k in rows
+                if self._fields.issuperset(payload) and (known or len(rows) < self.max_rows):
+                    rows[k] = payload
+                    if not known:
                         self._inserted(k)
-                        self._dirty[k] = None
-                        return
+                    self._dirty[k] = None
+                    return
             except (KeyError, TypeError):
                 pass  # the row-by-row path reports it
         inbox.append(payload)
@@ -254,6 +251,14 @@ class TableStore:
                 del self._rows[k]
                 return k
 
+    def _forget(self, k: Hashable) -> None:
+        """Record that ``k`` was deleted: its pair stays in the order until it reaches the front,
+        or until the pairs of deleted keys outnumber the rows and the order is rebuilt."""
+        del self._born[k]
+        if len(self._order) > 2 * len(self._rows) + 1024:
+            born = self._born
+            self._order = deque((key, born[key]) for key in self._rows)
+
     def _reject(self, row: Any) -> None:
         self._error(f"table row ignored: expected an object with key {self.key!r}, got {_sample(row)}")
 
@@ -266,10 +271,7 @@ class TableStore:
             self._error(f"table delete ignored: {_sample(key)} is not a usable key")
             return False
         if found:
-            del self._born[key]
-            if len(self._order) > 2 * len(self._rows) + 1024:
-                born = self._born
-                self._order = deque((k, born[k]) for k in self._rows)
+            self._forget(key)
             self._mark_deleted(key)
         return found
 
