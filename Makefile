@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test install js chromium lint typecheck test-py test-js bench clean
 
-$(STAMP): pyproject.toml package.json package-lock.json
+$(STAMP): pyproject.toml package.json package-lock.json hatch_build.py rt_widgets/_speedups.c
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	npm ci --no-audit --no-fund

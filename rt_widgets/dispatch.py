@@ -16,10 +16,10 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Callable, Coroutine
-from itertools import chain, compress, repeat
-from operator import eq, itemgetter
+from itertools import chain, repeat
 from typing import Any
 
+from ._batch import group_by_type
 from .protocol import Message, message_of
 
 __all__ = ["Batched", "Dispatcher", "Handler"]
@@ -35,8 +35,6 @@ logger = logging.getLogger("rt_widgets")
 # process; the first few are logged in full, then one in every thousand.
 _LOG_FIRST = 5
 _LOG_EVERY = 1000
-_type_of = itemgetter("type")
-_PAYLOAD = repeat("payload")
 _NONE = repeat(())
 
 
@@ -214,18 +212,14 @@ class Dispatcher:
         message of type ``skip``, a ``"*"`` handler, or a handler or tap with no batch form."""
         if self._wildcard or not self._taps_batched or not (self._batched_types or self._taps):
             return False
-        try:
-            kinds = list(map(_type_of, data))
-            types = set(kinds)
-        except (KeyError, TypeError):  # an element that is not a dict, or an unhashable type
+        grouped = group_by_type(data)
+        if grouped is None:  # an element that is not an envelope with a str type
             return False
-        # In order of first appearance (a set is half the cost of dict.fromkeys; a frame of many
-        # types would make the index scans add up).
-        distinct = sorted(types, key=kinds.index) if len(types) <= 8 else list(dict.fromkeys(kinds))
+        distinct, groups, payload_groups = grouped
         by_type = self._by_type
         batched = self._batched_types
         for kind in distinct:
-            if type(kind) is not str or kind == skip or (kind in by_type and kind not in batched):
+            if kind == skip or (kind in by_type and kind not in batched):
                 return False
         conditions = self._conditions
         if conditions:
@@ -235,13 +229,9 @@ class Dispatcher:
         for condition in self._tap_conditions:
             if not condition():
                 return False
-        for kind in distinct:
+        for kind, objects, payloads in zip(distinct, groups, payload_groups, strict=True):
             # Read at each type: a view the explorer creates for one type follows the next ones.
             handlers = self._handlers.get(kind, ())
-            if not handlers and not self._taps:
-                continue
-            objects = data if len(distinct) == 1 else list(compress(data, map(eq, kinds, repeat(kind))))
-            payloads = list(map(dict.get, objects, _PAYLOAD))
             for handler in handlers:
                 if type(handler) is Batched:
                     self._call_batched(handler, (payloads,), objects)

@@ -20,9 +20,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from datetime import UTC, datetime
-from itertools import chain, islice, repeat
+from itertools import islice, repeat
 from operator import itemgetter
 from typing import Any, Literal
+
+from ._batch import coalesce_rows, metric_columns
 
 __all__ = ["Alert", "MetricsStore", "NotificationStore", "TableStore"]
 
@@ -35,7 +37,6 @@ _ERROR_SAMPLE_CHARS = 80
 # memory of a store nobody reads; a longer queue applies in fewer passes but its messages no longer
 # fit in the CPU cache (bench.ingest, batched: 256 and 1,024 alike, 4,096 12% slower).
 INBOX_LIMIT = 256
-_NUMBER_TYPES = frozenset((int, float))
 
 
 def _sample(value: Any) -> str:
@@ -170,28 +171,22 @@ class TableStore:
     def _settle_coalesced(self, batch: list[Any]) -> bool:
         """Apply ``batch`` with C-level passes over its rows; ``False`` (nothing applied) when it
         needs the row-by-row path: non-dict or keyless rows, a new field, or an eviction."""
-        if len(set(map(type, batch))) != 1 or type(batch[0]) is not dict:
+        coalesced = coalesce_rows(batch, self.key, self._fields)
+        if coalesced is None:
             return False
+        last, whole = coalesced
         rows = self._rows
-        try:
-            keys = list(map(self._key_of, batch))
-            last = dict(zip(keys, batch, strict=True))
-        except (KeyError, TypeError):
-            return False
         if len(rows) + len(last) > self.max_rows:
             return False
-        fields = self._fields
-        if not fields.issuperset(set().union(*batch)):
-            return False
         before = len(rows)
-        if set(map(len, last.values())) == {len(fields)}:
+        if whole:
             # The last row of each key holds every field ever seen, so every field that earlier
             # rows of that key (or the stored row) could hold: merging all of them in order gives
             # that last row. It becomes the stored row as it is (stored rows are never changed).
             rows.update(last)
         else:
             get = rows.get
-            for k, row in zip(keys, batch, strict=True):
+            for k, row in zip(map(self._key_of, batch), batch, strict=True):
                 existing = get(k)
                 rows[k] = row if existing is None else existing | row
         if len(rows) != before:  # new keys, in the order they came
@@ -552,30 +547,17 @@ class MetricsStore:
     def _settle_by_series(self, payloads: list[Any], times: list[float]) -> bool:
         """Apply payloads that all hold the same known series, a series at a time; ``False``
         (nothing applied) when they need the payload-by-payload path."""
-        if self.thresholds or len(set(map(type, payloads))) != 1 or type(payloads[0]) is not dict:
+        if self.thresholds or type(payloads[0]) is not dict:
+            return False
+        # Every payload holds exactly the first one's series, in any order: read in that order,
+        # they are the series' columns.
+        names = tuple(payloads[0])
+        if not self._history.keys() >= set(names):
+            return False
+        columns = metric_columns(payloads, names)
+        if columns is None:
             return False
         history = self._history
-        # Every payload holds exactly the first one's series (the same number of them, and each of
-        # them): read in that order and transposed, they are the series' columns.
-        names = tuple(payloads[0])
-        if not names or set(map(len, payloads)) != {len(names)} or not history.keys() >= set(names):
-            return False
-        try:
-            rows = list(map(itemgetter(*names), payloads))
-        except KeyError:
-            return False
-        # One name: itemgetter gives values, not tuples.
-        columns = list(zip(*rows, strict=False)) if len(names) > 1 else [tuple(rows)]
-        kinds = set(map(type, chain.from_iterable(columns)))
-        if not kinds <= _NUMBER_TYPES:
-            return False
-        if float in kinds:
-            try:
-                # A sum of finite numbers is finite unless it overflows (then: the slow path).
-                if not all(map(math.isfinite, map(sum, columns))):
-                    return False
-            except OverflowError:
-                return False
         keep = self.history_size
         recent = times[-keep:] if len(times) > keep else times
         latest = self._latest
