@@ -29,7 +29,7 @@ demo: install
 	$(BIN)/python -m rt_widgets.demo.lab
 
 lint: install
-	$(BIN)/ruff check rt_widgets tests bench
+	$(BIN)/ruff check rt_widgets tests bench hatch_build.py
 	$(BIN)/mypy
 	npx tsc --noEmit -p js
 
