@@ -169,8 +169,9 @@ class TableStore:
                     self._reject(row)
 
     def _settle_coalesced(self, batch: list[Any]) -> bool:
-        """Apply ``batch`` with C-level passes over its rows; ``False`` (nothing applied) when it
-        needs the row-by-row path: non-dict or keyless rows, a new field, or an eviction."""
+        """Apply ``batch`` with one pass over its rows (``_batch.coalesce_rows``) and one store per
+        key; ``False`` (nothing applied) when it needs the row-by-row path: non-dict or keyless rows,
+        a new field, or an eviction."""
         coalesced = coalesce_rows(batch, self.key, self._fields)
         if coalesced is None:
             return False
