@@ -109,8 +109,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
-    # SIGTERM (a service manager, a test tearing down) stops as cleanly as Ctrl-C.
+    # SIGTERM (a service manager, a test tearing down) stops as cleanly as Ctrl-C. Only the first
+    # signal counts: Ctrl-C in `make demo` reaches the feed twice (the terminal's SIGINT and the
+    # launcher's SIGTERM), and a second KeyboardInterrupt would break off the clean stop.
+    # (A Python no-op, not SIG_IGN: a signal already pending would be reported as a race.)
+    signal.signal(signal.SIGINT, _stopping)
+    signal.signal(signal.SIGTERM, _stopping)
     raise KeyboardInterrupt
+
+
+def _stopping(signum: int, frame: FrameType | None) -> None:
+    """A signal while the feed is already stopping: nothing more to do."""
 
 
 if __name__ == "__main__":

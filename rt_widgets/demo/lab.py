@@ -194,8 +194,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         lab = subprocess.Popen(
             lab_command(root, args.notebook, open_browser=open_browser), cwd=root, env=env
         )
-        # A plain `kill` of the launcher must not leave JupyterLab and the feed behind.
+        # A plain `kill` of the launcher must not leave JupyterLab and the feed behind; nor a
+        # Ctrl-C when a shell started it with SIGINT ignored (as it starts background jobs).
         signal.signal(signal.SIGTERM, _exit_on_sigterm)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
             return lab.wait()
         except KeyboardInterrupt:

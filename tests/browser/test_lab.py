@@ -115,7 +115,16 @@ def test_repo_root_is_found_from_the_checkout(monkeypatch: pytest.MonkeyPatch, t
     assert demo_lab._repo_root() == REPO
 
 
-def test_the_launcher_stops_jupyterlab_and_the_feed_when_terminated(tmp_path: Path) -> None:
+def _ignore_sigint() -> None:
+    # As a shell starts a background job: SIGINT ignored, inherited by what the job starts.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize("how", ["terminate", "ctrl-c"])
+def test_the_launcher_stops_jupyterlab_and_the_feed_when_terminated(tmp_path: Path, how: str) -> None:
+    """`kill` of the launcher, or Ctrl-C (SIGINT to its whole process group, so the feed and
+    JupyterLab get it too, here even with SIGINT ignored as in a background job): everything
+    stops, without a traceback."""
     import subprocess
 
     from ._helpers import wait_until
@@ -126,7 +135,8 @@ def test_the_launcher_stops_jupyterlab_and_the_feed_when_terminated(tmp_path: Pa
     log = (tmp_path / "launcher.log").open("wb")
     launcher = subprocess.Popen(
         [sys.executable, "-m", "rt_widgets.demo.lab", "--port", str(port), "--no-browser"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        preexec_fn=_ignore_sigint if how == "ctrl-c" else None,
     )
     children: list[str] = []
     try:
@@ -134,8 +144,12 @@ def test_the_launcher_stops_jupyterlab_and_the_feed_when_terminated(tmp_path: Pa
         children = wait_until(
             lambda: [line for line in _children(launcher.pid) if "jupyter-lab" in line], 60,
             "JupyterLab never started")
-        launcher.terminate()
-        assert launcher.wait(30) == 128 + 15
+        if how == "terminate":
+            launcher.terminate()
+            assert launcher.wait(30) == 128 + 15
+        else:
+            os.killpg(launcher.pid, signal.SIGINT)
+            assert launcher.wait(30) == 130
         assert not port_open(port), "the feed outlived the launcher"
         assert _children(launcher.pid) == [] and not any(
             _alive(int(line.split()[0])) for line in children), "JupyterLab outlived the launcher"
@@ -147,6 +161,9 @@ def test_the_launcher_stops_jupyterlab_and_the_feed_when_terminated(tmp_path: Pa
         for line in [*children, *_children(launcher.pid)]:  # nothing left behind, even on failure
             with contextlib.suppress(ProcessLookupError):
                 os.kill(int(line.split()[0]), signal.SIGKILL)
+    output = (tmp_path / "launcher.log").read_text()
+    assert "Traceback" not in output, output[-3000:]
+    assert "stopped" in output  # the feed's own clean stop
 
 
 def _children(pid: int) -> list[str]:

@@ -515,6 +515,34 @@ def test_cli_prints_url_serves_and_stops_on_ctrl_c() -> None:
     assert "stopped" in stderr
 
 
+def test_cli_stops_cleanly_when_ctrl_c_and_sigterm_arrive_together() -> None:
+    """Ctrl-C in `make demo` reaches the feed as the terminal's SIGINT and the launcher's SIGTERM."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rt_widgets.demo", "--port", "0", "--rate", "200", "--seed", "1"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        url = read_line(proc, 20.0).split()[2]
+        with sync_connect(url, open_timeout=5, max_queue=None) as ws:
+            ws.recv(timeout=5)
+            proc.send_signal(signal.SIGINT)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        assert proc.stderr is not None and proc.stdout is not None
+        stderr = proc.stderr.read().decode()
+        proc.stderr.close()
+        proc.stdout.close()
+    assert "Traceback" not in stderr, stderr
+    assert "stopped" in stderr
+
+
 def test_cli_chaos_flags_reach_the_feed() -> None:
     chaos = ["--refuse-status", "503", "--retry-after", "2"]
     proc = subprocess.Popen(
