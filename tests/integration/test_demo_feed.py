@@ -482,90 +482,73 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[bytes]:
     )
 
 
-def test_cli_prints_url_serves_and_stops_on_ctrl_c() -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rt_widgets.demo", "--port", "0", "--rate", "100", "--seed", "1"],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        line = read_line(proc, 20.0)
+class FeedProcess:
+    """``python -m rt_widgets.demo ARGS`` running; ``stderr`` is its log once it has ended."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "rt_widgets.demo", "--port", "0", *args],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        self.stderr = ""
+
+    def url(self) -> str:
+        line = read_line(self.proc, 20.0)
         assert line.startswith("demo feed: ws://127.0.0.1:") and "/ws" in line
-        url = line.split()[2]
-        with sync_connect(url, open_timeout=5, max_queue=None) as ws:
+        return line.split()[2]
+
+    def __enter__(self) -> FeedProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        proc = self.proc
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        assert proc.stderr is not None and proc.stdout is not None
+        self.stderr = proc.stderr.read().decode()
+        proc.stderr.close()
+        proc.stdout.close()
+
+
+def test_cli_prints_url_serves_and_stops_on_ctrl_c() -> None:
+    with FeedProcess("--rate", "100", "--seed", "1") as feed:
+        with sync_connect(feed.url(), open_timeout=5, max_queue=None) as ws:
             assert orjson.loads(ws.recv(timeout=5))["seq"] == 1
-            proc.send_signal(signal.SIGINT)
+            feed.proc.send_signal(signal.SIGINT)
             deadline = time.monotonic() + 10
             with pytest.raises(ConnectionClosed):
                 while True:
                     ws.recv(timeout=max(0.0, deadline - time.monotonic()))
             assert ws.close_code == 1001
-        assert proc.wait(10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        assert proc.stderr is not None and proc.stdout is not None
-        stderr = proc.stderr.read().decode()
-        proc.stderr.close()
-        proc.stdout.close()
-    assert "(loopback only)" in stderr
-    assert "stopped" in stderr
+        assert feed.proc.wait(10) == 0
+    assert "(loopback only)" in feed.stderr
+    assert "stopped" in feed.stderr
 
 
 def test_cli_stops_cleanly_when_ctrl_c_and_sigterm_arrive_together() -> None:
     """Ctrl-C in `make demo` reaches the feed as the terminal's SIGINT and the launcher's SIGTERM."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rt_widgets.demo", "--port", "0", "--rate", "200", "--seed", "1"],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        url = read_line(proc, 20.0).split()[2]
-        with sync_connect(url, open_timeout=5, max_queue=None) as ws:
-            ws.recv(timeout=5)
-            proc.send_signal(signal.SIGINT)
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        assert proc.stderr is not None and proc.stdout is not None
-        stderr = proc.stderr.read().decode()
-        proc.stderr.close()
-        proc.stdout.close()
-    assert "Traceback" not in stderr, stderr
-    assert "stopped" in stderr
+    with (FeedProcess("--rate", "200", "--seed", "1") as feed,
+          sync_connect(feed.url(), open_timeout=5, max_queue=None) as ws):
+        ws.recv(timeout=5)
+        feed.proc.send_signal(signal.SIGINT)
+        feed.proc.send_signal(signal.SIGTERM)
+        assert feed.proc.wait(10) == 0
+    assert "Traceback" not in feed.stderr, feed.stderr
+    assert "stopped" in feed.stderr
 
 
 def test_cli_chaos_flags_reach_the_feed() -> None:
-    chaos = ["--refuse-status", "503", "--retry-after", "2"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rt_widgets.demo", "--port", "0", "--quiet", *chaos],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        url = read_line(proc, 20.0).split()[2]
+    with FeedProcess("--quiet", "--refuse-status", "503", "--retry-after", "2") as feed:
         with pytest.raises(InvalidStatus) as caught:
-            sync_connect(url, open_timeout=5)
+            sync_connect(feed.url(), open_timeout=5)
         assert caught.value.response.status_code == 503
         assert caught.value.response.headers["Retry-After"] == "2"
-        proc.terminate()
-        assert proc.wait(10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        assert proc.stdout is not None
-        proc.stdout.close()
+        feed.proc.terminate()
+        assert feed.proc.wait(10) == 0
 
 
 def test_cli_reports_a_taken_port(make_feed) -> None:
