@@ -34,7 +34,11 @@ class SpeedupsBuildHook(BuildHookInterface):  # type: ignore[type-arg]
             try:
                 compile_extension(source, target)
             except (OSError, subprocess.CalledProcessError) as exc:
-                print(f"rt_widgets: C speedups not built ({exc}); using pure Python", file=sys.stderr)
+                # A module built from an older source must not stay behind to be imported.
+                target.unlink(missing_ok=True)
+                output = getattr(exc, "stdout", None) or ""
+                print(f"rt_widgets: C speedups not built ({exc}); using pure Python\n{output[-2000:]}",
+                      file=sys.stderr)
                 return
         if version == "standard":  # a binary wheel: tag it for this interpreter and platform
             build_data["pure_python"] = False
@@ -58,5 +62,5 @@ def compile_extension(source: Path, target: Path) -> None:
         "-o",
         str(target) + ".tmp",
     ]
-    subprocess.run(command, check=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    subprocess.run(command, check=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     os.replace(str(target) + ".tmp", target)

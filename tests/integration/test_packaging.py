@@ -80,12 +80,17 @@ def test_without_the_extension_the_wheel_is_pure_python_and_works(tmp_path: Path
     src = project_copy(tmp_path / "src")
     env = {}
     if how == "compiler fails":
+        # A module built earlier from another source is there too: it must not be shipped.
+        built = next((ROOT / "rt_widgets").glob("_speedups.*.so"))
+        shutil.copy2(built, src / "rt_widgets" / built.name)
         (src / "rt_widgets" / "_speedups.c").write_text("this is not C\n")
     else:
         env["RT_WIDGETS_NO_EXTENSION"] = "1"
     wheel, result = build_wheel(src, tmp_path / "out", env)
     if how == "compiler fails":
         assert "C speedups not built" in result.stdout + result.stderr
+        assert "this is not C" in result.stdout + result.stderr  # the compiler's own message
+        assert not list((src / "rt_widgets").glob("_speedups.*.so"))
     assert wheel.name.endswith("-py3-none-any.whl"), wheel.name
     with zipfile.ZipFile(wheel) as archive:
         assert not [n for n in archive.namelist() if n.endswith((".so", ".pyd"))]
