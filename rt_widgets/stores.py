@@ -177,7 +177,9 @@ class TableStore:
             return False
         last, whole = coalesced
         rows = self._rows
-        if len(rows) + len(last) > self.max_rows:
+        room = self.max_rows - len(rows)
+        # Known keys take no room: only a batch with more new keys than room needs evictions.
+        if len(last) > room and len(last.keys() - rows.keys()) > room:
             return False
         before = len(rows)
         if whole:

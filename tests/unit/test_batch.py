@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rt_widgets import _batch
-from tests.unit.conftest import speedups
+from tests.conftest import speedups
 
 C: Any = speedups()
 

@@ -516,3 +516,21 @@ def test_a_key_deleted_and_inserted_again_is_evicted_by_its_new_place() -> None:
     t.queue({"id": "a"})  # now the newest
     t.apply({"id": "d"})
     assert [r["id"] for r in t.rows] == ["c", "a", "d"]
+
+
+def test_a_full_table_takes_whole_rows_of_known_keys_together() -> None:
+    """At its cap, a queue of whole rows for keys the table holds needs no eviction: each key's
+    last row is stored as it is (the batch apply), not merged into a copy row by row."""
+    table = TableStore(key="id", max_rows=3)
+    for i in range(3):
+        table.apply({"id": i, "v": -1})
+    rows = [{"id": i % 3, "v": i} for i in range(10)]
+    table.queue_many(rows)
+    assert table.rows == [{"id": 0, "v": 9}, {"id": 1, "v": 7}, {"id": 2, "v": 8}]
+    stored = table.snapshot()["rows"]
+    assert [row is rows[i] for row, i in zip(stored, (9, 7, 8), strict=True)] == [True] * 3
+    # A new key beyond the cap still evicts the oldest, row by row: 5 evicts 0, which comes back
+    # as a new row and evicts 1.
+    table.queue_many([{"id": 5, "v": 0}, {"id": 0, "v": 10}])
+    assert table.rows == [{"id": 2, "v": 8}, {"id": 5, "v": 0}, {"id": 0, "v": 10}]
+    assert table.evicted == 2

@@ -58,6 +58,14 @@ def replay_table(deltas: list[dict[str, Any]], key: str = "id") -> list[dict[str
     return list(rows.values())
 
 
+def view_latest(comm_spy: CommSpy, metrics: Any) -> dict[str, float]:
+    """What the metrics view holds as each series' latest value after the deltas so far."""
+    merged: dict[str, float] = {}
+    for _, d in comm_spy.custom(metrics, "delta"):
+        merged.update(d.get("latest", {}))
+    return merged
+
+
 # -- traits per state -----------------------------------------------------------------------
 
 
@@ -177,15 +185,10 @@ def test_20k_messages_in_one_second_bounded_rate_and_exact_final_state(
     deltas = [c for _, c in comm_spy.custom(table, "delta")]
     assert [d["seq"] for d in deltas] == list(range(1, len(deltas) + 1))
 
-    def view_latest() -> dict[str, float]:
-        merged: dict[str, float] = {}
-        for _, d in comm_spy.custom(metrics, "delta"):
-            merged.update(d.get("latest", {}))
-        return merged
-
     # Each view flushes on its own schedule within the frame budget: the metrics view's last delta
     # may leave a tick after the table's.
-    wait_until(lambda: view_latest() == latest, 10, message=lambda: f"{view_latest()} != {latest}")
+    wait_until(lambda: view_latest(comm_spy, metrics) == latest, 10,
+               message=lambda: f"{view_latest(comm_spy, metrics)} != {latest}")
     state = comm_spy.view_state(w)
     assert state["status"] == "connected"
     assert state["stats"]["messages_in"] >= 20_000
@@ -374,6 +377,79 @@ def test_explorer_counts_types_infers_kinds_and_makes_views(ws_server: Any, make
     # Rates fall back to zero once messages stop.
     wait_until(lambda: comm_spy.view_state(w)["overview"]["log"]["rate"] == 0, 10)
     wait_until(lambda: comm_spy.view_state(w)["overview"]["log"]["rates"], 10)
+
+
+@pytest.mark.usefixtures("batch_impl")
+def test_array_frames_reach_the_views_exactly_as_messages_applied_one_by_one(
+        ws_server: Any, make_widget: Any, comm_spy: CommSpy) -> None:
+    """A feed of array frames (whole rows, partial rows, a column that appears mid-stream,
+    evictions, deletes, metrics with a value that is not a number, an element that is not an
+    envelope): the stores and what the views receive equal every message applied in order. Run
+    with the batch passes in C and in pure Python."""
+    server = ws_server()
+    w = make_widget(server.url, fps=20)
+    table = w.table("mission_update", key="id", max_rows=150, delete_type="mission_removed")
+    metrics = w.metrics("metrics_update")
+    wait_connected(w, server)
+
+    rng = random.Random(17)
+    expected: OrderedDict[int, dict[str, Any]] = OrderedDict()
+    latest: dict[str, Any] = {}
+    ignored = 0
+    frames: list[str] = []
+    for f in range(300):
+        batch: list[Any] = []
+        for i in range(60):
+            n = f * 60 + i
+            r = rng.random()
+            if r < 0.7:
+                # 120 ids fit the table; two frames bring ~40 new ones each, which evict the
+                # oldest (then the old ids come back and evict in turn, until all 120 are in).
+                mid = 1000 + n if f in (10, 110) else rng.randrange(120)
+                if rng.random() < 0.8:  # a whole row; from frame 250 on, with one more column
+                    fields = {"id": mid, "status": f"s{n % 5}", "progress": n / 7, "eta": n}
+                    if f >= 250:
+                        fields["owner"] = f"o{n % 3}"
+                else:
+                    fields = {"id": mid, "progress": -n}
+                batch.append({"type": "mission_update", "payload": fields, "seq": n})
+                if mid in expected:
+                    expected[mid] = {**expected[mid], **fields}
+                else:
+                    expected[mid] = dict(fields)
+                    if len(expected) > 150:
+                        expected.popitem(last=False)
+            elif r < 0.75 and f % 10 == 5:  # deletes (no batch form) in a tenth of the frames
+                mid = rng.randrange(120)
+                batch.append({"type": "mission_removed", "payload": {"id": mid}})
+                expected.pop(mid, None)
+            elif r >= 0.75:
+                sample = {"cpu": n % 100, "mem": n * 0.5, "io": rng.random()}
+                if rng.random() < 0.05:
+                    sample["io"] = "n/a"
+                    ignored += 1  # and io's latest stays the last number
+                latest.update({k: v for k, v in sample.items() if not isinstance(v, str)})
+                batch.append({"type": "metrics_update", "payload": sample})
+        if f % 50 == 20:
+            batch.append(["not an envelope"])
+        frames.append(json.dumps(batch))
+    server.send(*frames)
+
+    sent = sum(len(json.loads(f)) for f in frames) - 6
+    wait_until(lambda: w.connection.stats()["messages_in"] == sent, 30,
+               message=lambda: f"{w.connection.stats()}")
+    assert w.connection.stats()["decode_errors"] == 6  # the six non-envelopes, nothing else
+    assert table.rows == list(expected.values())
+    assert table.columns == ["id", "status", "progress", "eta", "owner"]
+    assert metrics.latest == latest
+    assert metrics.ignored == ignored
+    wait_until(lambda: replay_table([c for _, c in comm_spy.custom(table, "delta")])
+               == list(expected.values()), 10)
+    deltas = [c for _, c in comm_spy.custom(table, "delta")]
+    assert [d["columns"] for d in deltas if "columns" in d][-1] == table.columns
+
+    wait_until(lambda: view_latest(comm_spy, metrics) == latest, 10,
+               message=lambda: f"{view_latest(comm_spy, metrics)} != {latest}")
 
 
 def test_explorer_views_made_inside_a_batch_frame_get_the_whole_batch(
