@@ -37,6 +37,8 @@ _ERROR_SAMPLE_CHARS = 80
 # memory of a store nobody reads; a longer queue applies in fewer passes but its messages no longer
 # fit in the CPU cache (bench.ingest, batched: 256 and 1,024 alike, 4,096 12% slower).
 INBOX_LIMIT = 256
+_first = itemgetter(0)
+_second = itemgetter(1)
 
 
 def _sample(value: Any) -> str:
@@ -171,16 +173,22 @@ class TableStore:
     def _settle_coalesced(self, batch: list[Any]) -> bool:
         """Apply ``batch`` with one pass over its rows (``_batch.coalesce_rows``) and one store per
         key; ``False`` (nothing applied) when it needs the row-by-row path: non-dict or keyless rows,
-        a new field, or an eviction."""
+        a new field, or an eviction of a row the batch also holds."""
         coalesced = coalesce_rows(batch, self.key, self._fields)
         if coalesced is None:
             return False
         last, whole = coalesced
         rows = self._rows
         room = self.max_rows - len(rows)
-        # Known keys take no room: only a batch with more new keys than room needs evictions.
-        if len(last) > room and len(last.keys() - rows.keys()) > room:
-            return False
+        if len(last) > room:
+            # Known keys take no room; each new key past it evicts the oldest row. When none of
+            # those rows is in the batch, evicting them first gives what row by row gives.
+            excess = len(last.keys() - rows.keys()) - room
+            if excess > 0:
+                oldest, scanned = self._oldest(excess)
+                if len(oldest) < excess or not last.keys().isdisjoint(oldest):
+                    return False
+                self._evict(oldest, scanned)
         before = len(rows)
         if whole:
             # The last row of each key holds every field ever seen, so every field that earlier
@@ -194,9 +202,11 @@ class TableStore:
                 rows[k] = row if existing is None else existing | row
         if len(rows) != before:  # new keys, in the order they came
             born = self._born
-            for k in last:
-                if k not in born:
-                    self._inserted(k)
+            new = [k for k in last if k not in born]
+            generations = range(self._generation + 1, self._generation + 1 + len(new))
+            self._generation += len(new)
+            born.update(zip(new, generations, strict=True))
+            self._order.extend(zip(new, generations, strict=True))
         self._dirty.update(last)  # only the keys matter: no dict made for them
         return True
 
@@ -248,6 +258,37 @@ class TableStore:
                 del born[k]
                 del self._rows[k]
                 return k
+
+    def _oldest(self, n: int) -> tuple[list[Hashable], int]:
+        """The keys of the ``n`` rows inserted first (fewer when the table holds fewer), and how
+        many entries of the insertion order hold them (with the stale ones between)."""
+        born = self._born
+        head = list(islice(self._order, n))
+        keys = list(map(_first, head))
+        if list(map(born.get, keys)) == list(map(_second, head)):  # no stale entry among them
+            return keys, len(head)
+        found: list[Hashable] = []
+        scanned = 0
+        for k, generation in self._order:
+            if len(found) == n:
+                break
+            scanned += 1
+            if born.get(k) == generation:
+                found.append(k)
+        return found, scanned
+
+    def _evict(self, oldest: list[Hashable], scanned: int) -> None:
+        """Evict the rows ``_oldest`` found (what ``_evict_oldest`` does, for many at once)."""
+        order = self._order
+        for _ in range(scanned):
+            order.popleft()
+        # Each a C-level pass (a deque of size 0 runs the map without keeping its results).
+        for table in (self._rows, self._born):
+            deque(map(table.pop, oldest), maxlen=0)
+        for marks in (self._dirty, self._sent):
+            deque(map(marks.pop, oldest, repeat(None)), maxlen=0)
+        self._deleted.update(dict.fromkeys(oldest))
+        self._evicted += len(oldest)
 
     def _forget(self, k: Hashable) -> None:
         """Record that ``k`` was deleted: its pair stays in the order until it reaches the front,

@@ -351,6 +351,50 @@ def test_queued_table_matches_row_by_row_application(monkeypatch: pytest.MonkeyP
     assert True in taken and False in taken
 
 
+def test_queued_table_with_constant_eviction_matches_row_by_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ever-new keys into a capped table (a feed of events): queues whose new keys evict rows the
+    queue does not hold are applied together, and the rows, columns, eviction count and what a view
+    rebuilds from the deltas equal the rows applied one by one."""
+    evicting: list[int] = []
+    coalesced = TableStore._settle_coalesced
+
+    def spy(self: TableStore, batch: list[Any]) -> bool:
+        before = self._evicted
+        applied = coalesced(self, batch)
+        if applied and self._evicted > before:
+            evicting.append(self._evicted - before)
+        return applied
+
+    monkeypatch.setattr(TableStore, "_settle_coalesced", spy)
+    rng = random.Random(23)
+    for max_rows in (5, 50, 300):
+        t = TableStore(max_rows=max_rows)
+        ref = EagerTable(max_rows)
+        view: dict[Any, dict[str, Any]] = {}
+        counter = 0
+        for _ in range(150):
+            for _ in range(rng.randrange(1, 300)):
+                if rng.random() < 0.7:
+                    counter += 1
+                    k = counter
+                else:  # a recent key: still held, or evicted and new again
+                    k = counter - rng.randrange(min(counter, 60) + 1)
+                row = ({"id": k, "f0": rng.random(), "f1": k, "f2": "x"} if rng.random() < 0.8
+                       else {"id": k, "f1": -k})
+                if rng.random() < 0.5:
+                    t.queue(row)
+                else:
+                    t.queue_many([row])
+                ref.apply(row)
+            assert t.rows == list(ref.rows.values())
+            assert (t.columns, t.evicted) == (ref.columns, ref.evicted)
+            delta = t.drain()
+            if delta is not None:
+                apply_delta(view, delta)
+            assert list(view.values()) == t.rows
+    assert sum(evicting) > 1000, evicting  # the batch apply evicted, not only the row-by-row path
+
+
 def test_payloads_of_a_single_series_are_applied_together() -> None:
     m = MetricsStore(history=3, clock=lambda: 7.0)
     m.apply({"cpu": 0})
