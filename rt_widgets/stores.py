@@ -37,8 +37,6 @@ _ERROR_SAMPLE_CHARS = 80
 # memory of a store nobody reads; a longer queue applies in fewer passes but its messages no longer
 # fit in the CPU cache (bench.ingest, batched: 256 and 1,024 alike, 4,096 12% slower).
 INBOX_LIMIT = 256
-_first = itemgetter(0)
-_second = itemgetter(1)
 
 
 def _sample(value: Any) -> str:
@@ -185,10 +183,12 @@ class TableStore:
             # those rows is in the batch, evicting them first gives what row by row gives.
             excess = len(last.keys() - rows.keys()) - room
             if excess > 0:
-                oldest, scanned = self._oldest(excess)
+                oldest = self._oldest(excess)
                 if len(oldest) < excess or not last.keys().isdisjoint(oldest):
                     return False
-                self._evict(oldest, scanned)
+                for _ in oldest:
+                    self._mark_deleted(self._evict_oldest())
+                self._evicted += excess
         before = len(rows)
         if whole:
             # The last row of each key holds every field ever seen, so every field that earlier
@@ -259,36 +259,16 @@ class TableStore:
                 del self._rows[k]
                 return k
 
-    def _oldest(self, n: int) -> tuple[list[Hashable], int]:
-        """The keys of the ``n`` rows inserted first (fewer when the table holds fewer), and how
-        many entries of the insertion order hold them (with the stale ones between)."""
+    def _oldest(self, n: int) -> list[Hashable]:
+        """The keys of the ``n`` rows inserted first (fewer when the table holds fewer)."""
         born = self._born
-        head = list(islice(self._order, n))
-        keys = list(map(_first, head))
-        if list(map(born.get, keys)) == list(map(_second, head)):  # no stale entry among them
-            return keys, len(head)
         found: list[Hashable] = []
-        scanned = 0
         for k, generation in self._order:
             if len(found) == n:
                 break
-            scanned += 1
             if born.get(k) == generation:
                 found.append(k)
-        return found, scanned
-
-    def _evict(self, oldest: list[Hashable], scanned: int) -> None:
-        """Evict the rows ``_oldest`` found (what ``_evict_oldest`` does, for many at once)."""
-        order = self._order
-        for _ in range(scanned):
-            order.popleft()
-        # Each a C-level pass (a deque of size 0 runs the map without keeping its results).
-        for table in (self._rows, self._born):
-            deque(map(table.pop, oldest), maxlen=0)
-        for marks in (self._dirty, self._sent):
-            deque(map(marks.pop, oldest, repeat(None)), maxlen=0)
-        self._deleted.update(dict.fromkeys(oldest))
-        self._evicted += len(oldest)
+        return found
 
     def _forget(self, k: Hashable) -> None:
         """Record that ``k`` was deleted: its pair stays in the order until it reaches the front,
