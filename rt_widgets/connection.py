@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import base64
 import contextlib
-import email.utils
 import logging
-import re
 import ssl as ssl_module
 import threading
 import time
@@ -22,16 +19,13 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from enum import StrEnum
 from types import TracebackType
 from typing import Any, Self, cast
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import orjson
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import (
     ConnectionClosed,
-    InvalidHandshake,
-    InvalidStatus,
-    InvalidURI,
 )
 from websockets.protocol import State
 from websockets.typing import Subprotocol
@@ -39,6 +33,7 @@ from websockets.typing import Subprotocol
 from . import iothread
 from .backoff import Backoff, RetryPolicy
 from .dispatch import Dispatcher, Handler
+from .errors import LinkError, classify_open_error, close_error
 from .frames import FrameConnection, Payload, frame_connection_factory
 from .outbox import Outbox, Overflow, SendHandle
 from .protocol import (
@@ -48,9 +43,9 @@ from .protocol import (
     message_of,
     now_iso,
     objects_of,
-    redact_url,
     undecodable,
 )
+from .secrets import RedactingLogger, redact_url, secrets_of
 
 __all__ = ["Connection", "ConnectionState", "LinkError"]
 
@@ -59,8 +54,6 @@ logger = logging.getLogger("rt_widgets.connection")
 HeadersLike = Mapping[str, str] | Callable[[], Mapping[str, str]] | None
 
 _DEFAULT_HEARTBEAT: dict[str, Any] = {"type": "ping"}
-_TERMINAL_STATUSES = frozenset({401, 403, 404})
-_RETRY_AFTER_STATUSES = frozenset({429, 503})
 _LATENCY_ALPHA = 0.3
 
 
@@ -72,139 +65,6 @@ class ConnectionState(StrEnum):
     RECONNECTING = "reconnecting"
     DISCONNECTED = "disconnected"
     CLOSED = "closed"
-
-
-class LinkError(Exception):
-    """Why an attempt failed or a link dropped; what ``should_reconnect(error)`` receives.
-
-    ``status`` is the HTTP status of a rejected handshake, ``close_code`` the WebSocket close code, and
-    ``terminal`` what the default rules decided (``True``: stop retrying).
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        close_code: int | None = None,
-        terminal: bool = False,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.close_code = close_code
-        self.terminal = terminal
-        self.retry_after = retry_after
-
-
-def _parse_retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def _classify_open_error(exc: BaseException, open_timeout: float) -> LinkError:
-    if isinstance(exc, InvalidStatus):
-        status = exc.response.status_code
-        retry_after = None
-        if status in _RETRY_AFTER_STATUSES:
-            retry_after = _parse_retry_after(exc.response.headers.get("Retry-After"))
-        return LinkError(
-            f"handshake rejected: HTTP {status}",
-            status=status,
-            terminal=status in _TERMINAL_STATUSES,
-            retry_after=retry_after,
-        )
-    if isinstance(exc, ssl_module.SSLCertVerificationError):
-        # Not a passing fault: retrying cannot make an untrusted certificate trusted.
-        return LinkError(
-            f"TLS certificate verification failed: {exc.verify_message or exc}; pass ssl= an "
-            "SSLContext that trusts the server's certificate",
-            terminal=True,
-        )
-    if isinstance(exc, TimeoutError):
-        return LinkError(f"opening handshake timed out after {open_timeout} s")
-    if isinstance(exc, InvalidURI):
-        return LinkError(f"invalid WebSocket URL: {exc}", terminal=True)
-    if isinstance(exc, OSError):
-        return LinkError(f"connection failed: {exc.strerror or exc}")
-    if isinstance(exc, InvalidHandshake):
-        return LinkError(f"handshake failed: {exc}")
-    return LinkError(f"connection failed: {type(exc).__name__}: {exc}")
-
-
-def _close_error(exc: ConnectionClosed, max_size: int | None) -> tuple[LinkError, int, bool]:
-    """(error, close code to report, whether it was an oversized frame)."""
-    if exc.sent is not None and exc.sent.code == 1009:
-        return (
-            LinkError(
-                f"frame larger than max_message_size={max_size} bytes: refused, closed with 1009",
-                close_code=1009,
-            ),
-            1009,
-            True,
-        )
-    frame = exc.rcvd or exc.sent
-    code = frame.code if frame is not None else 1006
-    reason = f" ({frame.reason})" if frame is not None and frame.reason else ""
-    terminal = exc.rcvd is not None and (code == 1008 or 4000 <= code <= 4999)
-    error = LinkError(f"connection closed: code {code}{reason}", close_code=code, terminal=terminal)
-    return error, code, False
-
-
-class _RedactingLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
-    """The websockets library logs handshake requests and headers at DEBUG; this adapter masks this
-    connection's credentials (header values, URL userinfo and secret query values) in those lines."""
-
-    def __init__(self, logger: logging.Logger) -> None:
-        super().__init__(logger, {})
-        self.secrets: tuple[str, ...] = ()
-
-    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
-        if not self.isEnabledFor(level):
-            return
-        text = str(msg) % args if args else str(msg)
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        text = _SECRET_HEADER_LINE.sub(r"\1: ***", text)
-        self.logger.log(level, "%s", text, **kwargs)
-
-
-_SECRET_HEADER_LINE = re.compile(
-    r"(?im)((?:proxy-)?authorization|cookie|set-cookie|x-api-key|x-auth-token)\s*:.*$"
-)
-
-
-def _secrets_of(url: str, headers: Mapping[str, str] | None) -> tuple[str, ...]:
-    found: list[str] = []
-    parts = urlsplit(url)
-    if parts.password:
-        found.append(parts.password)
-    if "@" in parts.netloc:
-        userinfo = parts.netloc.rsplit("@", 1)[0]
-        found.append(userinfo)
-        # websockets turns userinfo into a Basic Authorization header.
-        found.append(base64.b64encode(unquote(userinfo).encode()).decode())
-    redacted_query = urlsplit(redact_url(url)).query
-    if parts.query != redacted_query:
-        for pair in parts.query.split("&"):
-            name, _, value = pair.partition("=")
-            if value and f"{name}=***" in redacted_query:
-                found.append(value)
-    for name, value in (headers or {}).items():
-        if value and name.lower() not in ("origin", "user-agent", "host"):
-            found.append(str(value))
-            # Basic/Bearer values also appear without their scheme word.
-            found.extend(part for part in str(value).split() if len(part) >= 6)
-    return tuple(sorted(set(found), key=len, reverse=True))
 
 
 _live: weakref.WeakSet[Connection] = weakref.WeakSet()
@@ -275,7 +135,7 @@ class Connection:
         self._max_message_size = max_message_size
         self._open_timeout = float(open_timeout)
         self._should_reconnect = should_reconnect
-        self._wire_logger = _RedactingLogger(logging.getLogger("websockets.client"))
+        self._wire_logger = RedactingLogger(logging.getLogger("websockets.client"))
 
         self._policy = RetryPolicy(backoff or Backoff(), max_attempts, stable_after)
         self._outbox = Outbox(queue_limit, queue_ttl, overflow)
@@ -792,7 +652,7 @@ class Connection:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
-                    error = _classify_open_error(exc, self._open_timeout)
+                    error = classify_open_error(exc, self._open_timeout)
                     error.__cause__ = exc
                     self._last_error = error.message
                     logger.info("%s: %s", self._display_url, error.message)
@@ -852,7 +712,7 @@ class Connection:
 
     async def _open(self) -> FrameConnection:
         headers = self._headers() if callable(self._headers) else self._headers
-        self._wire_logger.secrets = _secrets_of(self._url, headers)
+        self._wire_logger.secrets = secrets_of(self._url, headers)
         kwargs: dict[str, Any] = {}
         if self._ssl is not None:
             kwargs["ssl"] = self._ssl
@@ -902,7 +762,7 @@ class Connection:
             await self._read_loop(ws)
             raise AssertionError("unreachable")  # pragma: no cover
         except ConnectionClosed as exc:
-            error, code, oversized = _close_error(exc, self._max_message_size)
+            error, code, oversized = close_error(exc, self._max_message_size)
             if self._dead_reason is not None:
                 error = LinkError(self._dead_reason, close_code=1006)
                 code = 1006

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
 
@@ -21,7 +20,6 @@ __all__ = [
     "message_of",
     "now_iso",
     "objects_of",
-    "redact_url",
     "undecodable",
 ]
 
@@ -129,34 +127,3 @@ def decode(frame: str | bytes) -> tuple[list[Message], list[str]]:
     """
     objects, errors = decode_objects(frame)
     return [message_of(obj) for obj in objects], errors
-
-
-_SECRET_WORDS = ("token", "key", "secret", "password", "passwd", "auth", "signature", "sig",
-                 "credential", "session", "jwt", "bearer", "code")
-
-
-def _is_secret(name: str) -> bool:
-    lowered = name.lower()
-    return any(word in lowered for word in _SECRET_WORDS)
-
-
-def redact_url(url: str) -> str:
-    """The URL with credentials masked: userinfo and secret-looking query values become ``***``.
-
-    >>> redact_url("wss://bob:pw@example.com/ws?token=abc&room=1")
-    'wss://***@example.com/ws?token=***&room=1'
-    """
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<invalid url>"
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = "***@" + netloc.rsplit("@", 1)[1]
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode(
-            [(k, "***" if _is_secret(k) else v) for k, v in pairs], safe="*"
-        )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
-from urllib.parse import parse_qsl, unquote, urlsplit
 
 import anywidget
 import traitlets
@@ -105,56 +103,6 @@ def check_type(name: str, value: Any) -> str:
         raise ValueError(f"{name} must be a non-empty message type string, got {value!r}")
     return value
 
-
-_SECRET_PARAM = re.compile(r"token|key|secret|password|passwd|auth|signature|sig|session|jwt",
-                           re.IGNORECASE)
-
-
-class Scrubber:
-    """Masks known secrets (header values, URL userinfo, token-like query values) in text that may
-    reach a trait, a message or a notification: error texts can quote the URL or a header."""
-
-    def __init__(self, url: str, display_url: str, headers: Any = None) -> None:
-        self._pairs: list[tuple[str, str]] = []
-        if url and url != display_url:
-            self._pairs.append((url, display_url))
-        secrets: set[str] = set()
-        try:
-            parts = urlsplit(url)
-            if parts.username:
-                secrets.add(parts.username)
-                secrets.add(unquote(parts.username))
-            if parts.password:
-                secrets.add(parts.password)
-                secrets.add(unquote(parts.password))
-            for name, value in parse_qsl(parts.query, keep_blank_values=True):
-                if _SECRET_PARAM.search(name) and value:
-                    secrets.add(value)
-        except ValueError:
-            pass
-        if isinstance(headers, Mapping):
-            for value in headers.values():
-                if isinstance(value, str):
-                    secrets.add(value)
-                    # "Bearer abc123": the token alone may be quoted too
-                    secrets.update(part for part in value.split()[1:] if len(part) >= 6)
-        self._secrets = sorted((s for s in secrets if len(s) >= 3), key=len, reverse=True)
-
-    def __call__(self, text: str) -> str:
-        for raw, safe in self._pairs:
-            text = text.replace(raw, safe)
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
-
-    def scrub_obj(self, value: Any) -> Any:
-        if isinstance(value, str):
-            return self(value)
-        if isinstance(value, dict):
-            return {k: self.scrub_obj(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self.scrub_obj(v) for v in value]
-        return value
 
 
 class Flusher:

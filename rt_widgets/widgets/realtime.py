@@ -21,12 +21,12 @@ from .. import iothread
 from ..connection import Connection
 from ..dispatch import Batched
 from ..outbox import SendHandle
+from ..secrets import Scrubber
 from ..sync import get_frame_clock
 from ._base import (
     BaseWidget,
     DataView,
     Flusher,
-    Scrubber,
     check_fps,
     check_type,
     log,

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from rt_widgets.protocol import Message, decode, encode, make_message, redact_url
+from rt_widgets.protocol import Message, decode, encode, make_message
+from rt_widgets.secrets import redact_url
 
 
 def test_encode_round_trips_through_json() -> None:

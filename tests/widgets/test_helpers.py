@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from rt_widgets.widgets._base import Scrubber, check_fps, reject_unknown
+from rt_widgets.secrets import Scrubber
+from rt_widgets.widgets._base import check_fps, reject_unknown
 from rt_widgets.widgets.realtime import _TypeStats, infer_kind
 
 
