@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import email.utils
+import socket
 import ssl as ssl_module
 import time
 
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.exceptions import (
+    ConnectionClosed,
+    InvalidHandshake,
+    InvalidMessage,
+    InvalidStatus,
+    InvalidURI,
+)
+
+from .secrets import Secrets, redact_url
 
 __all__ = ["LinkError", "classify_open_error", "close_error"]
 
@@ -51,14 +60,79 @@ def _parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def classify_open_error(exc: BaseException, open_timeout: float) -> LinkError:
+# What an exception means when its own text is empty (asyncio raises a bare ConnectionResetError()
+# when the peer hangs up during a TLS handshake).
+_MEANINGS: tuple[tuple[type[BaseException], str], ...] = (
+    (ConnectionRefusedError, "the server refused the connection: is anything listening on that port?"),
+    (ConnectionResetError, "the server closed the connection abruptly"),
+    (ConnectionAbortedError, "the connection was aborted"),
+    (BrokenPipeError, "the server closed the connection while it was being written to"),
+    (socket.gaierror, "the host name could not be resolved"),
+    (ssl_module.SSLError, "the TLS layer failed"),
+    (EOFError, "the server closed the connection"),
+    (TimeoutError, "timed out"),
+)
+
+# OpenSSL's words for "the peer does not speak TLS" (it answered a ClientHello with plain HTTP).
+_NOT_TLS = ("wrong_version_number", "wrong version number", "record layer failure", "http request",
+            "packet length too long", "unknown protocol")
+_PLAIN_HINT = "(is it ws:// rather than wss://?)"
+
+
+def _text_of(exc: BaseException) -> str:
+    """A readable, never empty, description of ``exc``."""
+    text = (exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)).strip()
+    if text:
+        return text
+    name = type(exc).__name__
+    for kind, meaning in _MEANINGS:
+        if isinstance(exc, kind):
+            return f"{meaning} ({name})"
+    doc = (type(exc).__doc__ or "").strip().splitlines()
+    return f"{name}: {doc[0].strip().rstrip('.')}" if doc and doc[0].strip() else name
+
+
+def _bare(exc: BaseException) -> bool:
+    return not str(exc).strip() and not (isinstance(exc, OSError) and exc.errno)
+
+
+def _scrubbed(error: LinkError, secrets: Secrets | None) -> LinkError:
+    message = (secrets or _NO_SECRETS).scrub(error.message)
+    error.message = message
+    error.args = (message,)
+    return error
+
+
+_NO_SECRETS = Secrets()
+
+
+def classify_open_error(
+    exc: BaseException,
+    open_timeout: float,
+    *,
+    secure: bool | None = None,
+    secrets: Secrets | None = None,
+) -> LinkError:
+    """Why an attempt to open a link failed, and whether to retry (design.md, Semantics: Errors).
+
+    ``secure`` says whether the URL was ``wss://`` (``None``: unknown); the message is scrubbed by
+    ``secrets`` (any URL in it is redacted even without one) and is never empty.
+
+    >>> classify_open_error(ConnectionResetError(), 10.0, secure=True).message
+    'TLS handshake failed: the server closed the connection without answering TLS (is it ws:// rather than wss://?)'
+    """
+    return _scrubbed(_classify_open_error(exc, open_timeout, secure), secrets)
+
+
+def _classify_open_error(exc: BaseException, open_timeout: float, secure: bool | None) -> LinkError:
     if isinstance(exc, InvalidStatus):
         status = exc.response.status_code
         retry_after = None
         if status in _RETRY_AFTER_STATUSES:
             retry_after = _parse_retry_after(exc.response.headers.get("Retry-After"))
+        reason = (exc.response.reason_phrase or "").strip()
         return LinkError(
-            f"handshake rejected: HTTP {status}",
+            f"handshake rejected: HTTP {status}" + (f" {reason}" if reason else ""),
             status=status,
             terminal=status in _TERMINAL_STATUSES,
             retry_after=retry_after,
@@ -66,23 +140,44 @@ def classify_open_error(exc: BaseException, open_timeout: float) -> LinkError:
     if isinstance(exc, ssl_module.SSLCertVerificationError):
         # Not a passing fault: retrying cannot make an untrusted certificate trusted.
         return LinkError(
-            f"TLS certificate verification failed: {exc.verify_message or exc}; pass ssl= an "
+            f"TLS certificate verification failed: {exc.verify_message or _text_of(exc)}; pass ssl= an "
             "SSLContext that trusts the server's certificate",
             terminal=True,
         )
     if isinstance(exc, TimeoutError):
         return LinkError(f"opening handshake timed out after {open_timeout} s")
     if isinstance(exc, InvalidURI):
-        return LinkError(f"invalid WebSocket URL: {exc}", terminal=True)
+        # Its str() quotes the URL as given, credentials and all.
+        return LinkError(
+            f"invalid WebSocket URL {redact_url(exc.uri)}: {exc.msg or 'not a ws:// or wss:// URL'}",
+            terminal=True,
+        )
+    if isinstance(exc, ssl_module.SSLError):
+        text = _text_of(exc)
+        hint = f" {_PLAIN_HINT}" if any(word in text.lower() for word in _NOT_TLS) else ""
+        return LinkError(f"TLS handshake failed: {text}{hint}")
+    if secure and isinstance(exc, ConnectionResetError | EOFError) and _bare(exc):
+        # asyncio's TLS layer raises a bare ConnectionResetError() when the peer hangs up during the
+        # handshake: a plain WebSocket server does on reading a ClientHello.
+        return LinkError(
+            f"TLS handshake failed: the server closed the connection without answering TLS {_PLAIN_HINT}"
+        )
     if isinstance(exc, OSError):
-        return LinkError(f"connection failed: {exc.strerror or exc}")
+        return LinkError(f"connection failed: {_text_of(exc)}")
     if isinstance(exc, InvalidHandshake):
-        return LinkError(f"handshake failed: {exc}")
-    return LinkError(f"connection failed: {type(exc).__name__}: {exc}")
+        text = _text_of(exc)
+        if secure is False and isinstance(exc, InvalidMessage) and isinstance(exc.__cause__, EOFError):
+            # A TLS server hangs up on a plain HTTP request.
+            text += " (the server closed the connection: is it wss:// rather than ws://?)"
+        return LinkError(f"handshake failed: {text}")
+    return LinkError(f"connection failed: {type(exc).__name__}: {_text_of(exc)}")
 
 
-def close_error(exc: ConnectionClosed, max_size: int | None) -> tuple[LinkError, int, bool]:
-    """(error, close code to report, whether it was an oversized frame)."""
+def close_error(
+    exc: ConnectionClosed, max_size: int | None, *, secrets: Secrets | None = None
+) -> tuple[LinkError, int, bool]:
+    """(error, close code to report, whether it was an oversized frame). The close reason is the
+    server's text: it is scrubbed by ``secrets`` like any message."""
     if exc.sent is not None and exc.sent.code == 1009:
         return (
             LinkError(
@@ -94,9 +189,29 @@ def close_error(exc: ConnectionClosed, max_size: int | None) -> tuple[LinkError,
         )
     frame = exc.rcvd or exc.sent
     code = frame.code if frame is not None else 1006
-    reason = f" ({frame.reason})" if frame is not None and frame.reason else ""
+    reason = f" ({frame.reason})" if frame is not None and frame.reason.strip() else ""
+    if not reason:
+        meaning = _CLOSE_MEANINGS.get(code)
+        reason = f" ({meaning})" if meaning else ""
     terminal = exc.rcvd is not None and (code == 1008 or 4000 <= code <= 4999)
     error = LinkError(f"connection closed: code {code}{reason}", close_code=code, terminal=terminal)
-    return error, code, False
+    return _scrubbed(error, secrets), code, False
 
 
+# What a close code means when the server gave no reason.
+_CLOSE_MEANINGS = {
+    1000: "normal closure",
+    1001: "going away",
+    1002: "protocol error",
+    1003: "unsupported data",
+    1006: "no close frame: the link was lost",
+    1007: "invalid frame payload data",
+    1008: "policy violation",
+    1009: "message too big",
+    1010: "mandatory extension",
+    1011: "internal error",
+    1012: "service restart",
+    1013: "try again later",
+    1014: "bad gateway",
+    1015: "TLS handshake failure",
+}
