@@ -173,7 +173,7 @@ class RealtimeWidget(BaseWidget):
             raise ValueError(f"explore must be True or False, got {explore!r}")
         conn = Connection(url, **connection_options)
         self._conn = conn
-        self._scrub = Scrubber(conn.url, conn.display_url, connection_options.get("headers"))
+        self._scrub = Scrubber(conn.secrets)
         self.name = name
         self._explore = explore
         self._lock = threading.RLock()
