@@ -45,7 +45,7 @@ from .protocol import (
     objects_of,
     undecodable,
 )
-from .secrets import RedactingLogger, redact_url, secrets_of
+from .secrets import RedactingLogger, Secrets, redact_url
 
 __all__ = ["Connection", "ConnectionState", "LinkError"]
 
@@ -126,6 +126,7 @@ class Connection:
 
         self._url = url
         self._display_url = redact_url(url)
+        self._secrets = Secrets(url, headers)
         self._headers = headers
         self._subprotocols = [Subprotocol(p) for p in subprotocols] if subprotocols else None
         self._ssl = ssl
@@ -135,7 +136,8 @@ class Connection:
         self._max_message_size = max_message_size
         self._open_timeout = float(open_timeout)
         self._should_reconnect = should_reconnect
-        self._wire_logger = RedactingLogger(logging.getLogger("websockets.client"))
+        self._wire_logger = RedactingLogger(logging.getLogger("websockets.client"), self._secrets)
+        self._log = RedactingLogger(logger, self._secrets)
 
         self._policy = RetryPolicy(backoff or Backoff(), max_attempts, stable_after)
         self._outbox = Outbox(queue_limit, queue_ttl, overflow)
@@ -186,6 +188,12 @@ class Connection:
     def display_url(self) -> str:
         """The URL with userinfo and secret-looking query values masked."""
         return self._display_url
+
+    @property
+    def secrets(self) -> Secrets:
+        """This connection's credentials (URL, headers as resolved on each attempt); its
+        ``scrub(text)`` masks them. Every text this connection shows or logs went through it."""
+        return self._secrets
 
     @property
     def state(self) -> ConnectionState:
@@ -530,12 +538,12 @@ class Connection:
             self._state = new
             fire = [cb for target, cb in self._state_waiters if target is new]
             self._state_waiters = [w for w in self._state_waiters if w[0] is not new]
-        logger.debug("%s: %s -> %s", self._display_url, old.value, new.value)
+        self._log.debug("%s: %s -> %s", self._display_url, old.value, new.value)
         for watcher in self._state_watchers:
             try:
                 watcher(old, new)
             except Exception:
-                logger.exception("on_state callback failed")
+                self._log.exception("on_state callback failed")
         for cb in fire:
             cb()
 
@@ -652,10 +660,13 @@ class Connection:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
-                    error = classify_open_error(exc, self._open_timeout)
+                    error = classify_open_error(
+                        exc, self._open_timeout, secure=self._url[:4].lower() == "wss:",
+                        secrets=self._secrets,
+                    )
                     error.__cause__ = exc
                     self._last_error = error.message
-                    logger.info("%s: %s", self._display_url, error.message)
+                    self._log.info("%s: %s", self._display_url, error.message)
                     self._policy.on_attempt_failed()
                     if not await self._after_failure(error):
                         return
@@ -676,7 +687,7 @@ class Connection:
             try:
                 return not self._should_reconnect(error)
             except Exception:
-                logger.exception("should_reconnect failed; using the default rules")
+                self._log.exception("should_reconnect failed; using the default rules")
         return error.terminal
 
     async def _after_failure(self, error: LinkError) -> bool:
@@ -712,7 +723,7 @@ class Connection:
 
     async def _open(self) -> FrameConnection:
         headers = self._headers() if callable(self._headers) else self._headers
-        self._wire_logger.secrets = secrets_of(self._url, headers)
+        self._secrets.add_headers(headers)
         kwargs: dict[str, Any] = {}
         if self._ssl is not None:
             kwargs["ssl"] = self._ssl
@@ -749,7 +760,7 @@ class Connection:
         self._ever_connected = True
         self._last_error = None
         self._set_state(ConnectionState.CONNECTED)
-        logger.info("%s: connected", self._display_url)
+        self._log.info("%s: connected", self._display_url)
 
         helpers: list[asyncio.Task[Any]] = []
         try:
@@ -762,7 +773,7 @@ class Connection:
             await self._read_loop(ws)
             raise AssertionError("unreachable")  # pragma: no cover
         except ConnectionClosed as exc:
-            error, code, oversized = close_error(exc, self._max_message_size)
+            error, code, oversized = close_error(exc, self._max_message_size, secrets=self._secrets)
             if self._dead_reason is not None:
                 error = LinkError(self._dead_reason, close_code=1006)
                 code = 1006
@@ -772,7 +783,7 @@ class Connection:
             if self._skip_wait:
                 return None
             self._last_error = error.message
-            logger.info("%s: %s", self._display_url, error.message)
+            self._log.info("%s: %s", self._display_url, error.message)
             return error
         finally:
             ws.stop_delivery()
@@ -835,7 +846,7 @@ class Connection:
         if errors:
             self._decode_errors += len(errors)
             self._last_error = errors[-1]
-            logger.debug("%s: bad frame: %s", self._display_url, errors[-1])
+            self._log.debug("%s: bad frame: %s", self._display_url, errors[-1])
         self._messages_in += len(objects)
         for pong in self._dispatcher.dispatch_objects(objects, "pong"):
             self._on_app_pong(message_of(pong))
@@ -959,7 +970,7 @@ class Connection:
                         f"heartbeat timeout: no frame within {timeout} s after a ping; "
                         "the link is dead"
                     )
-                    logger.info("%s: %s", self._display_url, self._dead_reason)
+                    self._log.info("%s: %s", self._display_url, self._dead_reason)
                     ws.transport.abort()
                     return
                 # The reader resolves this on the next inbound frame, so a quick pong ends the wait
