@@ -21,6 +21,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as sync_connect
 
+from rt_widgets import iothread
 from rt_widgets.demo import CHANNELS, DemoServer
 from tests.servers.node_ws import node_ws_server, read_line
 
@@ -466,6 +467,56 @@ def test_port_in_use_raises_oserror(make_feed) -> None:
     with pytest.raises(OSError):
         DemoServer(port=feed.port).start()
     assert len(demo_threads()) == 1
+
+
+def test_feed_keeps_serving_while_the_io_thread_is_blocked(make_feed) -> None:
+    """The feed has a thread of its own: a client whose I/O loop is stuck in a slow handler must not
+    stall the feed it talks to (the widget tests depend on it)."""
+    feed = make_feed(rate=500)
+    blocked, release = threading.Event(), threading.Event()
+
+    def slow_handler() -> None:
+        blocked.set()
+        release.wait(30)
+
+    iothread.call_soon(slow_handler)
+    try:
+        assert blocked.wait(5)
+        with sync_connect(feed.url, open_timeout=5, max_queue=None) as ws:
+            seqs = [orjson.loads(ws.recv(timeout=5))["seq"] for _ in range(100)]
+        assert seqs == list(range(1, 101))
+        assert not release.is_set(), "the I/O thread was blocked throughout"
+    finally:
+        release.set()
+
+
+def test_wait_returns_once_the_feed_has_stopped() -> None:
+    feed = DemoServer(port=0, rate=0)
+    assert feed.wait(0) is True  # never started
+    feed.start()
+    try:
+        assert feed.wait(0.01) is False
+    finally:
+        feed.stop()
+    assert feed.wait(0) is True
+    assert demo_threads() == []
+
+
+def test_stop_on_the_feeds_own_thread_stops_it(make_feed) -> None:
+    """stop() from code running on the feed's loop (a handler, a callback) cannot wait for itself:
+    it closes the links and ends the thread once it returns."""
+    feed = make_feed(rate=50)
+    with sync_connect(feed.url, open_timeout=5, max_queue=None) as ws:
+        ws.recv(timeout=5)
+        feed._io.call_soon(feed.stop)
+        deadline = time.monotonic() + 10
+        with pytest.raises(ConnectionClosed):
+            while True:
+                ws.recv(timeout=max(0.0, deadline - time.monotonic()))
+        assert ws.close_code == 1001
+    assert feed.wait(10)
+    assert not feed.running and feed.bound == []
+    assert demo_threads() == []
 
 
 # -- command line ------------------------------------------------------------------------------
