@@ -148,11 +148,15 @@ class RetryPolicy:
     def exhausted(self) -> bool:
         return self.max_attempts is not None and self.attempt >= self.max_attempts
 
-    def next_delay(self) -> float | None:
-        """Seconds to wait before the next attempt, or ``None`` once ``max_attempts`` is reached."""
+    def next_delay(self, n: int | None = None) -> float | None:
+        """Seconds to wait before the next attempt, or ``None`` once ``max_attempts`` is reached.
+
+        ``n`` is the index of the wait in the run (default: ``attempt - 1``; with several URLs the
+        link core counts failed rounds instead)."""
         if self.exhausted():
             return None
-        delay = self.backoff.delay(max(self.attempt - 1, 0), self._rng, self._previous)
+        index = max(self.attempt - 1, 0) if n is None else n
+        delay = self.backoff.delay(index, self._rng, self._previous)
         self._previous = delay
         return delay
 

@@ -1,8 +1,11 @@
-"""The connection: one WebSocket that connects, heartbeats, reconnects, queues and dispatches.
+"""The connection: the public ``Connection`` and the asyncio driver under it.
 
-The asyncio driver over the pure pieces (``Backoff``/``RetryPolicy``, ``Outbox``, ``decode``,
-``Dispatcher``). Everything runs on the process-wide I/O thread (see ``iothread``); every public method is
-safe to call from any thread, from sync code, from async code and from a Jupyter kernel alike.
+Every decision (states, retries, failover, heartbeat timing, the outbox, counters) is made by the
+pure link core (:mod:`rt_widgets.link`), and every frame is understood by a pure protocol
+(:mod:`rt_widgets.protocols`). This module only performs what the core asks for, on the
+process-wide I/O thread (:mod:`rt_widgets.iothread`): it opens sockets with ``websockets``, writes
+frames in order, sends WebSocket pings, runs one timer, and tells the core what happened. Every
+public method is safe to call from any thread, from sync or async code and from a Jupyter kernel.
 """
 
 from __future__ import annotations
@@ -15,36 +18,28 @@ import ssl as ssl_module
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from enum import StrEnum
 from types import TracebackType
-from typing import Any, Self, cast
+from typing import Any, Literal, Self, cast
 from urllib.parse import urlsplit
 
-import orjson
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
-from websockets.exceptions import (
-    ConnectionClosed,
-)
+from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 from websockets.typing import Subprotocol
 
 from . import iothread
-from .backoff import Backoff, RetryPolicy
+from .backoff import Backoff
 from .dispatch import Dispatcher, Handler
 from .errors import LinkError, classify_open_error, close_error
 from .frames import FrameConnection, Payload, frame_connection_factory
-from .outbox import Outbox, Overflow, SendHandle
-from .protocol import (
-    Message,
-    encode,
-    make_message,
-    message_of,
-    now_iso,
-    objects_of,
-    undecodable,
-)
+from .link import Close, ConnectionState, Link, Open, Outgoing, Ping, SetState, Write
+from .outbox import Overflow, SendHandle
+from .protocol import Message
+from .protocols.base import FrameProtocol
+from .protocols.envelope import DEFAULT_PING, Envelope
 from .secrets import RedactingLogger, Secrets, redact_url
 
 __all__ = ["Connection", "ConnectionState", "LinkError"]
@@ -52,22 +47,30 @@ __all__ = ["Connection", "ConnectionState", "LinkError"]
 logger = logging.getLogger("rt_widgets.connection")
 
 HeadersLike = Mapping[str, str] | Callable[[], Mapping[str, str]] | None
+Messages = Literal["envelope"]
 
-_DEFAULT_HEARTBEAT: dict[str, Any] = {"type": "ping"}
-_LATENCY_ALPHA = 0.3
-
-
-class ConnectionState(StrEnum):
-    """The states of a ``Connection``; the values are what the status indicator shows."""
-
-    CONNECTING = "connecting"
-    CONNECTED = "connected"
-    RECONNECTING = "reconnecting"
-    DISCONNECTED = "disconnected"
-    CLOSED = "closed"
-
-
+_MESSAGES = ("envelope",)
 _live: weakref.WeakSet[Connection] = weakref.WeakSet()
+
+
+def _check_url(url: object) -> str:
+    if not isinstance(url, str):
+        raise TypeError(f"url must be a string like 'ws://host:port/path', got {url!r}")
+    if urlsplit(url).scheme.lower() not in ("ws", "wss"):
+        raise ValueError(f"url must start with ws:// or wss://, got {redact_url(url)!r}")
+    return url
+
+
+def _protocol_of(
+    messages: str, protocol: FrameProtocol | None, heartbeat_message: Mapping[str, Any] | None
+) -> FrameProtocol:
+    if protocol is not None:
+        if not isinstance(protocol, FrameProtocol):
+            raise TypeError(f"protocol must be an rt_widgets.protocols adapter, got {protocol!r}")
+        return protocol
+    if messages not in _MESSAGES:
+        raise ValueError(f"messages must be one of {_MESSAGES}, got {messages!r}")
+    return Envelope(heartbeat_message)
 
 
 class Connection:
@@ -79,19 +82,22 @@ class Connection:
     >>> conn.send("subscribe", {"channel": "metrics"}).wait(5)  # doctest: +SKIP
     >>> conn.stop()  # doctest: +SKIP
 
-    Or from async code: ``async with Connection(url) as conn: await conn.await_state("connected")``.
+    ``url`` may be a list of URLs: attempts rotate through them. Or from async code:
+    ``async with Connection(url) as conn: await conn.await_state("connected")``.
     """
 
     def __init__(
         self,
-        url: str,
+        url: str | Sequence[str],
         *,
+        messages: Messages = "envelope",
+        protocol: FrameProtocol | None = None,
         headers: HeadersLike = None,
         subprotocols: Sequence[str] | None = None,
         ssl: ssl_module.SSLContext | None = None,
         heartbeat_interval: float | None = 10.0,
         heartbeat_timeout: float = 5.0,
-        heartbeat_message: Mapping[str, Any] | None = _DEFAULT_HEARTBEAT,
+        heartbeat_message: Mapping[str, Any] | None = DEFAULT_PING,
         backoff: Backoff | None = None,
         max_attempts: int | None = None,
         stable_after: float = 5.0,
@@ -102,19 +108,14 @@ class Connection:
         open_timeout: float = 10.0,
         should_reconnect: Callable[[LinkError], bool] | None = None,
     ) -> None:
-        if not isinstance(url, str):
-            raise TypeError(f"url must be a string like 'ws://host:port/path', got {url!r}")
-        scheme = urlsplit(url).scheme.lower()
-        if scheme not in ("ws", "wss"):
-            raise ValueError(
-                f"url must start with ws:// or wss://, got {redact_url(url)!r}"
-            )
+        urls = [url] if isinstance(url, str) else list(url) if isinstance(url, Sequence) else [url]
+        if not urls:
+            raise ValueError("url must be a URL or a non-empty list of URLs")
+        urls = [_check_url(u) for u in urls]
         if heartbeat_interval is not None and not heartbeat_interval > 0:
             raise ValueError(f"heartbeat_interval must be > 0 or None, got {heartbeat_interval!r}")
         if not heartbeat_timeout > 0:
             raise ValueError(f"heartbeat_timeout must be > 0, got {heartbeat_timeout!r}")
-        if heartbeat_message is not None and not isinstance(heartbeat_message.get("type"), str):
-            raise ValueError("heartbeat_message must be None or a dict with a string 'type'")
         if max_message_size is not None and not max_message_size > 0:
             raise ValueError(f"max_message_size must be > 0 or None, got {max_message_size!r}")
         if not open_timeout > 0:
@@ -123,75 +124,75 @@ class Connection:
             raise TypeError("headers must be a dict or a callable returning a dict")
         if backoff is not None and not isinstance(backoff, Backoff):
             raise TypeError(f"backoff must be a Backoff, got {backoff!r}")
+        if should_reconnect is not None and not callable(should_reconnect):
+            raise TypeError(f"should_reconnect must be callable, got {should_reconnect!r}")
 
-        self._url = url
-        self._display_url = redact_url(url)
-        self._secrets = Secrets(url, headers)
+        self._protocol = _protocol_of(messages, protocol, heartbeat_message)
         self._headers = headers
-        self._subprotocols = [Subprotocol(p) for p in subprotocols] if subprotocols else None
+        offered = [*(subprotocols or ()), *self._protocol.subprotocols]
+        self._subprotocols = [Subprotocol(p) for p in dict.fromkeys(offered)] or None
         self._ssl = ssl
-        self._heartbeat_interval = heartbeat_interval
-        self._heartbeat_timeout = float(heartbeat_timeout)
-        self._heartbeat_message = dict(heartbeat_message) if heartbeat_message is not None else None
         self._max_message_size = max_message_size
         self._open_timeout = float(open_timeout)
-        self._should_reconnect = should_reconnect
+        self._secrets = Secrets(urls, headers)
         self._wire_logger = RedactingLogger(logging.getLogger("websockets.client"), self._secrets)
         self._log = RedactingLogger(logger, self._secrets)
+        self._subscriptions: tuple[Outgoing, ...] = ()
 
-        self._policy = RetryPolicy(backoff or Backoff(), max_attempts, stable_after)
-        self._outbox = Outbox(queue_limit, queue_ttl, overflow)
         self._dispatcher = Dispatcher(schedule=self._schedule_handler)
-        self._lock = threading.Lock()
+        self._link = Link(
+            urls,
+            backoff=backoff,
+            max_attempts=max_attempts,
+            stable_after=stable_after,
+            heartbeat_interval=heartbeat_interval,
+            heartbeat_timeout=heartbeat_timeout,
+            heartbeat=self._protocol,
+            queue_limit=queue_limit,
+            queue_ttl=queue_ttl,
+            overflow=overflow,
+            should_reconnect=should_reconnect,
+            handshake=self._protocol.handshake,
+            subscriptions=lambda: self._subscriptions,
+            on_error=self._log_failure,
+        )
+        self._protocol.bind(self._link, self._dispatcher)
 
+        # The state as the callbacks and waiters see it: changed only while performing SetState.
         self._state = ConnectionState.DISCONNECTED
+        self._state_lock = threading.Lock()
         self._state_watchers: tuple[Callable[[ConnectionState, ConnectionState], Any], ...] = ()
         self._state_waiters: list[tuple[ConnectionState, Callable[[], None]]] = []
-        self._subscriptions: tuple[dict[str, Any], ...] = ()
 
-        # Loop-side objects, created on the I/O thread.
-        self._runner: asyncio.Task[None] | None = None
-        self._ws: ClientConnection | None = None
-        self._wake: asyncio.Event | None = None
-        self._retry_now: asyncio.Event | None = None
-        self._expiry_timer: asyncio.TimerHandle | None = None
+        # Loop-side objects, used on the I/O thread only.
+        self._socket: _Socket | None = None  # the established link
+        self._opener: tuple[int, asyncio.Task[None]] | None = None  # the attempt under way
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._writer_waiting = False
-        self._skip_wait = False
-        self._dead_reason: str | None = None
-        self._pending_pings: dict[str, float] = {}
-        self._inbound_waiter: asyncio.Future[None] | None = None
-
-        self._ever_connected = False
-        self._connected_at: float | None = None
-        self._last_inbound = 0.0
-        self._next_retry_at: float | None = None
-        self._latency_ms: float | None = None
-        self._last_error: str | None = None
-        self._last_close_code: int | None = None
-        self._messages_in = 0
-        self._messages_out = 0
-        self._bytes_in = 0
-        self._bytes_out = 0
-        self._decode_errors = 0
-        self._reconnects = 0
+        self._oversized = 0
         _live.add(self)
 
     # ------------------------------------------------------------------ read-only views
 
     @property
     def url(self) -> str:
-        """The URL as given (may hold credentials: never display it; see ``display_url``)."""
-        return self._url
+        """The URL in use, as given (may hold credentials: never display it; see ``display_url``)."""
+        return self._link.url
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """Every URL of the rotation, as given (with any an adapter learned)."""
+        return tuple(self._link.urls)
 
     @property
     def display_url(self) -> str:
-        """The URL with userinfo and secret-looking query values masked."""
-        return self._display_url
+        """The URL in use with userinfo and secret-looking query values masked."""
+        return redact_url(self._link.url)
 
     @property
     def secrets(self) -> Secrets:
-        """This connection's credentials (URL, headers as resolved on each attempt); its
+        """The credentials this connection knows (URLs, headers as resolved on each attempt); its
         ``scrub(text)`` masks them. Every text this connection shows or logs went through it."""
         return self._secrets
 
@@ -202,50 +203,52 @@ class Connection:
     @property
     def attempt(self) -> int:
         """Consecutive failed attempts (0 once a link stayed up ``stable_after`` seconds)."""
-        return self._policy.attempt
+        return self._link.attempt
 
     @property
     def latency_ms(self) -> float | None:
         """Smoothed round-trip time of the heartbeat pings, ``None`` before the first pong."""
-        return self._latency_ms
+        return self._link.latency_ms
 
     @property
     def last_error(self) -> str | None:
-        return self._last_error
+        return self._link.last_error
 
     @property
     def next_retry_in(self) -> float | None:
         """Seconds until the next attempt while waiting between attempts, else ``None``."""
-        at = self._next_retry_at
+        at = self._link.next_retry_at
         return None if at is None else max(0.0, at - time.monotonic())
 
     def stats(self) -> dict[str, Any]:
         """Counters and gauges, consistent with ``state`` at the time of the call."""
-        with self._lock:
-            queued = len(self._outbox)
-            dropped = self._outbox.dropped
-            expired = self._outbox.expired
-        connected_at = self._connected_at
+        link = self._link
+        with link.lock:
+            queued = len(link.outbox)
+            dropped = link.outbox.dropped
+            expired = link.outbox.expired
+        connected_at = link.connected_at
         return {
-            "messages_in": self._messages_in,
-            "messages_out": self._messages_out,
-            "bytes_in": self._bytes_in,
-            "bytes_out": self._bytes_out,
-            "decode_errors": self._decode_errors,
+            "messages_in": link.messages_in,
+            "messages_out": link.messages_out,
+            "bytes_in": link.bytes_in,
+            "bytes_out": link.bytes_out,
+            "decode_errors": self._protocol.decode_errors + self._oversized,
             "handler_errors": self._dispatcher.handler_errors,
-            "reconnects": self._reconnects,
-            "attempt": self._policy.attempt,
+            "reconnects": link.reconnects,
+            "attempt": link.attempt,
             "queued": queued,
             "dropped": dropped,
             "expired": expired,
-            "latency_ms": self._latency_ms,
+            "latency_ms": link.latency_ms,
             "uptime_s": 0.0 if connected_at is None else time.monotonic() - connected_at,
-            "last_close_code": self._last_close_code,
-            "last_error": self._last_error,
+            "last_close_code": link.last_close_code,
+            "last_error": link.last_error,
+            "url": self.display_url,
         }
 
     def __repr__(self) -> str:
-        return f"<Connection {self._display_url} state={self._state.value}>"
+        return f"<Connection {self.display_url} state={self._state.value}>"
 
     # ------------------------------------------------------------------ subscriptions to events
 
@@ -284,107 +287,70 @@ class Connection:
 
     # ------------------------------------------------------------------ sending
 
-    @staticmethod
-    def _envelope(type_or_message: str | Mapping[str, Any], payload: Any) -> dict[str, Any]:
-        if isinstance(type_or_message, str):
-            return make_message(type_or_message, payload)
-        if isinstance(type_or_message, Mapping):
-            if payload is not None:
-                raise TypeError("pass either a message dict or (type, payload), not both")
-            if not isinstance(type_or_message.get("type"), str) or not type_or_message["type"]:
-                raise ValueError("a message dict needs a non-empty string 'type'")
-            message = dict(type_or_message)
-            message.setdefault("timestamp", now_iso())
-            return message
-        raise TypeError(f"send() takes a type string or a message dict, got {type_or_message!r}")
-
-    @staticmethod
-    def _encode(message: dict[str, Any]) -> bytes:
-        try:
-            return encode(message)
-        except TypeError as exc:
-            raise TypeError(f"message is not JSON-serialisable: {exc}") from None
-
-    def send(self, type_or_message: str | Mapping[str, Any], payload: Any = None) -> SendHandle:
+    def send(self, type_or_message: Any, payload: Any = None) -> SendHandle:
         """Queue a message and return its ``SendHandle``; it is written as soon as the link is up.
 
         ``conn.send("subscribe", {"channel": "metrics"})`` or ``conn.send({"type": ..., ...})``. Raises
         ``QueueFullError`` when the queue is full and ``overflow="error"``; ``RuntimeError`` once closed.
         """
-        if self._state is ConnectionState.CLOSED:
+        if self._link.state is ConnectionState.CLOSED:
             raise RuntimeError("connection is closed; create a new Connection to send")
-        message = self._envelope(type_or_message, payload)
-        frame = self._encode(message)
-        with self._lock:
-            handle = self._outbox.put(message, frame)
-            wake = self._writer_waiting
-            ttl = self._outbox.ttl
-        if wake:
-            iothread.call_soon(self._wake_writer)
-        if ttl is not None:
-            iothread.call_soon(self._schedule_expiry)
+        message, frame = self._protocol.encode(type_or_message, payload)
+        handle, kick = self._link.put(message, frame)
+        if kick:
+            iothread.call_soon(self._act, self._link.kick)
         return handle
 
-    def subscribe(
-        self, type_or_message: str | Mapping[str, Any], payload: Any = None
-    ) -> Callable[[], None]:
+    def subscribe(self, type_or_message: Any, payload: Any = None) -> Callable[[], None]:
         """Send this message now if connected and again on every reconnect, before queued sends.
 
         Returns a function that stops the replay (it sends nothing to the server).
         """
-        message = self._envelope(type_or_message, payload)
-        message.pop("timestamp", None)
-        self._encode(message)
-        self._subscriptions = (*self._subscriptions, message)
-
-        def send_now() -> None:
-            ws = self._ws
-            if ws is not None and self._state is ConnectionState.CONNECTED:
-                self._spawn(self._send_control(ws, message))
-
-        iothread.call_soon(send_now)
+        frame = self._protocol.subscription(type_or_message, payload)
+        self._subscriptions = (*self._subscriptions, frame)
+        iothread.call_soon(self._act, self._link.reply, frame)
 
         def unsubscribe() -> None:
-            self._subscriptions = tuple(m for m in self._subscriptions if m is not message)
+            self._subscriptions = tuple(f for f in self._subscriptions if f is not frame)
 
         return unsubscribe
 
     # ------------------------------------------------------------------ control
 
     def _check_open(self) -> None:
-        if self._state is ConnectionState.CLOSED:
+        if self._link.state is ConnectionState.CLOSED:
             raise RuntimeError("connection is closed; create a new Connection")
 
     def start(self) -> Self:
         """Start connecting (on the I/O thread) and return at once. Idempotent."""
         self._check_open()
-        iothread.call_soon(self._do_connect, False)
+        iothread.call_soon(self._act, self._link.start)
         return self
 
     def connect(self) -> None:
         """Connect again after ``disconnect()`` or after giving up; resets the attempt counter."""
         self._check_open()
-        iothread.call_soon(self._do_connect, True)
+        iothread.call_soon(self._act, self._link.connect)
 
     def reconnect(self) -> None:
         """Drop the current link (if any) and connect again now, skipping any backoff wait."""
         self._check_open()
-        iothread.call_soon(self._do_reconnect)
+        iothread.call_soon(self._act, self._link.reconnect)
 
     def retry_now(self) -> None:
         """Cut the current backoff wait short (e.g. the network is back). No effect otherwise."""
-        iothread.call_soon(self._do_retry_now)
+        iothread.call_soon(self._act, self._link.retry_now)
 
     def disconnect(self) -> None:
         """Close the link and stay ``disconnected``, with no retries, until ``connect()``."""
         self._check_open()
-        iothread.call_soon(self._do_disconnect)
+        iothread.call_soon(self._act, self._link.disconnect)
 
     def stop(self) -> None:
         """Close for good: a close frame (1000), at most 0.5 s for the answer, then abort. Returns in
         under a second whatever the server does; every task this connection started is cancelled and
         every queued send is dropped."""
-        if self._state is ConnectionState.CLOSED and self._runner is None:
+        if self._state is ConnectionState.CLOSED and not self._tasks:
             return
         if iothread.in_io_thread():
             self._spawn(self._aclose())
@@ -420,17 +386,23 @@ class Connection:
         self, target: ConnectionState, callback: Callable[[], None]
     ) -> Callable[[], None] | None:
         """Register a one-shot callback for ``target``; ``None`` if already there (not registered)."""
-        with self._lock:
+        with self._state_lock:
             if self._state is target:
                 return None
             entry = (target, callback)
             self._state_waiters.append(entry)
 
         def cancel() -> None:
-            with self._lock, contextlib.suppress(ValueError):
+            with self._state_lock, contextlib.suppress(ValueError):
                 self._state_waiters.remove(entry)
 
         return cancel
+
+    def _not_reached(self, target: ConnectionState, timeout: float | None) -> TimeoutError:
+        return TimeoutError(
+            f"connection did not reach {target.value!r} within {timeout} s "
+            f"(state: {self._state.value}, last error: {self.last_error})"
+        )
 
     def wait_for_state(self, state: ConnectionState | str, timeout: float | None = None) -> None:
         """Block until the connection reaches ``state``; ``TimeoutError`` after ``timeout`` s."""
@@ -443,10 +415,7 @@ class Connection:
             return
         if not event.wait(timeout):
             cancel()
-            raise TimeoutError(
-                f"connection did not reach {target.value!r} within {timeout} s "
-                f"(state: {self._state.value}, last error: {self._last_error})"
-            )
+            raise self._not_reached(target, timeout)
 
     async def await_state(self, state: ConnectionState | str, timeout: float | None = None) -> None:
         """``wait_for_state`` for async code."""
@@ -464,10 +433,7 @@ class Connection:
             await asyncio.wait_for(future, timeout)
         except TimeoutError:
             cancel()
-            raise TimeoutError(
-                f"connection did not reach {target.value!r} within {timeout} s "
-                f"(state: {self._state.value}, last error: {self._last_error})"
-            ) from None
+            raise self._not_reached(target, timeout) from None
 
     def wait_for(self, type: str, timeout: float | None = None) -> Any:
         """Block until the next message of ``type`` arrives and return its payload."""
@@ -505,7 +471,225 @@ class Connection:
         finally:
             unsubscribe()
 
-    # ------------------------------------------------------------------ I/O thread internals
+    # ------------------------------------------------------------------ the driver (I/O thread)
+
+    def _act(self, event: Callable[..., None], *args: Any) -> None:
+        """Tell the core something, then perform what it asks for."""
+        event(*args)
+        self._perform()
+
+    def _perform(self) -> None:
+        link = self._link
+        while link.has_actions:
+            for action in link.take_actions():
+                if type(action) is Write:
+                    self._write(action)
+                elif type(action) is Ping:
+                    self._ping(action.gen)
+                elif type(action) is SetState:
+                    self._set_state(action.new)
+                elif type(action) is Open:
+                    self._opener = (action.gen, self._spawn(self._run_link(action.url, action.gen)))
+                elif type(action) is Close:
+                    self._close(action)
+        self._set_timer(link.wake_at)
+
+    def _set_timer(self, at: float | None) -> None:
+        if at == self._timer_at and (at is None or self._timer is not None):
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = at
+        if at is not None:
+            # The loop's clock is time.monotonic(), the core's clock too.
+            self._timer = iothread.get_loop().call_at(at, self._timer_fired)
+
+    def _timer_fired(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        self._act(self._link.on_timer)
+
+    def _set_state(self, new: ConnectionState) -> None:
+        old = self._state
+        if new is old:
+            return
+        with self._state_lock:
+            self._state = new
+            fire = [cb for target, cb in self._state_waiters if target is new]
+            self._state_waiters = [w for w in self._state_waiters if w[0] is not new]
+        self._log.debug("%s: %s -> %s", self.display_url, old.value, new.value)
+        for watcher in self._state_watchers:
+            try:
+                watcher(old, new)
+            except Exception:
+                self._log.exception("on_state callback failed")
+        for cb in fire:
+            cb()
+
+    def _scrubbed(self, error: LinkError) -> LinkError:
+        error.message = self._secrets.scrub(error.message)
+        error.args = (error.message,)
+        return error
+
+    def _log_failure(self, what: str, exc: BaseException) -> None:
+        self._log.error("%s: %s", self.display_url, what, exc_info=exc)
+
+    def _write(self, action: Write) -> None:
+        socket = self._socket
+        if socket is not None and socket.gen == action.gen:
+            socket.writes.append(action)
+            socket.wake.set()
+        elif action.handle is not None:  # the link it was meant for is gone
+            self._link.on_write_failed(action.handle)
+
+    def _close(self, action: Close) -> None:
+        socket = self._socket
+        if socket is not None and socket.gen == action.gen:
+            if action.abort:
+                self._log.info("%s: %s", self.display_url, action.reason)
+                socket.ws.transport.abort()
+            else:
+                self._spawn(_close_ws(socket.ws))
+        elif self._opener is not None and self._opener[0] == action.gen:
+            self._opener[1].cancel()
+            self._opener = None
+
+    async def _open(self, url: str) -> FrameConnection:
+        headers = self._headers() if callable(self._headers) else self._headers
+        if headers:
+            self._secrets.add_headers(headers)
+        kwargs: dict[str, Any] = {}
+        if self._ssl is not None:
+            kwargs["ssl"] = self._ssl
+        ws = await ws_connect(
+            self._protocol.url(url),
+            additional_headers=dict(headers) if headers else None,
+            subprotocols=self._subprotocols,
+            open_timeout=self._open_timeout,
+            # The core sends protocol pings itself, so it can treat any inbound frame, pongs
+            # included, as proof of life.
+            ping_interval=None,
+            ping_timeout=None,
+            close_timeout=0.5,
+            max_size=self._max_message_size,
+            logger=self._wire_logger,
+            # Messages go to _on_frame as they arrive, not through recv() (see frames.py).
+            create_connection=cast(type[ClientConnection], frame_connection_factory(self._on_frame)),
+            **kwargs,
+        )
+        return cast(FrameConnection, ws)
+
+    async def _run_link(self, url: str, gen: int) -> None:
+        """One attempt: open ``url``, then serve the link until it ends; report both to the core."""
+        link = self._link
+        try:
+            ws = await self._open(url)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            error = self._scrubbed(
+                classify_open_error(exc, self._open_timeout, secure=url[:4].lower() == "wss:")
+            )
+            error.__cause__ = exc
+            self._log.info("%s: %s", redact_url(url), error.message)
+            self._act(link.on_open_failed, gen, error)
+            return
+        if gen != link.gen:  # abandoned while opening
+            await _close_ws(ws)
+            return
+        self._opener = None
+        socket = self._socket = _Socket(ws, gen, asyncio.current_task())
+        socket.writer = self._spawn(self._write_loop(socket))
+        self._protocol.link_opened()
+        self._act(link.on_opened, gen)
+        self._log.info("%s: connected", self.display_url)
+        closed: LinkError | None = None
+        try:
+            # Frames held since the handshake are delivered now that the link is set up.
+            ws.start_delivery()
+            await ws.wait_closed()
+            closed = self._closed_error(ws.protocol.close_exc, gen)
+        finally:
+            await self._end_link(socket)
+            self._act(link.on_closed, gen, closed)
+
+    def _closed_error(self, exc: ConnectionClosed, gen: int) -> LinkError:
+        error, _code, oversized = close_error(exc, self._max_message_size)
+        error = self._scrubbed(error)
+        if oversized:
+            self._oversized += 1
+        if gen == self._link.gen and self._link.dead_reason is None:
+            self._log.info("%s: %s", self.display_url, error.message)
+        return error
+
+    async def _end_link(self, socket: _Socket) -> None:
+        ws = socket.ws
+        ws.stop_delivery()
+        writer = socket.writer
+        if writer is not None:
+            writer.cancel()
+            # The writer reports the fate of its in-flight send before the core hears of the end.
+            await asyncio.wait({writer}, timeout=1.0)
+        if self._socket is socket:
+            self._socket = None
+        if ws.state is not State.CLOSED:
+            await _close_ws(ws)
+
+    async def _write_loop(self, socket: _Socket) -> None:
+        writes, wake, ws, gen = socket.writes, socket.wake, socket.ws, socket.gen
+        link = self._link
+        while True:
+            if not writes:
+                wake.clear()
+                await wake.wait()
+                continue
+            write = writes.popleft()
+            frame = write.frame
+            # websockets writes the frame to the transport before its first await (the drain): on an
+            # open link, whatever fails later (a cancellation, the drain) comes after the hand-over.
+            handed = ws.protocol.state is State.OPEN
+            try:
+                await ws.send(frame.data, text=frame.text)
+            except BaseException:
+                if write.handle is not None:
+                    # Once handed to the socket it may have been delivered: never send it twice.
+                    if handed:
+                        self._act(link.on_written, gen, frame, write.handle)
+                    else:
+                        self._act(link.on_write_failed, write.handle)
+                for unsent in writes:  # never attempted: back to the queue, in order
+                    if unsent.handle is not None:
+                        link.on_write_failed(unsent.handle)
+                writes.clear()
+                raise
+            self._act(link.on_written, gen, frame, write.handle)
+
+    def _ping(self, gen: int) -> None:
+        socket = self._socket
+        if socket is None or socket.gen != gen or socket.ws.protocol.state is not State.OPEN:
+            return
+        self._spawn(self._protocol_ping(socket.ws, gen))
+
+    async def _protocol_ping(self, ws: FrameConnection, gen: int) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            waiter = await ws.ping()
+            future = asyncio.ensure_future(waiter)
+
+            def pong(f: asyncio.Future[float]) -> None:
+                if not f.cancelled() and f.exception() is None:
+                    self._act(self._link.on_pong, gen, f.result())
+
+            future.add_done_callback(pong)
+
+    def _on_frame(self, frame: Payload) -> None:
+        # The hot path, called from the socket's data_received for each data message.
+        link = self._link
+        link.last_inbound = time.monotonic()
+        link.bytes_in += len(frame)
+        link.messages_in += self._protocol.receive(frame)
+        if link.has_actions:  # a protocol reply, say
+            self._perform()
 
     async def _on_io_loop(self, coro: Coroutine[Any, Any, None]) -> None:
         if iothread.in_io_thread():
@@ -530,473 +714,57 @@ class Connection:
 
         task.add_done_callback(finished)
 
-    def _set_state(self, new: ConnectionState) -> None:
-        old = self._state
-        if new is old:
-            return
-        with self._lock:
-            self._state = new
-            fire = [cb for target, cb in self._state_waiters if target is new]
-            self._state_waiters = [w for w in self._state_waiters if w[0] is not new]
-        self._log.debug("%s: %s -> %s", self._display_url, old.value, new.value)
-        for watcher in self._state_watchers:
-            try:
-                watcher(old, new)
-            except Exception:
-                self._log.exception("on_state callback failed")
-        for cb in fire:
-            cb()
-
-    def _ensure_loop_objects(self) -> None:
-        if self._wake is None:
-            self._wake = asyncio.Event()
-            self._retry_now = asyncio.Event()
-
-    def _do_connect(self, reset: bool) -> None:
-        if self._state is ConnectionState.CLOSED:
-            return
-        self._ensure_loop_objects()
-        if self._runner is not None and not self._runner.done():
-            self._do_retry_now()
-            return
-        if reset:
-            self._policy.reset()
-        self._runner = self._spawn(self._run())
-
-    def _do_reconnect(self) -> None:
-        if self._state is ConnectionState.CLOSED:
-            return
-        self._ensure_loop_objects()
-        self._policy.reset()
-        if self._runner is None or self._runner.done():
-            self._runner = self._spawn(self._run())
-            return
-        self._skip_wait = True
-        ws = self._ws
-        if ws is not None:
-            self._spawn(self._close_ws(ws))
-        else:
-            self._do_retry_now()
-
-    def _do_retry_now(self) -> None:
-        if self._retry_now is not None and self._next_retry_at is not None:
-            self._retry_now.set()
-
-    def _do_disconnect(self) -> None:
-        if self._state is ConnectionState.CLOSED:
-            return
-        runner = self._runner
-        self._runner = None
-        self._next_retry_at = None
-        if runner is not None and not runner.done():
-            runner.cancel()
-        self._set_state(ConnectionState.DISCONNECTED)
-
     async def _aclose(self) -> None:
-        if self._state is ConnectionState.CLOSED and self._runner is None:
+        if self._state is ConnectionState.CLOSED and not self._tasks:
             return
-        runner = self._runner
-        self._runner = None
-        self._next_retry_at = None
-        ws = self._ws
-        if runner is not None and not runner.done():
-            runner.cancel()
-            # The runner closes its link (1000, at most 0.5 s) when cancelled; never wait past that.
-            await asyncio.wait({runner}, timeout=0.8)
-        ws = ws or self._ws
-        if ws is not None and ws.state is not State.CLOSED:
-            ws.transport.abort()
-        self._ws = None
+        socket = self._socket
+        self._act(self._link.stop)
         current = asyncio.current_task()
+        if socket is not None:
+            # The close frame (1000) gets at most 0.5 s; then the link is dropped.
+            if socket.runner is not None and socket.runner is not current:
+                await asyncio.wait({socket.runner}, timeout=0.8)
+            if socket.ws.state is not State.CLOSED:
+                socket.ws.transport.abort()
         others = [t for t in self._tasks if t is not current and not t.done()]
         for task in others:
             task.cancel()
         if others:
             await asyncio.wait(others, timeout=0.1)
-        if self._expiry_timer is not None:
-            self._expiry_timer.cancel()
-            self._expiry_timer = None
-        with self._lock:
-            self._outbox.drop_all("connection closed")
-        self._connected_at = None
-        self._set_state(ConnectionState.CLOSED)
+        self._set_timer(None)
         _live.discard(self)
 
-    def _wake_writer(self) -> None:
-        if self._wake is not None:
-            self._wake.set()
 
-    def _schedule_expiry(self) -> None:
-        with self._lock:
-            self._outbox.expire()
-            at = self._outbox.next_expiry()
-        timer = self._expiry_timer
-        if at is None:
-            if timer is not None:
-                timer.cancel()
-                self._expiry_timer = None
-            return
-        if timer is not None and not timer.cancelled() and timer.when() <= at:
-            return
-        if timer is not None:
-            timer.cancel()
-        # The loop's clock is time.monotonic(), the outbox's clock too.
-        self._expiry_timer = iothread.get_loop().call_at(at, self._expiry_fired)
+class _Socket:
+    """One established link as the driver holds it: the socket and its ordered writes."""
 
-    def _expiry_fired(self) -> None:
-        self._expiry_timer = None
-        self._schedule_expiry()
+    __slots__ = ("gen", "runner", "wake", "writer", "writes", "ws")
 
-    # ------------------------------------------------------------------ the runner
+    def __init__(self, ws: FrameConnection, gen: int, runner: asyncio.Task[Any] | None) -> None:
+        self.ws = ws
+        self.gen = gen
+        self.runner = runner
+        self.writes: deque[Write] = deque()
+        self.wake = asyncio.Event()
+        self.writer: asyncio.Task[None] | None = None
 
-    async def _run(self) -> None:
-        first = True
-        try:
-            while True:
-                self._set_state(ConnectionState.CONNECTING if first else ConnectionState.RECONNECTING)
-                first = False
-                try:
-                    ws = await self._open()
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    error = classify_open_error(
-                        exc, self._open_timeout, secure=self._url[:4].lower() == "wss:",
-                        secrets=self._secrets,
-                    )
-                    error.__cause__ = exc
-                    self._last_error = error.message
-                    self._log.info("%s: %s", self._display_url, error.message)
-                    self._policy.on_attempt_failed()
-                    if not await self._after_failure(error):
-                        return
-                    continue
-                dropped = await self._serve(ws)
-                if dropped is None:  # closed by us for reconnect(): go straight on
-                    self._policy.reset()
-                    self._skip_wait = False
-                    continue
-                self._policy.on_link_lost()
-                if not await self._after_failure(dropped):
-                    return
-        finally:
-            self._next_retry_at = None
 
-    def _is_terminal(self, error: LinkError) -> bool:
-        if self._should_reconnect is not None:
-            try:
-                return not self._should_reconnect(error)
-            except Exception:
-                self._log.exception("should_reconnect failed; using the default rules")
-        return error.terminal
-
-    async def _after_failure(self, error: LinkError) -> bool:
-        """Wait before the next attempt; ``False`` if there will be none."""
-        if self._is_terminal(error):
-            self._last_error = error.message
-            self._runner = None
-            self._set_state(ConnectionState.DISCONNECTED)
-            return False
-        if self._skip_wait:
-            self._skip_wait = False
-            self._set_state(ConnectionState.RECONNECTING)
-            return True
-        delay = self._policy.next_delay()
-        if delay is None:
-            self._last_error = f"gave up after {self._policy.attempt} attempts: {error.message}"
-            self._runner = None
-            self._set_state(ConnectionState.DISCONNECTED)
-            return False
-        if error.retry_after is not None:
-            delay = max(delay, error.retry_after)
-        assert self._retry_now is not None
-        self._retry_now.clear()
-        self._next_retry_at = time.monotonic() + delay
-        self._set_state(ConnectionState.RECONNECTING)
-        try:
-            await asyncio.wait_for(self._retry_now.wait(), delay)
-        except TimeoutError:
-            pass
-        finally:
-            self._next_retry_at = None
-        return True
-
-    async def _open(self) -> FrameConnection:
-        headers = self._headers() if callable(self._headers) else self._headers
-        self._secrets.add_headers(headers)
-        kwargs: dict[str, Any] = {}
-        if self._ssl is not None:
-            kwargs["ssl"] = self._ssl
-        ws = await ws_connect(
-            self._url,
-            additional_headers=dict(headers) if headers else None,
-            subprotocols=self._subprotocols,
-            open_timeout=self._open_timeout,
-            # The heartbeat below sends protocol pings itself, so it can treat any inbound frame,
-            # pongs included, as proof of life.
-            ping_interval=None,
-            ping_timeout=None,
-            close_timeout=0.5,
-            max_size=self._max_message_size,
-            logger=self._wire_logger,
-            # Messages go to _on_frame as they arrive, not through recv() (see frames.py).
-            create_connection=cast(type[ClientConnection], frame_connection_factory(self._on_frame)),
-            **kwargs,
-        )
-        return cast(FrameConnection, ws)
-
-    async def _serve(self, ws: FrameConnection) -> LinkError | None:
-        """Run one established link until it drops. Returns why, or ``None`` when we closed it to
-        reconnect at once."""
-        self._ws = ws
-        self._dead_reason = None
-        self._pending_pings.clear()
-        now = time.monotonic()
-        self._connected_at = now
-        self._last_inbound = now
-        self._policy.on_connected()
-        if self._ever_connected:
-            self._reconnects += 1
-        self._ever_connected = True
-        self._last_error = None
-        self._set_state(ConnectionState.CONNECTED)
-        self._log.info("%s: connected", self._display_url)
-
-        helpers: list[asyncio.Task[Any]] = []
-        try:
-            for message in self._subscriptions:
-                await self._send_control(ws, message)
-            loop = asyncio.get_running_loop()
-            helpers.append(loop.create_task(_until_closed(self._write_loop(ws))))
-            if self._heartbeat_interval is not None:
-                helpers.append(loop.create_task(_until_closed(self._heartbeat(ws))))
-            await self._read_loop(ws)
-            raise AssertionError("unreachable")  # pragma: no cover
-        except ConnectionClosed as exc:
-            error, code, oversized = close_error(exc, self._max_message_size, secrets=self._secrets)
-            if self._dead_reason is not None:
-                error = LinkError(self._dead_reason, close_code=1006)
-                code = 1006
-            if oversized:
-                self._decode_errors += 1
-            self._last_close_code = code
-            if self._skip_wait:
-                return None
-            self._last_error = error.message
-            self._log.info("%s: %s", self._display_url, error.message)
-            return error
-        finally:
-            ws.stop_delivery()
-            self._connected_at = None
-            self._ws = None
-            for task in helpers:
-                task.cancel()
-            if helpers:
-                await asyncio.wait(helpers, timeout=1.0)
-            if ws.state is not State.CLOSED:
-                await self._close_ws(ws)
-
-    async def _close_ws(self, ws: ClientConnection) -> None:
-        try:
-            await asyncio.wait_for(ws.close(1000), 0.5)
-        except (TimeoutError, OSError, ConnectionClosed):
-            pass
-        except asyncio.CancelledError:
+async def _close_ws(ws: ClientConnection) -> None:
+    try:
+        await asyncio.wait_for(ws.close(1000), 0.5)
+    except (TimeoutError, OSError, ConnectionClosed):
+        pass
+    except asyncio.CancelledError:
+        ws.transport.abort()
+        raise
+    finally:
+        if ws.state is not State.CLOSED:
             ws.transport.abort()
-            raise
-        finally:
-            if ws.state is not State.CLOSED:
-                ws.transport.abort()
-
-    async def _read_loop(self, ws: FrameConnection) -> None:
-        # Messages are handled by _on_frame as they arrive; this waits for the link to end the way
-        # recv() would: by raising the ConnectionClosed that says why.
-        ws.start_delivery()
-        await ws.wait_closed()
-        raise ws.protocol.close_exc
-
-    def _on_frame(self, frame: Payload) -> None:
-        # The hot path, called from the protocol for each message: no Message built unless a "*"
-        # handler wants one.
-        self._last_inbound = time.monotonic()
-        if self._inbound_waiter is not None:
-            self._wake_inbound()
-        self._bytes_in += len(frame)
-        objects: list[dict[str, Any]]
-        errors: list[str]
-        try:
-            data = orjson.loads(frame)
-        except orjson.JSONDecodeError as exc:
-            objects, errors = [], [undecodable(exc)]
-        else:
-            kind = data.get("type") if type(data) is dict else None
-            if type(kind) is str:
-                # The common frame, one well-formed message: no list, no second pass.
-                self._messages_in += 1
-                if kind == "pong":
-                    self._on_app_pong(message_of(data))
-                else:
-                    self._dispatcher.dispatch_object(data, kind)
-                return
-            if type(data) is list and self._dispatcher.dispatch_batch(data, "pong"):
-                # A batch of well-formed messages whose handlers all take batches (the widgets').
-                self._messages_in += len(data)
-                return
-            objects, errors = objects_of(data)
-        if errors:
-            self._decode_errors += len(errors)
-            self._last_error = errors[-1]
-            self._log.debug("%s: bad frame: %s", self._display_url, errors[-1])
-        self._messages_in += len(objects)
-        for pong in self._dispatcher.dispatch_objects(objects, "pong"):
-            self._on_app_pong(message_of(pong))
-
-    async def _send_control(self, ws: ClientConnection, message: dict[str, Any]) -> None:
-        frame = encode(message)
-        await ws.send(frame, text=True)
-        self._messages_out += 1
-        self._bytes_out += len(frame)
-
-    async def _write_loop(self, ws: ClientConnection) -> None:
-        assert self._wake is not None
-        wake = self._wake
-        outbox = self._outbox
-        lock = self._lock
-        while True:
-            with lock:
-                handle = outbox.take()
-                if handle is None:
-                    self._writer_waiting = True
-                    wake.clear()
-            if handle is None:
-                await wake.wait()
-                with lock:
-                    self._writer_waiting = False
-                continue
-            frame = handle.frame if handle.frame is not None else encode(handle.message)
-            # websockets writes the frame to the transport before its first await (the drain): on an
-            # open link, whatever fails later (a cancellation, the drain) comes after the hand-over.
-            handed = ws.protocol.state is State.OPEN
-            try:
-                await ws.send(frame, text=True)
-            except BaseException:
-                with lock:
-                    # Once handed to the socket it may have been delivered: never send it twice.
-                    if handed:
-                        outbox.sent(handle)
-                    else:
-                        outbox.failed(handle)
-                raise
-            with lock:
-                outbox.sent(handle)
-            self._messages_out += 1
-            self._bytes_out += len(frame)
-
-    # ------------------------------------------------------------------ heartbeat
-
-    def _record_rtt(self, seconds: float) -> None:
-        sample = seconds * 1000.0
-        previous = self._latency_ms
-        self._latency_ms = sample if previous is None else (
-            previous + _LATENCY_ALPHA * (sample - previous)
-        )
-
-    def _on_app_pong(self, message: Message) -> None:
-        key = message.timestamp
-        if key is None and isinstance(message.payload, dict):
-            candidate = message.payload.get("timestamp")
-            key = candidate if isinstance(candidate, str) else None
-        sent_at = self._pending_pings.pop(key, None) if key is not None else None
-        if sent_at is None and key is None and self._pending_pings:
-            sent_at = self._pending_pings.pop(next(iter(self._pending_pings)))
-        if sent_at is not None:
-            self._record_rtt(time.monotonic() - sent_at)
-
-    def _on_protocol_pong(self, ws: ClientConnection, future: asyncio.Future[float]) -> None:
-        if future.cancelled() or future.exception() is not None or self._ws is not ws:
-            return
-        self._last_inbound = time.monotonic()
-        self._wake_inbound()
-        self._record_rtt(future.result())
-
-    def _wake_inbound(self) -> None:
-        waiter = self._inbound_waiter
-        if waiter is not None:
-            self._inbound_waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
-
-    async def _protocol_ping(self, ws: ClientConnection) -> None:
-        waiter = await ws.ping()
-        future = asyncio.ensure_future(waiter)
-        future.add_done_callback(lambda f: self._on_protocol_pong(ws, f))
-
-    async def _heartbeat(self, ws: ClientConnection) -> None:
-        interval = self._heartbeat_interval
-        assert interval is not None
-        timeout = self._heartbeat_timeout
-        monotonic = time.monotonic
-        # One protocol ping at once, so the latency is known right after connecting.
-        await self._protocol_ping(ws)
-        next_probe = monotonic() + interval
-        while True:
-            now = monotonic()
-            idle_until = self._last_inbound + interval
-            wake_at = min(idle_until, next_probe)
-            if now < wake_at:
-                await asyncio.sleep(wake_at - now)
-                continue
-            # A protocol ping every interval measures latency even on a busy link.
-            await self._protocol_ping(ws)
-            next_probe = monotonic() + interval
-            if monotonic() < self._last_inbound + interval:
-                continue
-            # Idle for a whole interval: ask the server, and declare the link dead if nothing comes.
-            sent_at = monotonic()
-            if self._heartbeat_message is not None:
-                ping = dict(self._heartbeat_message)
-                stamp = ping.setdefault("timestamp", now_iso())
-                if isinstance(stamp, str):
-                    if len(self._pending_pings) >= 16:
-                        self._pending_pings.pop(next(iter(self._pending_pings)))
-                    self._pending_pings[stamp] = sent_at
-                await self._send_control(ws, ping)
-            deadline = sent_at + timeout
-            loop = asyncio.get_running_loop()
-            while self._last_inbound < sent_at:
-                now = monotonic()
-                if now >= deadline:
-                    self._dead_reason = (
-                        f"heartbeat timeout: no frame within {timeout} s after a ping; "
-                        "the link is dead"
-                    )
-                    self._log.info("%s: %s", self._display_url, self._dead_reason)
-                    ws.transport.abort()
-                    return
-                # The reader resolves this on the next inbound frame, so a quick pong ends the wait
-                # at once and the next ping follows one interval after it.
-                waiter: asyncio.Future[None] = loop.create_future()
-                self._inbound_waiter = waiter
-                try:
-                    await asyncio.wait({waiter}, timeout=deadline - now)
-                finally:
-                    self._inbound_waiter = None
-                lag = monotonic() - deadline
-                if not waiter.done() and lag > min(0.1, timeout / 2) and self._last_inbound < sent_at:
-                    # The loop itself was blocked (a slow handler): frames may be sitting unread.
-                    # Give the reader a fresh timeout before judging the link.
-                    deadline = monotonic() + timeout
 
 
 def _resolve(future: asyncio.Future[Any], value: Any) -> None:
     if not future.done():
         future.set_result(value)
-
-
-async def _until_closed(coro: Coroutine[Any, Any, None]) -> None:
-    """Run a link helper; the link closing under it is its normal end, not an error."""
-    with contextlib.suppress(ConnectionClosed):
-        await coro
 
 
 def close_all(timeout: float = 2.0) -> None:

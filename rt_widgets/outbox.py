@@ -50,7 +50,7 @@ class SendHandle:
     __slots__ = ("_event", "_inflight", "enqueued_at", "frame", "message", "reason", "state")
 
     def __init__(
-        self, message: dict[str, Any], enqueued_at: float, frame: bytes | None = None
+        self, message: Any, enqueued_at: float, frame: Any = None
     ) -> None:
         self.message = message
         self.frame = frame
@@ -87,7 +87,7 @@ class SendHandle:
         return self.state
 
     def __repr__(self) -> str:
-        kind = self.message.get("type")
+        kind = self.message.get("type") if isinstance(self.message, dict) else type(self.message).__name__
         extra = f", reason={self.reason!r}" if self.reason else ""
         return f"<SendHandle type={kind!r} state={self.state.value}{extra}>"
 
@@ -126,7 +126,7 @@ class Outbox:
     def __len__(self) -> int:
         return len(self._items)
 
-    def put(self, message: dict[str, Any], frame: bytes | None = None) -> SendHandle:
+    def put(self, message: Any, frame: Any = None) -> SendHandle:
         """Queue a message. When full: drop the oldest waiting message, drop this one, or raise
         ``QueueFullError``, as ``overflow`` says."""
         self.expire()
