@@ -31,6 +31,8 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.protocol import Event
 
+from rt_widgets.iothread import LoopThread
+
 T = TypeVar("T")
 
 HOST = "127.0.0.1"
@@ -41,19 +43,14 @@ SERVER_LOGGER = logging.getLogger("tests.server")
 
 
 class ServerLoop:
-    """A daemon thread running an event loop for the test servers."""
+    """The test servers' event loop, on a daemon thread of its own (an `iothread.LoopThread`)."""
 
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run, name="test-servers", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.loop.run_forever()
+        self._thread = LoopThread("test-servers")
+        self.loop = self._thread.start()
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 15.0) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+        return self._thread.run_sync(coro, timeout)
 
     def call(self, fn: Callable[[], T], timeout: float = 15.0) -> T:
         async def invoke() -> T:
@@ -62,16 +59,8 @@ class ServerLoop:
         return self.run(invoke(), timeout)
 
     def close(self) -> None:
-        async def drain() -> None:
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-        self.run(drain())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(5)
-        self.loop.close()
+        """Cancel every server task still running, end the loop and join the thread."""
+        self._thread.stop(5)
 
 
 @dataclass
