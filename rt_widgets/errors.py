@@ -68,7 +68,9 @@ _MEANINGS: tuple[tuple[type[BaseException], str], ...] = (
     (ConnectionAbortedError, "the connection was aborted"),
     (BrokenPipeError, "the server closed the connection while it was being written to"),
     (socket.gaierror, "the host name could not be resolved"),
-    (ssl_module.SSLError, "the TLS layer failed"),
+    (ssl_module.SSLEOFError, "the server closed the connection during the TLS handshake"),
+    (ssl_module.SSLCertVerificationError, "the server's certificate is not trusted"),
+    (ssl_module.SSLError, "no reason given"),
     (EOFError, "the server closed the connection"),
     (TimeoutError, "timed out"),
 )
@@ -82,18 +84,22 @@ _PLAIN_HINT = "(is it ws:// rather than wss://?)"
 def _text_of(exc: BaseException) -> str:
     """A readable, never empty, description of ``exc``."""
     text = (exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)).strip()
-    if text:
+    if any(c.isalnum() for c in text):  # str(ssl.SSLError()) is "()"
         return text
     name = type(exc).__name__
     for kind, meaning in _MEANINGS:
         if isinstance(exc, kind):
             return f"{meaning} ({name})"
+    # A library's exception says in its docstring what it means; a builtin's docstring is generic.
     doc = (type(exc).__doc__ or "").strip().splitlines()
-    return f"{name}: {doc[0].strip().rstrip('.')}" if doc and doc[0].strip() else name
+    if type(exc).__module__ != "builtins" and doc and doc[0].strip():
+        return f"{name}: {doc[0].strip().rstrip('.').lower()}"
+    return f"{name} (no details given)"
 
 
 def _bare(exc: BaseException) -> bool:
-    return not str(exc).strip() and not (isinstance(exc, OSError) and exc.errno)
+    has_text = any(c.isalnum() for c in str(exc))
+    return not has_text and not (isinstance(exc, OSError) and exc.errno)
 
 
 def _scrubbed(error: LinkError, secrets: Secrets | None) -> LinkError:
@@ -154,7 +160,8 @@ def _classify_open_error(exc: BaseException, open_timeout: float, secure: bool |
         )
     if isinstance(exc, ssl_module.SSLError):
         text = _text_of(exc)
-        hint = f" {_PLAIN_HINT}" if any(word in text.lower() for word in _NOT_TLS) else ""
+        not_tls = any(word in text.lower() for word in _NOT_TLS)
+        hint = f" {_PLAIN_HINT}" if not_tls or (secure and isinstance(exc, ssl_module.SSLEOFError)) else ""
         return LinkError(f"TLS handshake failed: {text}{hint}")
     if secure and isinstance(exc, ConnectionResetError | EOFError) and _bare(exc):
         # asyncio's TLS layer raises a bare ConnectionResetError() when the peer hangs up during the
@@ -170,6 +177,8 @@ def _classify_open_error(exc: BaseException, open_timeout: float, secure: bool |
             # A TLS server hangs up on a plain HTTP request.
             text += " (the server closed the connection: is it wss:// rather than ws://?)"
         return LinkError(f"handshake failed: {text}")
+    if _bare(exc):
+        return LinkError(f"connection failed: {_text_of(exc)}")
     return LinkError(f"connection failed: {type(exc).__name__}: {_text_of(exc)}")
 
 

@@ -57,7 +57,8 @@ MIN_SUBSTRING = 8
 # Header values change on every attempt when a callable refreshes a token: keep the latest ones.
 MAX_HEADER_VALUES = 64
 
-_URL_IN_TEXT = re.compile(r"(?i)(?<![\w+.-])(?:wss?|https?)://[^\s\"'<>`]+")
+# A URL in a text ends before a space, a quote or trailing punctuation ("... at ws://h/ws: refused").
+_URL_IN_TEXT = re.compile(r"(?i)(?<![\w+.-])(?:wss?|https?)://[^\s\"'<>`]*[^\s\"'<>`.,:;!?)\]]")
 # "?name=value" and "&name=value" in a text that is not a whole URL ("GET /ws?token=... HTTP/1.1").
 _QUERY_PAIR_IN_TEXT = re.compile(r"([?&;])([^\s=&;#?\"'<>]+)=([^\s&;#\"'<>]+)")
 # A header line, as websockets logs one ("> Authorization: Basic ...") or as it is quoted in a text.
@@ -206,30 +207,61 @@ def _header_secrets(headers: Any) -> list[str]:
             continue
         found.append(value)
         # "Bearer abc", "Basic abc", "a=1; session=abc": the token alone may be quoted too.
-        parts = [p for p in re.split(r"[\s,;]+", value) if p]
-        if len(parts) > 1 and parts[0].lower() in _AUTH_SCHEMES:
-            parts = parts[1:]
-        for part in parts if len(parts) > 1 or parts[0] != value else ():
+        for part in re.split(r"[\s,;]+", value):
             key, eq, rest = part.partition("=")
             candidate = rest.strip("\"'") if eq and key and rest else part
-            if candidate.lower() not in _AUTH_SCHEMES:
+            if candidate and candidate.lower() not in _AUTH_SCHEMES:
                 found.append(candidate)
     return found
 
 
-def _compile(values: Iterable[str]) -> re.Pattern[str] | None:
-    longest_first = sorted({v for v in values if len(v) >= MIN_FREE_TEXT}, key=lambda v: (-len(v), v))
-    if not longest_first:
-        return None
-    alternatives = [
-        re.escape(v) if len(v) >= MIN_SUBSTRING else rf"(?<![A-Za-z0-9]){re.escape(v)}(?![A-Za-z0-9])"
-        for v in longest_first
-    ]
-    return re.compile("|".join(alternatives))
+_Matcher = tuple[str, re.Pattern[str] | None]
+
+
+def _matchers(values: Iterable[str]) -> tuple[_Matcher, ...]:
+    """How to find each value: plain search for long ones, whole words only for short ones."""
+    return tuple(
+        (v, None if len(v) >= MIN_SUBSTRING
+         else re.compile(rf"(?<![A-Za-z0-9]){re.escape(v)}(?![A-Za-z0-9])"))
+        for v in values
+        if len(v) >= MIN_FREE_TEXT
+    )
+
+
+def _mask_known(text: str, matchers: tuple[_Matcher, ...]) -> str:
+    """``text`` with every occurrence of every value masked. The spans are merged before masking,
+    so two secrets that overlap in the text are both hidden whole."""
+    spans: list[tuple[int, int]] = []
+    for value, pattern in matchers:
+        if pattern is None:
+            at = text.find(value)
+            while at != -1:
+                spans.append((at, at + len(value)))
+                at = text.find(value, at + 1)
+        else:
+            spans.extend(m.span() for m in pattern.finditer(text))
+    if not spans:
+        return text
+    spans.sort()
+    out: list[str] = []
+    kept = 0  # text before this index is already in out
+    start, end = spans[0]
+    for s, e in spans[1:]:
+        if s <= end:
+            end = max(end, e)
+            continue
+        out += (text[kept:start], MASK)
+        kept, (start, end) = end, (s, e)
+    out += (text[kept:start], MASK, text[end:])
+    return "".join(out)
 
 
 def _mask_header_line(match: re.Match[str]) -> str:
-    if not is_secret_name(match.group(2)):
+    name = match.group(2)
+    # Only what reads as a header: a line websockets logs ("> X-Token: ...") or a name in header
+    # style ("X-Api-Key"); "KeyError: 'x'" in a traceback is no header.
+    looks_like_header = "<" in match.group(1) or ">" in match.group(1) or "-" in name
+    if not (looks_like_header and is_secret_name(name)):
         return match.group(0)
     return f"{match.group(1)}{match.group(2)}{match.group(3)}{MASK}"
 
@@ -259,7 +291,7 @@ class Secrets:
         self._lock = threading.Lock()
         self._from_urls: dict[str, None] = {}
         self._from_headers: dict[str, None] = {}  # insertion order: the most recent last
-        self._snapshot: tuple[tuple[str, ...], re.Pattern[str] | None] = ((), None)
+        self._snapshot: tuple[tuple[str, ...], tuple[_Matcher, ...]] = ((), ())
         for one in [url] if isinstance(url, str) else (url or ()):
             self.add_url(one)
         if headers is not None and not callable(headers):
@@ -300,7 +332,7 @@ class Secrets:
     def _rebuild(self) -> None:
         values = {*self._from_urls, *self._from_headers}
         ordered = tuple(sorted(values, key=lambda v: (-len(v), v)))
-        self._snapshot = (ordered, _compile(ordered))
+        self._snapshot = (ordered, _matchers(ordered))
 
     @property
     def values(self) -> tuple[str, ...]:
@@ -323,11 +355,10 @@ class Secrets:
         """
         if not isinstance(text, str):
             text = str(text)
-        _, pattern = self._snapshot
+        # Known values first: masking by position could cut one in two and leave a part.
+        text = _mask_known(text, self._snapshot[1])
         if "://" in text:
             text = _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
-        if pattern is not None:
-            text = pattern.sub(MASK, text)
         if "=" in text:
             text = _QUERY_PAIR_IN_TEXT.sub(_mask_query_pair, text)
         if ":" in text:
