@@ -4,7 +4,8 @@ A data view (table, metrics, notifications) owns a store that its message handle
 I/O thread. The frame clock calls :meth:`DataView._flush` at most ``fps`` times a second: the store's
 changes go to the view as one ``{"kind": "delta", "seq": n, ...}`` custom message, and the
 ``_snapshot`` trait is refreshed at most every :data:`SNAPSHOT_INTERVAL` seconds while the store
-changes, so that a late view or a saved notebook shows the current state.
+changes, so that a late view or a saved notebook shows the current state. Trait names and message
+kinds are those of ``_contract``.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import anywidget
-import traitlets
 
 from .. import iothread
 from ..sync import get_frame_clock
+from ._contract import DELTA, SNAPSHOT, DataTraits, parse_data_request
 
 if TYPE_CHECKING:
     import asyncio
@@ -127,13 +128,12 @@ class Flusher:
 
 
 class BaseWidget(anywidget.AnyWidget):
-    """The bundle and the renderer switch shared by every rt_widgets widget."""
+    """The bundle shared by every rt_widgets widget. Its synced traits come from a ``_contract``
+    mixin listed before this class, whose ``_view`` picks the renderer in the bundle."""
 
     _esm = STATIC / "widget.js"
     if (STATIC / "widget.css").exists():
         _css = STATIC / "widget.css"
-
-    _view = traitlets.Unicode("").tag(sync=True)
 
     @property
     def closed(self) -> bool:
@@ -168,12 +168,15 @@ class BaseWidget(anywidget.AnyWidget):
             layout.close()
 
 
-class DataView(BaseWidget):
-    """A widget whose state lives in a store and reaches the view as deltas and snapshots."""
+class DataView(DataTraits, BaseWidget):
+    """A widget whose state lives in a store and reaches the view as deltas and snapshots.
 
-    _snapshot = traitlets.Dict().tag(sync=True, echo_update=False)
+    Each kind of data view takes the payloads of its messages through :meth:`feed` too, for
+    messages that were dispatched before it subscribed (the explorer hands a new view the message
+    that made it want one).
+    """
+
     _throttled_trait = "_snapshot"
-    message_type = traitlets.Unicode("").tag(sync=True, echo_update=False)
 
     def __init__(self, store: _Store, connection: Connection, fps: float, message_type: str,
                  **kwargs: Any) -> None:
@@ -189,6 +192,22 @@ class DataView(BaseWidget):
         self.on_msg(self._on_front_end)
         register_flusher(self._flusher, fps)
 
+    def feed(self, payloads: Iterable[Any]) -> None:
+        """Apply ``payloads`` as if each had arrived, in order, as a message this view follows.
+
+        On the I/O thread (in a handler) they are applied at once; from another thread this waits
+        until the I/O thread applied them.
+
+        >>> w.table("trade").feed([{"id": 1, "px": 10.5}])   # doctest: +SKIP
+        """
+        batch = list(payloads)
+        if batch:
+            read_on_io(lambda: self._apply(batch))
+
+    def _apply(self, payloads: list[Any]) -> None:
+        """Apply payloads of this view's messages (I/O thread); each data view defines it."""
+        raise NotImplementedError
+
     # -- I/O thread ---------------------------------------------------------------------------
 
     def _changed(self) -> None:
@@ -203,7 +222,7 @@ class DataView(BaseWidget):
             self._send_delta(delta)
 
     def _send_delta(self, delta: dict[str, Any]) -> None:
-        self.send({"kind": "delta", **delta})
+        self.send({"kind": DELTA, **delta})
         loop = iothread.get_loop()
         elapsed = loop.time() - self._snap_at
         # The delta and the snapshot both count against the process budget.
@@ -239,10 +258,14 @@ class DataView(BaseWidget):
         self._snapshot = self._snapshot_copy()
         get_frame_clock().spend()
 
+    def _state(self) -> dict[str, Any]:
+        """The whole state the view is sent (its contract's ``*State``): the store's snapshot."""
+        return self._store.snapshot()
+
     def _snapshot_copy(self) -> dict[str, Any]:
-        """The store's snapshot, detached from the live store (the trait may be read from another
-        thread, and must not change under a reader)."""
-        detached: dict[str, Any] = _detach(self._store.snapshot())
+        """The state, detached from the live store (the trait may be read from another thread,
+        and must not change under a reader)."""
+        detached: dict[str, Any] = _detach(self._state())
         return detached
 
     def _answer_snapshot_request(self) -> None:
@@ -252,14 +275,14 @@ class DataView(BaseWidget):
         if delta is not None:
             self._send_delta(delta)
             get_frame_clock().spend()
-        self.send({"kind": "snapshot", **self._store.snapshot()})
+        self.send({"kind": SNAPSHOT, **self._state()})
         get_frame_clock().spend()
 
     # -- any thread ---------------------------------------------------------------------------
 
     def _on_front_end(self, _widget: Any, content: Any, _buffers: Any) -> None:
         # May run on the shell thread or a subshell thread: the work belongs on the I/O thread.
-        if isinstance(content, dict) and content.get("kind") == "snapshot_request":
+        if parse_data_request(content) is not None:
             iothread.call_soon(self._answer_snapshot_request)
 
     def _subscribe(self, type: str, handler: Callable[[Any], Any]) -> None:

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-import traitlets
-
 from ..dispatch import Batched
 from ..stores import Alert, MetricsStore
 from ._base import DataView, check_positive_int, check_type, read_on_io, reject_unknown
+from ._contract import MetricsTraits
 
 if TYPE_CHECKING:
     import pandas
@@ -19,7 +18,7 @@ if TYPE_CHECKING:
 __all__ = ["LiveMetrics"]
 
 
-class LiveMetrics(DataView):
+class LiveMetrics(MetricsTraits, DataView):
     """The latest value and recent history of every numeric field of one message type.
 
     Created by :meth:`RealtimeWidget.metrics`; display it in a cell for KPI cards with sparklines.
@@ -29,8 +28,6 @@ class LiveMetrics(DataView):
     >>> m.latest["cpu"], m.history["cpu"][-1]                # doctest: +SKIP
     (41.5, (1764100000.2, 41.5))
     """
-
-    _view = traitlets.Unicode("metrics").tag(sync=True)
 
     def __init__(
         self,
@@ -61,6 +58,17 @@ class LiveMetrics(DataView):
     def _on_payloads(self, payloads: list[Any]) -> None:
         self._metrics.queue_many(payloads)
         self._changed()
+
+    def _apply(self, payloads: list[Any]) -> None:
+        # As the dispatcher would: in order, one at a time while an alert callback must see each.
+        if self._batchable():
+            self._on_payloads(payloads)
+        else:
+            for payload in payloads:
+                self._on_payload(payload)
+
+    def _state(self) -> dict[str, Any]:
+        return {**self._metrics.snapshot(), "history_size": self._metrics.history_size}
 
     def _batchable(self) -> bool:
         # A threshold with an alert callback calls it as values arrive: then the messages of a

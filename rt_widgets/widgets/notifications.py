@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-import traitlets
-
 from .. import iothread
 from ..stores import NotificationStore
 from ._base import DataView, check_positive_int, check_type, log, read_on_io, reject_unknown
+from ._contract import NotificationsTraits
 
 if TYPE_CHECKING:
     from ..connection import Connection
@@ -17,7 +16,7 @@ if TYPE_CHECKING:
 __all__ = ["Notifications"]
 
 
-class Notifications(DataView):
+class Notifications(NotificationsTraits, DataView):
     """Toasts for messages of the given types, plus connection events (reconnected, gave up,
     send queue overflow, malformed frames) and metric threshold crossings.
 
@@ -27,8 +26,6 @@ class Notifications(DataView):
     >>> n = w.notifications()                              # doctest: +SKIP
     >>> n.on_notification(lambda item: print(item["level"], item["message"]))  # doctest: +SKIP
     """
-
-    _view = traitlets.Unicode("notifications").tag(sync=True)
 
     def __init__(
         self,
@@ -53,18 +50,25 @@ class Notifications(DataView):
         self._notes.apply(payload, source="server")
         self._changed()
 
+    def _apply(self, payloads: list[Any]) -> None:
+        for payload in payloads:
+            self._on_payload(payload)
+
     def notify(self, level: str = "info", title: str = "", message: str = "",
                source: str = "kernel") -> None:
-        """Add a notification from Python (any thread)."""
+        """Add a notification from Python, from any thread, without waiting (on the I/O thread it
+        is added at once, so notices sent from there keep their order).
+
+        >>> n.notify("warning", "Disk", "92% full")        # doctest: +SKIP
+        """
         def add() -> None:
             self._notes.add(level, title, message, source)
             self._changed()
 
-        iothread.call_soon(add)
-
-    def _add_on_io(self, level: str, title: str, message: str, source: str) -> None:
-        self._notes.add(level, title, message, source)
-        self._changed()
+        if iothread.in_io_thread():
+            add()
+        else:
+            iothread.call_soon(add)
 
     @property
     def items(self) -> list[dict[str, Any]]:

@@ -1,40 +1,31 @@
-"""ConnectionStatus: the status indicator of a RealtimeWidget, displayable on its own."""
+"""ConnectionStatus: a status indicator of any widget that syncs a connection's status."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-import traitlets
-from ipywidgets import widget_serialization
+from typing import Any
 
 from ._base import BaseWidget, reject_unknown
-
-if TYPE_CHECKING:
-    from .realtime import RealtimeWidget
+from ._contract import POSITIONS, ConnectionTraits, StatusTraits
 
 __all__ = ["ConnectionStatus"]
 
-POSITIONS = ("inline", "fixed")
 
-
-class ConnectionStatus(BaseWidget):
+class ConnectionStatus(StatusTraits, BaseWidget):
     """A status dot with the state, retry countdown, latency and the reconnect button.
 
-    It shows the status traits of its ``source`` RealtimeWidget and sends its button and browser
-    events through it. ``position="fixed"`` pins it to a corner of the page.
+    It shows the status traits of its ``source`` (a widget with the contract's
+    ``ConnectionTraits``, such as a RealtimeWidget) and sends its button and browser events to
+    that widget. ``position="fixed"`` pins it to a corner of the page.
 
     >>> w.status_indicator(details=False)                  # doctest: +SKIP
     """
 
-    _view = traitlets.Unicode("status").tag(sync=True)
-    source = traitlets.Instance(BaseWidget, allow_none=True).tag(
-        sync=True, echo_update=False, **widget_serialization)
-    details = traitlets.Bool(True).tag(sync=True)
-    position = traitlets.Enum(POSITIONS, "inline").tag(sync=True)
-
-    def __init__(self, source: RealtimeWidget, *, details: bool = True,
+    def __init__(self, source: ConnectionTraits, *, details: bool = True,
                  position: str = "inline", **kwargs: Any) -> None:
         reject_unknown("ConnectionStatus", kwargs)
+        if not isinstance(source, ConnectionTraits) or not isinstance(source, BaseWidget):
+            raise TypeError(f"source must be a widget with a connection's status (such as a "
+                            f"RealtimeWidget), got {source!r}")
         if not isinstance(details, bool):
             raise ValueError(f"details must be True or False, got {details!r}")
         if position not in POSITIONS:

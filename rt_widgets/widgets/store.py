@@ -80,6 +80,10 @@ class LiveStore(traitlets.HasTraits):
         self._has_pending = False
         self.value = self._pending
 
+    @property
+    def closed(self) -> bool:
+        return self._is_closed
+
     def close(self) -> None:
         """Stop following the connection; ``value`` keeps its last value."""
         # Also reached from __del__ of an object whose __init__ rejected its arguments.

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-import traitlets
-
 from ..dispatch import Batched
 from ..stores import TableStore
 from ._base import DataView, check_positive_int, check_type, read_on_io, reject_unknown
+from ._contract import TableTraits
 
 if TYPE_CHECKING:
     import pandas
@@ -19,7 +18,7 @@ if TYPE_CHECKING:
 __all__ = ["LiveTable"]
 
 
-class LiveTable(DataView):
+class LiveTable(TableTraits, DataView):
     """A live table of the payloads of one message type, keyed by ``key``.
 
     Created by :meth:`RealtimeWidget.table`; display it in a cell. Each message upserts one row (or
@@ -31,8 +30,6 @@ class LiveTable(DataView):
     {'id': 'm-17', 'status': 'running', 'progress': 0.4}
     >>> missions.to_pandas()                                 # doctest: +SKIP
     """
-
-    _view = traitlets.Unicode("table").tag(sync=True)
 
     def __init__(
         self,
@@ -74,6 +71,8 @@ class LiveTable(DataView):
     def _on_rows(self, payloads: list[Any]) -> None:
         self._table.queue_many(payloads)
         self._changed()
+
+    _apply = _on_rows
 
     def _on_delete(self, payload: Any) -> None:
         self._table.apply_delete(payload)

@@ -1,45 +1,12 @@
-"""The widget layer's pure helpers: kind inference, rate counting, credential scrubbing."""
+"""The widget layer's helpers: credential scrubbing and argument checks (the explorer's kind
+inference and rate counting: tests/unit/test_explorer.py)."""
 
 from __future__ import annotations
-
-from typing import Any
 
 import pytest
 
 from rt_widgets.secrets import Scrubber
 from rt_widgets.widgets._base import check_fps, reject_unknown
-from rt_widgets.widgets.realtime import _TypeStats, infer_kind
-
-
-@pytest.mark.parametrize(("type", "payload", "kind"), [
-    ("notification", "text", "notifications"),
-    ("metrics_update", {"cpu": 1, "mem": 2.5}, "metrics"),
-    ("metrics_update", {"cpu": 1, "ok": True}, "raw"),  # booleans are not metrics
-    ("mission_update", {"id": 1, "progress": 0.5}, "table"),  # a key wins over numbers
-    ("mission_update", [{"id": 1}, {"id": 2}], "table"),
-    ("mission_update", [{"id": 1}, {"name": 2}], "raw"),
-    ("log", "line", "raw"),
-    ("log", {}, "raw"),
-    ("log", [], "raw"),
-    ("empty", None, None),  # undecided until a payload says more
-])
-def test_infer_kind(type: str, payload: Any, kind: str | None) -> None:
-    assert infer_kind(type, payload) == kind
-
-
-def test_type_stats_rate_window_and_per_second_history() -> None:
-    stats = _TypeStats(100.0)
-    for i in range(50):  # 50 messages over 0.5 s
-        stats.hit(100.0 + i * 0.01)
-    assert stats.count == 50
-    assert stats.rate(100.5) == 50
-    assert stats.rate(101.45) == 0  # (100.45, 101.45] holds none of them
-    assert list(stats.seconds) == [50]
-    assert stats.rate(104.0) == 0 and list(stats.seconds) == [50, 0, 0, 0]
-    stats.advance(1000.0)
-    assert len(stats.seconds) == 60 and stats.active(1000.0) is False
-    stats.hit(1000.2)
-    assert stats.active(1000.2) and stats.rate(1000.3) == 1
 
 
 def test_scrubber_masks_url_userinfo_query_tokens_and_header_values() -> None:

@@ -1,0 +1,330 @@
+"""The explorer model: what a RealtimeWidget shows about its connection, decided with no widget.
+
+Pure code (no ipywidgets, no asyncio, no clock of its own: every call is given ``now``), so each rule
+is tested on plain values. A widget feeds it messages and connection events on its I/O thread and
+carries out what it answers:
+
+- :class:`Explorer` counts every message type (count, rate, per-second history), infers the natural
+  view of each type from its payloads (:func:`infer_kind`) and says which views to make, and with
+  which messages to seed them (:class:`ViewPlan`); :meth:`Explorer.overview` is the overview trait.
+- :class:`ConnectionNotices` decides which connection events become notifications (reconnected,
+  gave up, send queue overflow, malformed frames) and keeps the recent ones for views made later.
+
+>>> ex = Explorer()
+>>> ex.observe("mission_update", {"id": 1, "progress": 0.5}, now=100.0)
+ViewPlan(kind='table', type='mission_update', seed=[{'id': 1, 'progress': 0.5}])
+>>> ex.observe("mission_update", {"id": 2}, now=100.1) is None   # known type: only counted
+True
+>>> ex.overview(now=100.2, wall=1_700_000_000.0)["mission_update"]["count"]
+2
+"""
+
+# No `from __future__ import annotations`: OverviewEntry is part of the comm contract, which reads
+# its fields at run time (see widgets/_contract.py).
+import math
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final, Literal, NamedTuple, TypedDict, get_args
+
+__all__ = [
+    "MAX_AUTO_VIEWS",
+    "MAX_TYPES",
+    "OTHER_TYPES",
+    "VIEW_KINDS",
+    "ConnectionNotices",
+    "Explorer",
+    "Notice",
+    "OverviewEntry",
+    "TypeStats",
+    "ViewKind",
+    "ViewPlan",
+    "infer_kind",
+]
+
+ViewKind = Literal["table", "metrics", "notifications", "raw"]
+"""The natural view of a message type; ``raw`` types are counted and get no view."""
+VIEW_KINDS: Final[tuple[str, ...]] = get_args(ViewKind)
+AutoKind = Literal["table", "metrics", "notifications"]
+
+# The explorer makes a view per message type it can show; past this many it only counts them.
+MAX_AUTO_VIEWS: Final = 24
+# The overview counts at most this many types; the rest are counted together under OTHER_TYPES
+# (a server that puts ids in the type must not grow the overview without bound).
+MAX_TYPES: Final = 200
+OTHER_TYPES: Final = "(other types)"
+# A type with no message for this long no longer changes the overview (its rates are all zero).
+ACTIVE_FOR: Final = 61.0
+
+
+def infer_kind(type: str, payload: Any) -> ViewKind | None:
+    """The natural view of a message type, from one of its payloads (``None``: undecided yet).
+
+    >>> infer_kind("metrics_update", {"cpu": 1, "mem": 2.5}), infer_kind("order", {"id": 7})
+    ('metrics', 'table')
+    """
+    if type == "notification":
+        return "notifications"
+    if payload is None:
+        return None
+    if isinstance(payload, dict):
+        if "id" in payload:
+            return "table"
+        if payload and all(isinstance(v, int | float) and not isinstance(v, bool)
+                           for v in payload.values()):
+            return "metrics"
+        return "raw"
+    if isinstance(payload, list) and payload and all(
+            isinstance(item, dict) and "id" in item for item in payload):
+        return "table"
+    return "raw"
+
+
+class TypeStats:
+    """Counts and rates of one message type. ``hit`` runs per message: a few integer operations.
+
+    >>> s = TypeStats(10.0); s.hit(10.0, 3); (s.count, s.rate(10.5))
+    (3, 3)
+    """
+
+    __slots__ = ("count", "kind", "last", "second", "second_n", "seconds", "tenth", "tenth_n",
+                 "tenths")
+
+    def __init__(self, now: float) -> None:
+        self.count = 0
+        self.kind: ViewKind | None = None
+        self.last = now
+        self.tenth = int(now * 10)
+        self.tenth_n = 0
+        # (tenth of a second, messages in it) for the last second: the rate is a sliding window.
+        self.tenths: deque[tuple[int, int]] = deque(maxlen=10)
+        self.second = int(now)
+        self.second_n = 0
+        # Messages per whole second for the last minute: the overview's trend line.
+        self.seconds: deque[int] = deque(maxlen=60)
+
+    def hit(self, now: float, n: int = 1) -> None:
+        """Count ``n`` messages that arrived at ``now``."""
+        tenth = int(now * 10)
+        if tenth != self.tenth:
+            self.advance(now)
+        self.tenth_n += n
+        self.second_n += n
+        self.count += n
+        self.last = now
+
+    def advance(self, now: float) -> None:
+        """Close the tenths and seconds that ended before ``now``."""
+        tenth = int(now * 10)
+        if tenth != self.tenth:
+            if self.tenth_n:
+                self.tenths.append((self.tenth, self.tenth_n))
+            self.tenth, self.tenth_n = tenth, 0
+        second = int(now)
+        if second != self.second:
+            self.seconds.append(self.second_n)
+            self.seconds.extend([0] * min(second - self.second - 1, 60))
+            self.second, self.second_n = second, 0
+
+    def rate(self, now: float) -> int:
+        """Messages in the last second."""
+        self.advance(now)
+        since = int(now * 10) - 10
+        return self.tenth_n + sum(n for t, n in self.tenths if t > since)
+
+    def active(self, now: float) -> bool:
+        """Whether the overview entry of this type may still change with no new message."""
+        return now - self.last < ACTIVE_FOR
+
+
+class OverviewEntry(TypedDict):
+    """One row of the explorer's overview (the ``overview`` trait maps each type to one)."""
+
+    count: int
+    rate: int
+    last_seen: str
+    rates: list[int]
+    kind: ViewKind
+
+
+@dataclass(frozen=True)
+class ViewPlan:
+    """A view the explorer asks for: one of ``kind`` for messages of ``type``.
+
+    ``seed`` holds the messages of ``type`` dispatched before the view could subscribe (the one
+    that decided the kind and the rest of its frame): a view made for this plan must apply them
+    first, or it would miss them.
+    """
+
+    kind: AutoKind
+    type: str
+    seed: list[Any]
+
+
+class Explorer:
+    """Type statistics, kind inference and the views to make, for one connection.
+
+    ``make_views=False`` only counts (the overview still shows every type and its kind).
+    Call :meth:`observe` / :meth:`observe_many` for every message, in arrival order.
+    """
+
+    def __init__(self, *, make_views: bool = True, max_types: int = MAX_TYPES,
+                 max_views: int = MAX_AUTO_VIEWS) -> None:
+        self.make_views = make_views
+        self.max_types = max_types
+        self.max_views = max_views
+        self.types: dict[str, TypeStats] = {}
+        self.planned = 0
+
+    def observe(self, type: str, payload: Any, now: float) -> ViewPlan | None:
+        """Count one message; a plan when this message decided the kind of a new type."""
+        stats = self.types.get(type)
+        if stats is not None and stats.kind is not None:
+            stats.hit(now)
+            return None
+        return self._first(type, payload, now, stats, None)
+
+    def observe_many(self, type: str, payloads: list[Any], now: float) -> ViewPlan | None:
+        """:meth:`observe` for several messages of one type (a batch frame), in order."""
+        plan: ViewPlan | None = None
+        for i, payload in enumerate(payloads):
+            stats = self.types.get(type)
+            if stats is not None and stats.kind is not None:
+                stats.hit(now, len(payloads) - i)
+                break
+            # The first messages of a type go one at a time, to infer its kind from them; a view
+            # made now gets this message and the rest of the batch.
+            plan = self._first(type, payload, now, stats, payloads[i:]) or plan
+        return plan
+
+    def _first(self, type: str, payload: Any, now: float, stats: TypeStats | None,
+               pending: list[Any] | None) -> ViewPlan | None:
+        """Count a message of a type whose kind is not known yet."""
+        if stats is None:
+            if len(self.types) >= self.max_types:
+                type = OTHER_TYPES
+                stats = self.types.get(type)
+            if stats is None:
+                stats = self.types[type] = TypeStats(now)
+        stats.hit(now)
+        if stats.kind is not None:
+            return None
+        kind = "raw" if type == OTHER_TYPES else infer_kind(type, payload)
+        stats.kind = kind
+        if kind is None or kind == "raw" or not self.make_views or self.planned >= self.max_views:
+            return None
+        self.planned += 1
+        return ViewPlan(kind, type, [payload] if pending is None else list(pending))
+
+    def active(self, now: float) -> bool:
+        """Whether the overview may change with no new message (rates falling back to zero)."""
+        return any(s.active(now) for s in self.types.values())
+
+    def overview(self, now: float, wall: float) -> dict[str, OverviewEntry]:
+        """The overview trait: per type its count, rate, last time seen (ISO, UTC, from ``wall``,
+        the epoch time at ``now``), messages per second over the last minute, and kind."""
+        return {
+            type: {
+                "count": stats.count,
+                "rate": stats.rate(now),
+                "last_seen": datetime.fromtimestamp(wall - (now - stats.last), UTC)
+                .isoformat(timespec="milliseconds"),
+                "rates": list(stats.seconds),
+                "kind": stats.kind or "raw",
+            }
+            for type, stats in self.types.items()
+        }
+
+
+Level = Literal["info", "success", "warning", "error"]
+
+
+class Notice(NamedTuple):
+    """A notification about the connection itself, for every Notifications view of a widget."""
+
+    level: Level
+    title: str
+    message: str
+    source: str = "connection"
+
+
+# Connection troubles (overflow, malformed frames) are reported at most this often.
+NOTICE_INTERVAL: Final = 5.0
+NOTICE_BACKLOG: Final = 50
+_COUNTERS: Final = (
+    ("dropped", "Send queue full",
+     "{n} queued message(s) dropped while offline; raise queue_limit to keep more."),
+    ("decode_errors", "Malformed messages",
+     "{n} frame(s) could not be decoded; see stats['last_error']."),
+)
+
+
+class ConnectionNotices:
+    """Which connection events become notifications, and the recent ones (``backlog``).
+
+    ``scrub`` masks credentials in error texts before they are shown. Every notice returned is also
+    kept in ``backlog`` (the last :data:`NOTICE_BACKLOG`), so that a Notifications view made later
+    can show what happened before it existed.
+
+    >>> notices = ConnectionNotices()
+    >>> notices.state_changed("connecting", "connected", attempt=0, last_error=None) is None
+    True
+    >>> notices.state_changed("connected", "reconnecting", attempt=1, last_error="close 1006")
+    >>> notices.state_changed("reconnecting", "connected", attempt=2, last_error=None).title
+    'Reconnected'
+    """
+
+    def __init__(self, scrub: Callable[[str], str] = str, *,
+                 interval: float = NOTICE_INTERVAL, backlog: int = NOTICE_BACKLOG) -> None:
+        self._scrub = scrub
+        self.interval = interval
+        self.backlog: deque[Notice] = deque(maxlen=backlog)
+        self.expect_disconnect = False
+        self._connected_once = False
+        self._reported = {name: 0 for name, _, _ in _COUNTERS}
+        self._reported_at = {name: -math.inf for name, _, _ in _COUNTERS}
+
+    def _keep(self, notice: Notice) -> Notice:
+        self.backlog.append(notice)
+        return notice
+
+    def state_changed(self, old: str, new: str, *, attempt: int,
+                      last_error: str | None) -> Notice | None:
+        """The notice for a state change, if it deserves one. ``attempt`` and ``last_error`` are
+        the connection's as of the change. A ``disconnected`` the user asked for
+        (``expect_disconnect``) is no news."""
+        if new == "connected":
+            first = not self._connected_once
+            self._connected_once = True
+            if first or old != "reconnecting":
+                return None
+            after = (f" after {attempt} failed attempt{'s' if attempt != 1 else ''}"
+                     if attempt else "")
+            return self._keep(Notice("success", "Reconnected", f"Connection restored{after}."))
+        if new == "disconnected" and not self.expect_disconnect and last_error:
+            return self._keep(Notice(
+                "error", "Connection lost",
+                f"{self._scrub(last_error)}. Gave up reconnecting: press Reconnect or call "
+                "connect() to try again."))
+        return None
+
+    def counters(self, stats: Mapping[str, Any], now: float) -> list[Notice]:
+        """Notices for counters that grew since they were last reported (``dropped``,
+        ``decode_errors``), each at most once per ``interval`` seconds."""
+        out: list[Notice] = []
+        for name, title, text in _COUNTERS:
+            value = stats.get(name)
+            if not isinstance(value, int) or value <= self._reported[name]:
+                continue
+            if now - self._reported_at[name] < self.interval:
+                continue
+            n = value - self._reported[name]
+            self._reported[name] = value
+            self._reported_at[name] = now
+            out.append(self._keep(Notice("warning", title, text.format(n=n))))
+        return out
+
+    def alert(self, message: str) -> Notice:
+        """The notice for a metric threshold crossing."""
+        return self._keep(Notice("warning", "Threshold crossed", message, source="threshold"))

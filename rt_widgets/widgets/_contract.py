@@ -1,0 +1,445 @@
+"""The comm contract between the widgets and their views, kernel side: every synced trait and
+every custom message, in one place.
+
+The TypeScript side is ``js/contract.ts``; ``tests/widgets/test_contract.py`` compares the two (and
+this module with the widget classes and the stores), so a trait or a message field cannot change
+on one side only.
+
+- Traits are declared here, in one ``HasTraits`` mixin per interface; each widget class inherits
+  its mixin (``class LiveTable(TableTraits, DataView)``) and declares no synced trait of its own.
+  A trait whose traitlets type is too coarse for the wire (a ``Dict``) says what it holds with a
+  ``wire=`` type in its metadata.
+- Custom messages are ``TypedDict`` classes with a literal ``kind``; the ``*_KINDS`` constants
+  are what the widgets send and match on.
+- :func:`contract` describes both as JSON (``python -m rt_widgets.widgets._contract`` prints it),
+  in a small type grammar that ``js/contract.ts`` turns into TypeScript types::
+
+      string | integer | number | boolean | any | model | object     (model: "IPY_MODEL_<id>")
+      list<T> | map<T>            (map: an object with string keys)
+      <Enum> | <Shape>            (a name from "enums" / "shapes")
+      T|null                      (nullable);   "field?" in a shape: the field may be absent
+"""
+
+# No `from __future__ import annotations` here: on Python 3.11 a TypedDict whose annotations are
+# strings reports its NotRequired fields as required, and the contract would say they always come.
+import json
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Literal, NewType, NotRequired, TypedDict
+
+import traitlets
+from ipywidgets import widget_serialization
+
+from ..explorer import VIEW_KINDS, Level, OverviewEntry
+
+ModelRef = NewType("ModelRef", str)
+"""A widget on the wire: ``"IPY_MODEL_<model id>"`` (what ``widget_serialization`` sends)."""
+
+# -- enumerations -------------------------------------------------------------------------------
+
+Status = Literal["connecting", "connected", "reconnecting", "disconnected", "closed"]
+STATUSES: Final[tuple[str, ...]] = typing.get_args(Status)
+Position = Literal["inline", "fixed"]
+POSITIONS: Final[tuple[str, ...]] = typing.get_args(Position)
+BrowserEventName = Literal["online", "offline", "visible", "hidden"]
+BROWSER_EVENTS: Final[tuple[str, ...]] = typing.get_args(BrowserEventName)
+LEVELS: Final[tuple[str, ...]] = typing.get_args(Level)
+
+ENUMS: Final[Mapping[str, tuple[str, ...]]] = {
+    "Status": STATUSES,
+    "Position": POSITIONS,
+    "ViewKind": VIEW_KINDS,
+    "Level": LEVELS,
+    "BrowserEvent": BROWSER_EVENTS,
+}
+
+# -- the data views' state: snapshots, deltas, items ---------------------------------------------
+
+
+class TableState(TypedDict):
+    """A table's whole state at ``seq`` (``TableStore.snapshot``)."""
+
+    seq: int
+    key: str
+    columns: list[str]
+    rows: list[dict[str, Any]]
+
+
+class Threshold(TypedDict, total=False):
+    above: float
+    below: float
+
+
+class MetricsState(TypedDict):
+    """A metrics view's whole state at ``seq``: ``MetricsStore.snapshot`` plus ``history_size``
+    (the points kept per series, so a view keeps as many)."""
+
+    seq: int
+    latest: dict[str, float]
+    history: dict[str, list[list[float]]]
+    series: list[str] | None
+    thresholds: dict[str, Threshold]
+    history_size: int
+
+
+class Notification(TypedDict):
+    id: int
+    level: Level
+    title: str
+    message: str
+    timestamp: str
+    source: str
+
+
+class NotificationsState(TypedDict):
+    seq: int
+    items: list[Notification]
+
+
+# -- custom messages, kernel -> view ---------------------------------------------------------------
+
+DELTA: Final = "delta"
+SNAPSHOT: Final = "snapshot"
+
+
+class TableDelta(TypedDict):
+    """Apply in this order: ``clear``, ``delete`` (keys), ``upsert`` (rows; merge into a known
+    key), then hold ``columns`` when given."""
+
+    kind: Literal["delta"]
+    seq: int
+    clear: NotRequired[bool]
+    delete: NotRequired[list[Any]]
+    upsert: NotRequired[list[dict[str, Any]]]
+    columns: NotRequired[list[str]]
+
+
+class TableSnapshot(TableState):
+    """The reply to a ``snapshot_request``."""
+
+    kind: Literal["snapshot"]
+
+
+class MetricsDelta(TypedDict):
+    kind: Literal["delta"]
+    seq: int
+    latest: NotRequired[dict[str, float]]
+    append: NotRequired[dict[str, list[list[float]]]]
+    series: NotRequired[list[str] | None]
+    thresholds: NotRequired[dict[str, Threshold]]
+
+
+class MetricsSnapshot(MetricsState):
+    kind: Literal["snapshot"]
+
+
+class NotificationsDelta(TypedDict):
+    kind: Literal["delta"]
+    seq: int
+    add: list[Notification]
+
+
+class NotificationsSnapshot(NotificationsState):
+    kind: Literal["snapshot"]
+
+
+# -- custom messages, view -> kernel ---------------------------------------------------------------
+
+RECONNECT: Final = "reconnect"
+DISCONNECT: Final = "disconnect"
+CONNECT: Final = "connect"
+SEND: Final = "send"
+BROWSER: Final = "browser"
+SNAPSHOT_REQUEST: Final = "snapshot_request"
+
+
+class ReconnectRequest(TypedDict):
+    kind: Literal["reconnect"]
+
+
+class DisconnectRequest(TypedDict):
+    kind: Literal["disconnect"]
+
+
+class ConnectRequest(TypedDict):
+    kind: Literal["connect"]
+
+
+class SendRequest(TypedDict):
+    """Send ``type`` with ``payload`` on the connection (the explorer's form)."""
+
+    kind: Literal["send"]
+    type: str
+    payload: Any
+
+
+class BrowserEvent(TypedDict):
+    """The page went online or offline, or was shown or hidden."""
+
+    kind: Literal["browser"]
+    event: BrowserEventName
+
+
+class SnapshotRequest(TypedDict):
+    """A data view missed a delta: it wants the whole state, then the deltas after it."""
+
+    kind: Literal["snapshot_request"]
+
+
+ConnectionCommand = (ReconnectRequest | DisconnectRequest | ConnectRequest | SendRequest
+                     | BrowserEvent)
+
+
+def parse_command(content: object) -> ConnectionCommand | None:
+    """The command a view sent to a connection's model, or ``None`` when it is not one (a newer or
+    an older view may send what this kernel does not know: ignored, never fatal)."""
+    if not isinstance(content, dict):
+        return None
+    kind = content.get("kind")
+    if kind == RECONNECT:
+        return ReconnectRequest(kind="reconnect")
+    if kind == DISCONNECT:
+        return DisconnectRequest(kind="disconnect")
+    if kind == CONNECT:
+        return ConnectRequest(kind="connect")
+    if kind == SEND:
+        type = content.get("type")
+        if isinstance(type, str) and type:
+            return SendRequest(kind="send", type=type, payload=content.get("payload"))
+        return None
+    if kind == BROWSER:
+        event = content.get("event")
+        for name in typing.get_args(BrowserEventName):
+            if event == name:
+                return BrowserEvent(kind="browser", event=name)
+    return None
+
+
+def parse_data_request(content: object) -> SnapshotRequest | None:
+    """The request a view sent to a data view's model, or ``None``."""
+    if isinstance(content, dict) and content.get("kind") == SNAPSHOT_REQUEST:
+        return SnapshotRequest(kind="snapshot_request")
+    return None
+
+
+# -- synced traits ---------------------------------------------------------------------------------
+# echo_update=False on every trait the kernel owns: a view never writes them, and the kernel does
+# not echo a write back (mosaic-widget does the same).
+
+
+class ConnectionTraits(traitlets.HasTraits):
+    """A connection's status, refreshed by the kernel. Any model with these traits can be the
+    ``source`` of a status indicator, which reads them and sends ``ConnectionCommand``s back."""
+
+    status = traitlets.Unicode("disconnected").tag(sync=True, echo_update=False)
+    attempt = traitlets.Int(0).tag(sync=True, echo_update=False)
+    # Seconds to the next attempt, sent when a wait starts; the view counts down by itself.
+    next_retry_in = traitlets.Float(None, allow_none=True).tag(sync=True, echo_update=False)
+    error = traitlets.Unicode(None, allow_none=True).tag(sync=True, echo_update=False)
+    latency_ms = traitlets.Float(None, allow_none=True).tag(sync=True, echo_update=False)
+    queued = traitlets.Int(0).tag(sync=True, echo_update=False)
+    stats = traitlets.Dict().tag(sync=True, echo_update=False)
+    url = traitlets.Unicode("").tag(sync=True, echo_update=False)
+
+
+class RealtimeTraits(ConnectionTraits):
+    """The explorer: a connection's status, its message types, and the views made for them."""
+
+    _view = traitlets.Unicode("realtime").tag(sync=True)
+    overview = traitlets.Dict().tag(sync=True, echo_update=False, wire=dict[str, OverviewEntry])
+    # The tab of each message type that has a view; only views the explorer made or a method of
+    # the widget returned.
+    children = traitlets.Dict().tag(sync=True, echo_update=False, wire=dict[str, ModelRef],
+                                    **widget_serialization)
+
+
+class StatusTraits(traitlets.HasTraits):
+    """A status indicator; it shows the traits of ``source`` and sends its commands there."""
+
+    _view = traitlets.Unicode("status").tag(sync=True)
+    source = traitlets.Instance(ConnectionTraits, allow_none=True).tag(
+        sync=True, echo_update=False, **widget_serialization)
+    details = traitlets.Bool(True).tag(sync=True)
+    position = traitlets.Enum(POSITIONS, "inline").tag(sync=True)
+
+
+class DataTraits(traitlets.HasTraits):
+    """What every data view (table, metrics, notifications) syncs: its message type(s) and a
+    throttled snapshot of its state; changes travel as ``delta`` messages."""
+
+    message_type = traitlets.Unicode("").tag(sync=True, echo_update=False)
+    _snapshot = traitlets.Dict().tag(sync=True, echo_update=False)
+
+
+class TableTraits(DataTraits):
+    _view = traitlets.Unicode("table").tag(sync=True)
+    _snapshot = traitlets.Dict().tag(sync=True, echo_update=False, wire=TableState)
+
+
+class MetricsTraits(DataTraits):
+    _view = traitlets.Unicode("metrics").tag(sync=True)
+    _snapshot = traitlets.Dict().tag(sync=True, echo_update=False, wire=MetricsState)
+
+
+class NotificationsTraits(DataTraits):
+    _view = traitlets.Unicode("notifications").tag(sync=True)
+    _snapshot = traitlets.Dict().tag(sync=True, echo_update=False, wire=NotificationsState)
+
+
+# -- the interfaces ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Interface:
+    """What one kind of model syncs and which custom messages it sends and takes."""
+
+    name: str
+    traits: type[traitlets.HasTraits]
+    to_view: tuple[type, ...] = ()
+    to_kernel: tuple[type, ...] = ()
+
+    @property
+    def view(self) -> str | None:
+        """The renderer a model of this interface asks for (its ``_view``); ``None``: an interface
+        only (``connection``), which models of other views implement."""
+        trait = self.traits.class_traits().get("_view")
+        return None if trait is None else str(trait.default_value)
+
+
+_COMMANDS: Final = (ReconnectRequest, DisconnectRequest, ConnectRequest, SendRequest, BrowserEvent)
+_DATA_REQUESTS: Final = (SnapshotRequest,)
+
+INTERFACES: Final[tuple[Interface, ...]] = (
+    Interface("connection", ConnectionTraits, to_kernel=_COMMANDS),
+    Interface("realtime", RealtimeTraits, to_kernel=_COMMANDS),
+    Interface("status", StatusTraits),
+    Interface("table", TableTraits, (TableDelta, TableSnapshot), _DATA_REQUESTS),
+    Interface("metrics", MetricsTraits, (MetricsDelta, MetricsSnapshot), _DATA_REQUESTS),
+    Interface("notifications", NotificationsTraits, (NotificationsDelta, NotificationsSnapshot),
+              _DATA_REQUESTS),
+)
+
+
+def synced_traits(cls: type[traitlets.HasTraits]) -> dict[str, traitlets.TraitType[Any, Any]]:
+    """The synced traits ``cls`` declares through its contract mixin."""
+    return dict(sorted(cls.class_traits(sync=True).items()))
+
+
+# -- the contract as JSON ----------------------------------------------------------------------------
+
+
+class _Describer:
+    """Python types and traits -> the descriptor grammar of the module docstring."""
+
+    def __init__(self) -> None:
+        self.shapes: dict[str, dict[str, str]] = {}
+
+    def type(self, tp: Any) -> str:
+        origin = typing.get_origin(tp)
+        args = typing.get_args(tp)
+        if tp is Any:
+            return "any"
+        if tp is ModelRef:
+            return "model"
+        if tp is bool:  # before int: bool is an int subclass
+            return "boolean"
+        if tp is str:
+            return "string"
+        if tp is int:
+            return "integer"
+        if tp is float:
+            return "number"
+        if origin in (types.UnionType, typing.Union):
+            rest = [a for a in args if a is not type(None)]
+            if len(rest) == 1 and len(args) == 2:
+                return f"{self.type(rest[0])}|null"
+        if origin is list:
+            return f"list<{self.type(args[0])}>"
+        if origin is dict and args[0] is str:
+            return "object" if args[1] is Any else f"map<{self.type(args[1])}>"
+        if origin is Literal:
+            return self.enum(args)
+        if typing.is_typeddict(tp):
+            name = tp.__name__
+            if name not in self.shapes:
+                self.shapes[name] = {}  # a placeholder first: shapes may refer to themselves
+                self.shapes[name] = self.fields(tp)
+            return str(name)
+        raise TypeError(f"no wire descriptor for {tp!r}: use str, int, float, bool, Any, list, "
+                        "dict[str, ...], a Literal of an enum, ModelRef, a TypedDict or X | None")
+
+    @staticmethod
+    def enum(values: Iterable[object]) -> str:
+        wanted = set(values)
+        for name, members in ENUMS.items():
+            if wanted == set(members):
+                return name
+        raise TypeError(f"the literal {sorted(map(str, wanted))} is no enum of the contract: add "
+                        "it to ENUMS (and to js/contract.ts)")
+
+    def fields(self, td: Any, *, skip: Iterable[str] = ()) -> dict[str, str]:
+        if any(isinstance(a, str | typing.ForwardRef) for a in td.__annotations__.values()):
+            raise TypeError(f"{td.__name__} has string annotations: define the TypedDicts of the "
+                            "contract in a module without `from __future__ import annotations`")
+        hints = typing.get_type_hints(td)
+        optional = td.__optional_keys__
+        return {(f"{name}?" if name in optional else name): self.type(tp)
+                for name, tp in hints.items() if name not in skip}
+
+    def message(self, td: Any) -> tuple[str, dict[str, str]]:
+        kind = typing.get_type_hints(td).get("kind")
+        if typing.get_origin(kind) is not Literal or len(typing.get_args(kind)) != 1:
+            raise TypeError(f"{td.__name__} needs a field kind: Literal['<kind>']")
+        return str(typing.get_args(kind)[0]), self.fields(td, skip=("kind",))
+
+    def trait(self, trait: traitlets.TraitType[Any, Any]) -> str:
+        wire = trait.metadata.get("wire")
+        if wire is not None:
+            if not isinstance(trait, traitlets.Dict | traitlets.List):
+                raise TypeError(f"wire= refines a Dict or List trait, not {type(trait).__name__}")
+            base = self.type(wire)
+        elif isinstance(trait, traitlets.Enum):
+            base = self.enum(trait.values or ())
+        elif isinstance(trait, traitlets.Bool):
+            base = "boolean"
+        elif isinstance(trait, traitlets.Unicode):
+            base = "string"
+        elif isinstance(trait, traitlets.Int):
+            base = "integer"
+        elif isinstance(trait, traitlets.Float):
+            base = "number"
+        elif isinstance(trait, traitlets.Dict):
+            base = "object"
+        elif isinstance(trait, traitlets.List):
+            base = "list<any>"
+        elif isinstance(trait, traitlets.Instance) and "to_json" in trait.metadata:
+            base = "model"
+        else:
+            raise TypeError(f"no wire descriptor for the trait {trait!r}")
+        return f"{base}|null" if trait.allow_none else base
+
+
+def contract() -> dict[str, Any]:
+    """The whole contract as plain JSON values: enums, shapes, and per interface its view, traits
+    and messages each way (by kind: their fields besides ``kind``)."""
+    describe = _Describer()
+    interfaces: dict[str, Any] = {}
+    for interface in INTERFACES:
+        interfaces[interface.name] = {
+            "view": interface.view,
+            "traits": {name: describe.trait(trait)
+                       for name, trait in synced_traits(interface.traits).items()},
+            "to_view": dict(map(describe.message, interface.to_view)),
+            "to_kernel": dict(map(describe.message, interface.to_kernel)),
+        }
+    return {
+        "enums": {name: list(values) for name, values in ENUMS.items()},
+        "shapes": dict(sorted(describe.shapes.items())),
+        "interfaces": interfaces,
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(contract(), indent=2, sort_keys=True))
