@@ -132,6 +132,9 @@ def test_decode_ignores_a_seq_that_is_not_an_integer() -> None:
         ("ws://host/ws?X-Amz-Signature=sig-77", "sig-77"),
         ("ws://host/ws?client_secret=cs-11", "cs-11"),
         ("ws://host/ws?auth=zz-99", "zz-99"),
+        ("ws://alice-token@host/ws?room=1", "alice-token"),  # a user name alone
+        ("ws://host/ws?room=1#tok-fragment", "tok-fragment"),
+        ("ws://bob:pw%40x@host/ws?room=1", "pw%40x"),
     ],
 )
 def test_redact_url_hides_credentials_and_keeps_the_rest(url: str, secret: str) -> None:
@@ -146,3 +149,5 @@ def test_redact_url_hides_credentials_and_keeps_the_rest(url: str, secret: str) 
 
 def test_redact_url_leaves_a_clean_url_alone() -> None:
     assert redact_url("ws://127.0.0.1:8765/ws?room=1") == "ws://127.0.0.1:8765/ws?room=1"
+    # As written: no re-encoding of what it does not mask.
+    assert redact_url("ws://h/ws?q=a%20b&x=y+z&flag") == "ws://h/ws?q=a%20b&x=y+z&flag"
