@@ -251,8 +251,12 @@ class DemoServer(ChaosHooks):
             self._background.add(task)
             task.add_done_callback(self._background.discard)
             return
-        with contextlib.suppress(RuntimeError):  # the loop ended in between
+        try:
             self._io.run_sync(self._close(), timeout=_STOP_TIMEOUT)
+        except TimeoutError:
+            logger.warning("demo feed did not close its links within %g s", _STOP_TIMEOUT)
+        except RuntimeError:  # the loop closed in between: nothing is left to close
+            pass
         if not self._io.stop(_STOP_TIMEOUT):
             logger.warning("demo feed thread did not stop within %g s", _STOP_TIMEOUT)
 

@@ -48,7 +48,7 @@ def test_the_stream_for_a_seed_is_the_one_the_feed_has_always_sent() -> None:
 
 def test_same_seed_same_updates_whatever_the_clock_or_batching() -> None:
     def content(world: World, sizes: list[int]) -> list[tuple[str, str, object]]:
-        out = []
+        out: list[tuple[str, str, object]] = []
         for size in sizes:
             for update in world.generate(size):
                 payload = dict(update.payload)
