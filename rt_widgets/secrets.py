@@ -80,18 +80,15 @@ def is_secret_name(name: str) -> bool:
     return any(word in lowered for word in _SECRET_WORDS)
 
 
-_is_secret = is_secret_name
-
-
-def _mask_pairs(text: str, separator: str = "&") -> str:
+def _mask_pairs(text: str) -> str:
     """``name=value`` pairs with secret-looking names get ``***`` for a value; the rest is kept
     exactly as written (no re-encoding)."""
-    pieces = text.split(separator)
+    pieces = text.split("&")
     for i, piece in enumerate(pieces):
         name, eq, value = piece.partition("=")
         if eq and value and is_secret_name(unquote_plus(name)):
             pieces[i] = f"{name}={MASK}"
-    return separator.join(pieces)
+    return "&".join(pieces)
 
 
 def _split_url(url: str) -> tuple[str, str, str, str | None, str | None]:
@@ -186,10 +183,10 @@ def _url_secrets(url: str) -> set[str]:
 def _header_items(headers: Any) -> Iterable[tuple[Any, Any]]:
     if headers is None:
         return ()
+    if hasattr(headers, "raw_items"):  # websockets' Headers: a name may hold several values
+        return cast(Iterable[tuple[Any, Any]], headers.raw_items())
     if isinstance(headers, Mapping):
         return headers.items()
-    if hasattr(headers, "raw_items"):  # websockets.datastructures.Headers
-        return cast(Iterable[tuple[Any, Any]], headers.raw_items())
     try:
         return [(name, value) for name, value in headers]
     except (TypeError, ValueError):

@@ -183,7 +183,11 @@ def test_header_values_are_learned_in_every_shape() -> None:
     secrets = Secrets()
     secrets.add_headers({"Authorization": "Bearer eyJ.abc-123", "User-Agent": "notebook/1.0"})
     secrets.add_headers([("X-Api-Key", "k-7777777"), ("Origin", "https://app.example.com")])
-    secrets.add_headers(Headers({"Cookie": "theme=dark; session=s-5555555"}))
+    several = Headers({"Cookie": "theme=dark; session=s-5555555"})
+    several["X-Token"] = "first-token-1"
+    several["X-Token"] = "second-token-2"  # one name, two values
+    secrets.add_headers(several)
+    assert secrets.scrub("first-token-1 second-token-2") == "*** ***"
     secrets.add_headers({"X-Raw": b"raw-bytes-token", "X-None": None, "X-Number": 123456789})
     secrets.add_headers(None)
     text = ("Bearer eyJ.abc-123 / eyJ.abc-123 / k-7777777 / s-5555555 / raw-bytes-token / 123456789 "
