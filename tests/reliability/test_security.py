@@ -113,8 +113,9 @@ def test_credentials_never_appear_in_repr_display_url_stats_or_logs(
         (lambda: {"Authorization": f"Bearer {SECRETS[3]}"}) if callable_headers
         else {"Authorization": f"Bearer {SECRETS[2]}"}
     )
-    conn = make_conn(url, headers=headers, heartbeat_interval=0.1, heartbeat_timeout=0.5,
-                     backoff=Backoff(initial=0.01, maximum=0.05))
+    # The strict envelope, so that a frame that is not JSON is a decode error (and is logged).
+    conn = make_conn(url, headers=headers, messages="envelope", heartbeat_interval=0.1,
+                     heartbeat_timeout=0.5, backoff=Backoff(initial=0.01, maximum=0.05))
     conn.start()
     conn.wait_for_state("connected", timeout=5)
     seen = server.handshakes()[0]
