@@ -1,9 +1,30 @@
 // Shared helpers for every view: element builders that only ever set text as text, and a Scope that
 // owns everything a view registers so a single dispose() releases it.
-import type { AnyModel } from "@anywidget/types";
+import type { AnyModel, RenderProps } from "@anywidget/types";
 
-export type Model = AnyModel<Record<string, any>>;
 export type Cleanup = () => void;
+
+/** What a view is given: a model typed by its contract traits (see contract.ts), its element, the
+ * signal that ends it. */
+export type ViewProps<T extends Record<string, unknown>> = Pick<RenderProps<T>, "model" | "el" | "signal">;
+
+/**
+ * Run the renderer the model's `_view` trait names, from a table of renderers typed by their
+ * contract interface. `_view` is the one place a model says which interface it has, so this is the
+ * one place an untyped model becomes a typed one. Returns null for a name the table lacks.
+ */
+export function renderNamed<R extends Record<string, (props: never) => Cleanup>>(
+  renderers: R,
+  props: ViewProps<Record<string, unknown>>,
+): Cleanup | null {
+  const name: unknown = props.model.get("_view");
+  if (typeof name !== "string" || !Object.hasOwn(renderers, name)) return null;
+  const render = renderers[name] as unknown as (props: ViewProps<Record<string, unknown>>) => Cleanup;
+  return render(props);
+}
+
+/** What Scope.on needs of a model: its event methods. */
+export type Evented = Pick<AnyModel, "on" | "off">;
 
 type Attrs = Record<string, string | number | boolean | null | undefined>;
 type Child = Node | string | null | undefined | false;
@@ -70,14 +91,14 @@ export class Scope {
   listen<K extends keyof WindowEventMap>(target: Window, type: K, fn: (ev: WindowEventMap[K]) => void, opts?: AddEventListenerOptions): void;
   listen<K extends keyof DocumentEventMap>(target: Document, type: K, fn: (ev: DocumentEventMap[K]) => void, opts?: AddEventListenerOptions): void;
   listen<K extends keyof HTMLElementEventMap>(target: HTMLElement, type: K, fn: (ev: HTMLElementEventMap[K]) => void, opts?: AddEventListenerOptions): void;
-  listen(target: EventTarget, type: string, fn: (ev: any) => void, opts?: AddEventListenerOptions): void {
+  listen(target: EventTarget, type: string, fn: (ev: Event) => void, opts?: AddEventListenerOptions): void {
     if (this.disposed) return;
     target.addEventListener(type, fn, opts);
     this.add(() => target.removeEventListener(type, fn, opts));
   }
 
   /** model.on with the matching model.off on dispose. */
-  on(model: Model, event: string, fn: (...args: any[]) => void): void {
+  on(model: Evented, event: string, fn: (...args: unknown[]) => void): void {
     if (this.disposed) return;
     model.on(event, fn);
     this.add(() => model.off(event, fn));
@@ -247,7 +268,7 @@ export function modelId(ref: unknown): string | null {
   return ref.startsWith("IPY_MODEL_") ? ref.slice("IPY_MODEL_".length) : ref;
 }
 
-export function isRecord(value: unknown): value is Record<string, any> {
+export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 

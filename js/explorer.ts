@@ -1,10 +1,10 @@
 // The explorer ("realtime" view of a RealtimeWidget): status indicator, a per-type overview and one tab
 // per auto view, each tab rendering the child model with the matching view.
-import type { RenderProps } from "@anywidget/types";
+import { type OverviewEntry, type RealtimeTraits, sendCommand } from "./contract";
 import {
   FrameTask,
-  type Model,
   Scope,
+  type ViewProps,
   finite,
   formatAgo,
   formatCompact,
@@ -12,6 +12,7 @@ import {
   h,
   isRecord,
   modelId,
+  renderNamed,
   setHidden,
   setText,
   toEpochMs,
@@ -22,16 +23,13 @@ import { cssColor, drawSparkline, prepareCanvas } from "./sparkline";
 import { createIndicator, renderStatus } from "./status";
 import { renderTable } from "./table";
 
-type ViewProps = Pick<RenderProps, "model" | "el" | "signal">;
-type ViewFn = (props: ViewProps) => () => void;
-
 /** The views a child model can ask for through its `_view` trait. */
-export const CHILD_VIEWS: Record<string, ViewFn> = {
+export const CHILD_VIEWS = {
   table: renderTable,
   metrics: renderMetrics,
   notifications: renderNotifications,
   status: renderStatus,
-};
+} as const;
 
 const TREND_W = 64;
 const TREND_H = 16;
@@ -46,7 +44,7 @@ interface OverviewRow {
   ratesSig: string;
 }
 
-export function renderExplorer({ model, el, signal }: ViewProps): () => void {
+export function renderExplorer({ model, el, signal }: ViewProps<RealtimeTraits>): () => void {
   const scope = new Scope();
   scope.bindSignal(signal);
 
@@ -99,7 +97,7 @@ export function renderExplorer({ model, el, signal }: ViewProps): () => void {
   let shownTabs = "";
 
   const children = (): Record<string, string> => {
-    const value = model.get("children");
+    const value: unknown = model.get("children");
     if (!isRecord(value)) return {};
     const out: Record<string, string> = {};
     for (const [type, ref] of Object.entries(value)) if (typeof ref === "string") out[type] = ref;
@@ -125,20 +123,25 @@ export function renderExplorer({ model, el, signal }: ViewProps): () => void {
     return { tr, kind, count, rate, seen, canvas, ratesSig: "" };
   };
 
+  /** The overview entries; a kernel of another version may send other shapes, so each is checked. */
+  const overviewEntries = (): [string, Partial<OverviewEntry>][] => {
+    const ov: unknown = model.get("overview");
+    if (!isRecord(ov)) return [];
+    return Object.entries(ov).filter((e): e is [string, Partial<OverviewEntry>] => isRecord(e[1]));
+  };
+
   const refreshAges = (): void => {
-    const ov = model.get("overview");
-    if (!isRecord(ov)) return;
+    const ov = Object.fromEntries(overviewEntries());
     const now = Date.now();
     for (const [type, row] of rows) {
       const info = ov[type];
-      const ms = isRecord(info) ? toEpochMs(info.last_seen) : null;
+      const ms = info ? toEpochMs(info.last_seen) : null;
       setText(row.seen, ms === null ? "–" : formatAgo(ms, now));
     }
   };
 
   const renderOverview = (): void => {
-    const ov = model.get("overview");
-    const entries = isRecord(ov) ? Object.entries(ov).filter(([, v]) => isRecord(v)) : [];
+    const entries = overviewEntries();
     const kids = children();
     const color = cssColor(root, "--rtw-accent", "#1976d2");
     const order: HTMLTableRowElement[] = [];
@@ -224,18 +227,18 @@ export function renderExplorer({ model, el, signal }: ViewProps): () => void {
     panel.append(container);
     renderTabs();
     frame.schedule();
-    model.widget_manager.get_model(id).then(
+    model.widget_manager.get_model<Record<string, unknown>>(id).then(
       (child) => {
         if (tabScope.disposed) return;
-        const view = CHILD_VIEWS[String(child.get("_view"))];
-        if (!view) {
-          container.append(h("div", { class: "rtw-error", text: `No view for ${String(child.get("_view"))}` }));
-          return;
-        }
         const controller = new AbortController();
         tabScope.add(() => controller.abort());
         try {
-          tabScope.add(view({ model: child as Model, el: container, signal: controller.signal }));
+          const cleanup = renderNamed(CHILD_VIEWS, { model: child, el: container, signal: controller.signal });
+          if (cleanup === null) {
+            container.append(h("div", { class: "rtw-error", text: `No view for ${String(child.get("_view"))}` }));
+            return;
+          }
+          tabScope.add(cleanup);
         } catch (err) {
           console.error("rt_widgets: could not render", type, err);
           container.append(h("div", { class: "rtw-error", text: `Could not show ${type}: ${String(err)}` }));
@@ -287,7 +290,7 @@ export function renderExplorer({ model, el, signal }: ViewProps): () => void {
         return;
       }
     }
-    model.send({ kind: "send", type, payload });
+    sendCommand(model, { kind: "send", type, payload });
     // Sent to the kernel; it queues the message while the link is down.
     setText(sendNote, `Sent ${type}.`);
     sendNote.dataset.state = "ok";

@@ -1,21 +1,16 @@
 // Live metrics: one KPI card per series with a canvas sparkline. Deltas only mark series dirty; one
 // animation frame redraws just the dirty, visible cards.
-import type { RenderProps } from "@anywidget/types";
-import { FrameTask, Scope, finite, formatCompact, h, isRecord, setHidden } from "./dom";
+import type { MetricsDelta, MetricsState, MetricsTraits, Threshold } from "./contract";
+import { FrameTask, Scope, type ViewProps, finite, formatCompact, h, isRecord, setHidden } from "./dom";
 import { cssColor, drawSparkline, prepareCanvas } from "./sparkline";
-import { SeqSync, type State } from "./sync";
+import { SeqSync } from "./sync";
 
 /** Sparkline width before the browser reports the card's real width (and in jsdom). */
 export const SPARK_WIDTH = 160;
 export const SPARK_HEIGHT = 36;
-/** Client-side cap on points per series when the kernel does not say how much history it keeps
- * (the kernel's default is 300; a longer snapshot raises the cap to its length). */
+/** Client-side cap on points per series when the state does not say how much history the kernel
+ * keeps (`history_size`; the kernel's default is 300; a longer snapshot raises the cap to its length). */
 const DEFAULT_HISTORY = 300;
-
-interface Threshold {
-  above?: number;
-  below?: number;
-}
 
 interface Series {
   name: string;
@@ -76,11 +71,12 @@ export class MetricsData {
     }
   }
 
-  reset(state: State, historyLimit: number | null): void {
+  reset(state: Partial<MetricsState>): void {
     this.series.clear();
     const history = isRecord(state.history) ? state.history : {};
     const longest = Math.max(0, ...Object.values(history).map((h) => (Array.isArray(h) ? h.length : 0)));
-    this.cap = historyLimit ?? finite(state.history_size) ?? Math.max(DEFAULT_HISTORY, longest);
+    const size = finite(state.history_size);
+    this.cap = size !== null && size > 0 ? size : Math.max(DEFAULT_HISTORY, longest);
     for (const [name, points] of Object.entries(history)) this.append(this.get(name), points);
     const latest = isRecord(state.latest) ? state.latest : {};
     for (const [name, value] of Object.entries(latest)) {
@@ -94,12 +90,12 @@ export class MetricsData {
       if (n >= 2 && s.vs[n - 1] === s.latest) s.previous = s.vs[n - 2]!;
       else if (n >= 1 && s.vs[n - 1] !== s.latest) s.previous = s.vs[n - 1]!;
     }
-    this.thresholds = isRecord(state.thresholds) ? (state.thresholds as Record<string, Threshold>) : {};
+    this.thresholds = isRecord(state.thresholds) ? state.thresholds : {};
     this.selection = Array.isArray(state.series) ? state.series.map(String) : null;
   }
 
   /** Returns the names that changed. */
-  apply(delta: State): Set<string> {
+  apply(delta: MetricsDelta): Set<string> {
     const changed = new Set<string>();
     if (isRecord(delta.append)) {
       for (const [name, points] of Object.entries(delta.append)) {
@@ -118,7 +114,7 @@ export class MetricsData {
     }
     if ("series" in delta) this.selection = Array.isArray(delta.series) ? delta.series.map(String) : null;
     if (isRecord(delta.thresholds)) {
-      this.thresholds = delta.thresholds as Record<string, Threshold>;
+      this.thresholds = delta.thresholds;
       for (const name of this.series.keys()) changed.add(name);
     }
     return changed;
@@ -142,7 +138,7 @@ function thresholdText(t: Threshold | undefined): string {
   return parts.join(", ");
 }
 
-export function renderMetrics({ model, el, signal }: Pick<RenderProps, "model" | "el" | "signal">): () => void {
+export function renderMetrics({ model, el, signal }: ViewProps<MetricsTraits>): () => void {
   const scope = new Scope();
   scope.bindSignal(signal);
   const data = new MetricsData();
@@ -157,21 +153,15 @@ export function renderMetrics({ model, el, signal }: Pick<RenderProps, "model" |
   const cards = new Map<string, Card>();
   const dirty = new Set<string>();
   let layoutDirty = true;
-  /** View-local choice; starts from the state's `series` (or the model's `series` trait) when given. */
+  /** View-local choice; starts from the state's `series` when given. */
   let chosen: Set<string> | null = null;
   const hidden = new Set<string>();
   let stateSelection: string | null = null;
 
-  const historyLimit = (): number | null => {
-    const n = finite(model.get("history"));
-    return n !== null && n > 0 ? n : null;
-  };
-
   const visible = (name: string): boolean => (chosen ? chosen.has(name) : !hidden.has(name));
 
   const adoptSelection = (): void => {
-    const traitSeries = model.get("series");
-    const sel = data.selection ?? (Array.isArray(traitSeries) ? traitSeries.map(String) : null);
+    const sel = data.selection;
     const sig = JSON.stringify(sel);
     if (sig === stateSelection) return;
     stateSelection = sig;
@@ -323,9 +313,9 @@ export function renderMetrics({ model, el, signal }: Pick<RenderProps, "model" |
 
   const frame = new FrameTask(scope, draw);
 
-  new SeqSync(model, {
+  new SeqSync<"metrics">(model, {
     reset: (state) => {
-      frame.measure(() => data.reset(state, historyLimit()));
+      frame.measure(() => data.reset(state));
       adoptSelection();
       for (const name of data.series.keys()) dirty.add(name);
       layoutDirty = true;

@@ -1,9 +1,9 @@
 // Notifications: toasts for items that arrive while the view is open, and a history of every item.
-import type { RenderProps } from "@anywidget/types";
-import { FrameTask, Scope, h, isRecord, setText, toEpochMs } from "./dom";
+import type { Level, NotificationsTraits } from "./contract";
+import { FrameTask, Scope, type ViewProps, h, isRecord, setText, toEpochMs } from "./dom";
 import { SeqSync } from "./sync";
 
-export type Level = "info" | "success" | "warning" | "error";
+export type { Level } from "./contract";
 
 /** Auto-dismiss delay per level; null keeps the toast until it is closed. */
 export const DISMISS_MS: Record<Level, number | null> = { info: 4000, success: 4000, warning: 8000, error: null };
@@ -48,7 +48,7 @@ function timeText(ts: unknown): string {
 
 const ICONS: Record<Level, string> = { info: "ℹ", success: "✓", warning: "!", error: "✕" };
 
-export function renderNotifications({ model, el, signal }: Pick<RenderProps, "model" | "el" | "signal">): () => void {
+export function renderNotifications({ model, el, signal }: ViewProps<NotificationsTraits>): () => void {
   const scope = new Scope();
   scope.bindSignal(signal);
   const toasts = h("div", { class: "rtw-toasts", "aria-live": "polite" });
@@ -133,7 +133,7 @@ export function renderNotifications({ model, el, signal }: Pick<RenderProps, "mo
     frame.schedule();
   };
 
-  new SeqSync(model, {
+  new SeqSync<"notifications">(model, {
     reset: (state) => {
       items = [];
       ids.clear();

@@ -59,6 +59,39 @@ describe("status indicator", () => {
     cleanup();
   });
 
+  it.each([
+    ["paused", "Unknown status: paused"],
+    ["", "Unknown status: (empty)"],
+    [42, "Unknown status: 42"],
+    [null, "Unknown status: null"],
+    ["x".repeat(60), `Unknown status: ${"x".repeat(40)}…`],
+  ])("shows a status outside the contract (%j) as unknown, not as disconnected", async (status, label) => {
+    const { root, cleanup } = await mountStatus({ status });
+    expect(root.dataset.status).toBe("unknown");
+    expect(q(root, ".rtw-status-label").textContent).toBe(label);
+    expect(root.title.startsWith(label)).toBe(true);
+    expect(root.textContent).not.toContain("Disconnected");
+    // Nothing is claimed about the link: no spinner, no offline banner, no latency.
+    expect(q(root, ".rtw-status-icon").classList.contains("rtw-spin")).toBe(false);
+    expect(q(root, ".rtw-status-icon svg")).not.toBeNull();
+    expect(q(root, ".rtw-offline-banner").hidden).toBe(true);
+    expect(q(root, ".rtw-latency").hidden).toBe(true);
+    cleanup();
+  });
+
+  it("lets the user act on an unknown status and recovers when a known one arrives", async () => {
+    const { root, src, cleanup } = await mountStatus({ status: "suspended" }, { details: false });
+    const reconnect = q(root, "button.rtw-reconnect");
+    expect(reconnect.hidden).toBe(false);
+    reconnect.click();
+    expect(src.sent).toEqual([{ kind: "reconnect" }]);
+    src.set("status", "connected");
+    expect(root.dataset.status).toBe("connected");
+    expect(q(root, ".rtw-status-label").textContent).toBe("Connected");
+    expect(reconnect.hidden).toBe(true);
+    cleanup();
+  });
+
   it("follows trait changes of the source model", async () => {
     const { root, src, cleanup } = await mountStatus();
     expect(q(root, ".rtw-latency").textContent).toBe("42 ms");

@@ -1,9 +1,20 @@
-// Connection status indicator: reads the status traits of a RealtimeWidget model and sends its button
-// and browser events back through that model.
-import type { RenderProps } from "@anywidget/types";
-import { type Model, Scope, finite, formatNumber, h, isRecord, modelId, setHidden, setText, svg } from "./dom";
+// Connection status indicator: reads the status traits of a connection's model (a RealtimeWidget's,
+// or any model with the contract's ConnectionTraits) and sends its button and browser events back
+// through that model.
+import {
+  type BrowserEventName,
+  type ConnectionCommand,
+  type ConnectionTraits,
+  type ModelOf,
+  type Status,
+  type StatusTraits,
+  isStatus,
+  sendCommand,
+} from "./contract";
+import { Scope, type ViewProps, finite, formatNumber, h, isRecord, modelId, setHidden, setText, svg } from "./dom";
 
-export type Status = "connecting" | "connected" | "reconnecting" | "disconnected" | "closed";
+/** A status the indicator can show: the contract's, or "unknown" for any other value. */
+export type Shown = Status | "unknown";
 
 const LABELS: Record<Status, string> = {
   connected: "Connected",
@@ -13,13 +24,25 @@ const LABELS: Record<Status, string> = {
   closed: "Closed",
 };
 
+/** Longest part of an unknown status shown in the label (the whole value goes in the tooltip). */
+const UNKNOWN_SHOWN = 40;
+
 const WATCHED = ["status", "attempt", "next_retry_in", "error", "latency_ms", "queued", "url", "stats"] as const;
 
 /** Countdown refresh period: smooth enough for tenths of a second, cheap enough to ignore. */
 export const TICK_MS = 200;
 
-export function statusOf(value: unknown): Status {
-  return typeof value === "string" && value in LABELS ? (value as Status) : "disconnected";
+/** A value that is not one of the contract's statuses (a newer or broken kernel) is "unknown":
+ * shown as such, never as one of the known states, which would tell the user something false. */
+export function statusOf(value: unknown): Shown {
+  return isStatus(value) ? value : "unknown";
+}
+
+function labelOf(status: Shown, raw: unknown): string {
+  if (status !== "unknown") return LABELS[status];
+  const text = typeof raw === "string" ? raw : JSON.stringify(raw) ?? String(raw);
+  const short = text.length > UNKNOWN_SHOWN ? `${text.slice(0, UNKNOWN_SHOWN)}…` : text;
+  return `Unknown status: ${short === "" ? "(empty)" : short}`;
 }
 
 export interface IndicatorOptions {
@@ -32,7 +55,7 @@ export interface Indicator {
   setOptions(opts: IndicatorOptions): void;
 }
 
-function icon(status: Status): SVGElement {
+function icon(status: Shown): SVGElement {
   const common = { fill: "none", stroke: "currentColor", "stroke-width": 2, "stroke-linecap": "round" };
   let parts: Element[];
   switch (status) {
@@ -52,17 +75,27 @@ function icon(status: Status): SVGElement {
     case "closed":
       parts = [svg("circle", { cx: 8, cy: 8, r: 6, ...common }), svg("path", { d: "M5.5 8h5", ...common })];
       break;
+    case "unknown":
+      parts = [
+        svg("circle", { cx: 8, cy: 8, r: 6, ...common, "stroke-dasharray": "2 2" }),
+        svg("path", { d: "M6.2 6.3a1.9 1.9 0 1 1 2.6 1.8c-.5.3-.8.6-.8 1.2", ...common }),
+        svg("circle", { cx: 8, cy: 11.5, r: 0.9, fill: "currentColor" }),
+      ];
+      break;
   }
   return svg("svg", { viewBox: "0 0 16 16", width: 14, height: 14, "aria-hidden": "true", class: "rtw-status-svg" }, parts);
 }
 
+/** What the indicator needs of its source: the connection traits, their events, and a way to send. */
+export type IndicatorSource = Pick<ModelOf<"connection">, "get" | "send" | "on" | "off">;
+
 /**
- * Build the indicator for `source` (a RealtimeWidget model). Everything it registers belongs to `scope`.
+ * Build the indicator for `source` (a connection's model). Everything it registers belongs to `scope`.
  */
-export function createIndicator(source: Model, scope: Scope, opts: IndicatorOptions): Indicator {
+export function createIndicator(source: IndicatorSource, scope: Scope, opts: IndicatorOptions): Indicator {
   let options = opts;
   const iconBox = h("span", { class: "rtw-status-icon" });
-  const label = h("span", { class: "rtw-status-label" });
+  const labelEl = h("span", { class: "rtw-status-label" });
   const latency = h("span", { class: "rtw-latency rtw-chip", title: "Round-trip time" });
   const attempt = h("span", { class: "rtw-attempt rtw-chip" });
   const countdown = h("span", { class: "rtw-countdown rtw-chip" });
@@ -78,7 +111,7 @@ export function createIndicator(source: Model, scope: Scope, opts: IndicatorOpti
   ]);
   const line = h("div", { class: "rtw-status-line" }, [
     iconBox,
-    label,
+    labelEl,
     latency,
     attempt,
     countdown,
@@ -90,14 +123,14 @@ export function createIndicator(source: Model, scope: Scope, opts: IndicatorOpti
   ]);
   const el = h("div", { class: "rtw-root rtw-status" }, [banner, line, error]);
 
-  let shown: Status | null = null;
+  let shown: Shown | null = null;
   let browserOffline = typeof navigator !== "undefined" && navigator.onLine === false;
   let retryAt: number | null = null;
   let stopTicking: (() => void) | null = null;
 
-  const send = (msg: Record<string, unknown>): void => {
+  const send = (msg: ConnectionCommand): void => {
     try {
-      source.send(msg);
+      sendCommand(source, msg);
     } catch (err) {
       console.error("rt_widgets: could not send", msg, err);
     }
@@ -131,19 +164,22 @@ export function createIndicator(source: Model, scope: Scope, opts: IndicatorOpti
   };
 
   const render = (): void => {
-    const status = statusOf(source.get("status"));
+    const raw = source.get("status");
+    const status = statusOf(raw);
+    const label = labelOf(status, raw);
     const details = options.details;
     el.dataset.status = status;
     el.dataset.position = options.position;
     el.classList.toggle("rtw-fixed", options.position === "fixed");
     el.classList.toggle("rtw-details", details);
-    el.title = typeof source.get("url") === "string" ? `${LABELS[status]} · ${source.get("url")}` : LABELS[status];
+    const url = source.get("url");
+    el.title = typeof url === "string" && url !== "" ? `${label} · ${url}` : label;
     if (shown !== status) {
       iconBox.replaceChildren(icon(status));
       shown = status;
     }
     iconBox.classList.toggle("rtw-spin", status === "connecting" || status === "reconnecting");
-    setText(label, LABELS[status]);
+    setText(labelEl, label);
 
     const ms = finite(source.get("latency_ms"));
     setHidden(latency, !details || ms === null || status !== "connected");
@@ -167,8 +203,8 @@ export function createIndicator(source: Model, scope: Scope, opts: IndicatorOpti
 
     reconnect.disabled = status === "closed" || status === "connecting";
     disconnect.disabled = status === "closed" || status === "disconnected";
-    // Compact mode keeps only what a user can act on.
-    setHidden(reconnect, !details && status !== "disconnected" && status !== "reconnecting");
+    // Compact mode keeps only what a user can act on (an unknown status may need a reconnect too).
+    setHidden(reconnect, !details && status !== "disconnected" && status !== "reconnecting" && status !== "unknown");
     setHidden(disconnect, !details);
 
     // Live updates are paused whenever the link is down and not by the user's final close.
@@ -185,7 +221,7 @@ export function createIndicator(source: Model, scope: Scope, opts: IndicatorOpti
     });
   }
 
-  const relay = (event: "online" | "offline" | "visible" | "hidden"): void => send({ kind: "browser", event });
+  const relay = (event: BrowserEventName): void => send({ kind: "browser", event });
   scope.listen(window, "online", () => {
     browserOffline = false;
     relay("online");
@@ -225,16 +261,16 @@ function renderStats(el: HTMLElement, value: unknown, details: boolean): void {
   el.title = lines.join("\n");
 }
 
-function optionsOf(model: Model): IndicatorOptions {
-  const details = model.get("details");
+function optionsOf(model: ModelOf<"status">): IndicatorOptions {
+  const details: unknown = model.get("details");
   return {
     details: details === undefined ? true : Boolean(details),
     position: model.get("position") === "fixed" ? "fixed" : "inline",
   };
 }
 
-/** The "status" view: a ConnectionStatus model whose `source` trait references a RealtimeWidget. */
-export function renderStatus({ model, el, signal }: Pick<RenderProps, "model" | "el" | "signal">): () => void {
+/** The "status" view: a ConnectionStatus model whose `source` trait references a connection's model. */
+export function renderStatus({ model, el, signal }: ViewProps<StatusTraits>): () => void {
   const scope = new Scope();
   scope.bindSignal(signal);
   const host = h("div", { class: "rtw-status-host" });
@@ -256,9 +292,9 @@ export function renderStatus({ model, el, signal }: Pick<RenderProps, "model" | 
       host.append(h("div", { class: "rtw-root rtw-status rtw-status-missing", "data-status": "disconnected", text: "No connection to show." }));
       return;
     }
-    let source: Model;
+    let source: ModelOf<"connection">;
     try {
-      source = (await model.widget_manager.get_model(id)) as Model;
+      source = await model.widget_manager.get_model<ConnectionTraits>(id);
     } catch (err) {
       if (mine === token && !scope.disposed) {
         host.append(h("div", { class: "rtw-error", text: `Connection widget ${id} not found: ${String(err)}` }));

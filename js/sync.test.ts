@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { Scope } from "./dom";
-import { type Delta, SeqSync, type State } from "./sync";
+import { type DeltaOf, SeqSync, type StateOf } from "./sync";
 import { FakeModel } from "./testing/fake_model";
 import { useFakeClock } from "./testing/helpers";
 
@@ -8,9 +8,9 @@ function setup(snapshot: unknown) {
   const model = new FakeModel({ _snapshot: snapshot });
   const log: string[] = [];
   const scope = new Scope();
-  const sync = new SeqSync(model, {
-    reset: (s: State) => log.push(`reset:${s.seq ?? "-"}`),
-    apply: (d: Delta) => log.push(`apply:${d.seq}`),
+  const sync = new SeqSync<"table">(model, {
+    reset: (s: Partial<StateOf<"table">>) => log.push(`reset:${s.seq ?? "-"}`),
+    apply: (d: DeltaOf<"table">) => log.push(`apply:${d.seq}`),
   }, scope);
   return { model, log, scope, sync };
 }

@@ -3,55 +3,64 @@
 // A view holds the state of one `seq`. It applies the delta numbered seq + 1, ignores any it already has,
 // and on a gap asks the kernel for a snapshot, keeping later deltas aside so that the snapshot plus the
 // deltas after it bring the view up to date without a second round trip.
-import { type Model, type Scope, isRecord } from "./dom";
+import { type ModelOf, type ToView, type TraitsOf, requestSnapshot } from "./contract";
+import { type Scope, isRecord } from "./dom";
 
-export type State = Record<string, any>;
-export type Delta = Record<string, any> & { seq: number };
+/** The interfaces of the data views (contract.ts). */
+export type DataInterface = "table" | "metrics" | "notifications";
+/** The whole state of a data view: its `_snapshot` trait and the `snapshot` message. */
+export type StateOf<I extends DataInterface> = TraitsOf<I>["_snapshot"];
+export type DeltaOf<I extends DataInterface> = Extract<ToView<I>, { kind: "delta" }> & { seq: number };
 
-export interface SyncTarget {
+export interface SyncTarget<I extends DataInterface> {
   /** Replace the whole state (initial `_snapshot`, a newer `_snapshot`, or a snapshot reply). */
-  reset(state: State): void;
+  reset(state: Partial<StateOf<I>>): void;
   /** Apply one delta, already checked to be the next in sequence. */
-  apply(delta: Delta): void;
+  apply(delta: DeltaOf<I>): void;
 }
+
+/** What SeqSync needs of a data view's model. */
+export type SyncModel<I extends DataInterface> = Pick<ModelOf<I>, "get" | "send" | "on" | "off">;
 
 /** How long to wait for a snapshot reply before asking again (a lost reply must not stall the view). */
 const RETRY_MS = 3000;
 /** Deltas kept while waiting; beyond this the snapshot alone is trusted to carry the state. */
 const MAX_BUFFER = 2000;
 
-export class SeqSync {
+export class SeqSync<I extends DataInterface> {
   seq = 0;
   waiting = false;
-  private buffer: Delta[] = [];
+  private buffer: DeltaOf<I>[] = [];
   private cancelRetry: (() => void) | null = null;
 
   constructor(
-    private model: Model,
-    private target: SyncTarget,
+    private model: SyncModel<I>,
+    private target: SyncTarget<I>,
     private scope: Scope,
   ) {
-    const initial = model.get("_snapshot");
-    const state = isRecord(initial) ? initial : {};
+    const initial: unknown = model.get("_snapshot");
+    const state = isRecord(initial) ? (initial as Partial<StateOf<I>>) : {};
     this.seq = seqOf(state) ?? 0;
     target.reset(state);
     scope.on(model, "msg:custom", (msg: unknown) => this.onMessage(msg));
     scope.on(model, "change:_snapshot", () => {
-      const snap = model.get("_snapshot");
-      if (isRecord(snap)) this.onSnapshot(snap);
+      const snap: unknown = model.get("_snapshot");
+      if (isRecord(snap)) this.onSnapshot(snap as Partial<StateOf<I>>);
     });
   }
 
+  /** A custom message from the kernel. Only its kind and seq are checked here: the target reads
+   * every other field defensively, since a kernel of another version may send other shapes. */
   onMessage(msg: unknown): void {
     if (!isRecord(msg)) return;
     if (msg.kind === "delta") this.onDelta(msg);
-    else if (msg.kind === "snapshot") this.onSnapshot(msg);
+    else if (msg.kind === "snapshot") this.onSnapshot(msg as Partial<StateOf<I>>);
   }
 
-  private onDelta(msg: Record<string, any>): void {
+  private onDelta(msg: Record<string, unknown>): void {
     const seq = seqOf(msg);
     if (seq === null) return;
-    const delta = msg as Delta;
+    const delta = msg as DeltaOf<I>;
     if (this.waiting) {
       if (seq > this.seq && this.buffer.length < MAX_BUFFER) this.buffer.push(delta);
       return;
@@ -66,7 +75,7 @@ export class SeqSync {
     this.request();
   }
 
-  private onSnapshot(snap: Record<string, any>): void {
+  private onSnapshot(snap: Partial<StateOf<I>>): void {
     const seq = seqOf(snap) ?? 0;
     // The `_snapshot` trait is throttled and may be older than the deltas already applied.
     if (seq <= this.seq) return;
@@ -94,7 +103,7 @@ export class SeqSync {
 
   private request(): void {
     this.waiting = true;
-    this.model.send({ kind: "snapshot_request" });
+    requestSnapshot(this.model);
     this.cancelRetry?.();
     this.cancelRetry = this.scope.timeout(() => {
       this.cancelRetry = null;
@@ -109,7 +118,7 @@ export class SeqSync {
   }
 }
 
-function seqOf(obj: Record<string, any>): number | null {
+function seqOf(obj: { seq?: unknown }): number | null {
   const seq = obj.seq;
   return typeof seq === "number" && Number.isInteger(seq) ? seq : null;
 }

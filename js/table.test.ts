@@ -235,11 +235,11 @@ describe("table view", () => {
   it("change detection compares raw values; text decides only across kinds and for objects", () => {
     const data = new TableData();
     data.reset({ key: "id", rows: [{ id: "a", n: 1, s: "x", o: { v: [1] }, m: 1, z: null, b: true }] });
-    data.apply({ seq: 1, upsert: [{ id: "a", n: 2, s: "x", o: { v: [1] }, m: "1", z: "", b: true }] }, 1000);
+    data.apply({ kind: "delta", seq: 1, upsert: [{ id: "a", n: 2, s: "x", o: { v: [1] }, m: "1", z: "", b: true }] }, 1000);
     // n changed; s is equal; o is a new object showing the same JSON; m and z show the same text.
     expect(Array.from(data.flashes.keys())).toEqual(["a\0n"]);
-    data.apply({ seq: 2, upsert: [{ id: "a", n: 2, s: "y", o: { v: [2] }, m: "1", z: "", b: false }] }, 1100);
-    data.apply({ seq: 3, upsert: [{ id: "a", n: 3, s: "y", o: { v: [2] }, m: "1", z: "", b: false }] }, 1200);
+    data.apply({ kind: "delta", seq: 2, upsert: [{ id: "a", n: 2, s: "y", o: { v: [2] }, m: "1", z: "", b: false }] }, 1100);
+    data.apply({ kind: "delta", seq: 3, upsert: [{ id: "a", n: 3, s: "y", o: { v: [2] }, m: "1", z: "", b: false }] }, 1200);
     // Oldest first: a cell that changes again moves to the end with its new time.
     expect(Array.from(data.flashes.entries())).toEqual([
       ["a\0s", 1100],
@@ -252,9 +252,9 @@ describe("table view", () => {
   it("with declared columns, inference from upserts waits until the columns are cleared", () => {
     const data = new TableData();
     data.reset({ key: "id", columns: ["id", "a"], rows: [{ id: "1", a: 1 }] });
-    data.apply({ seq: 1, upsert: [{ id: "2", a: 2, extra: "x" }] }, 0);
+    data.apply({ kind: "delta", seq: 1, upsert: [{ id: "2", a: 2, extra: "x" }] }, 0);
     expect(data.columns).toEqual(["id", "a"]);
-    data.apply({ seq: 2, columns: [] }, 0);
+    data.apply({ kind: "delta", seq: 2, columns: [] }, 0);
     expect(data.columns).toEqual(["id", "a", "extra"]);
   });
 

@@ -1,8 +1,8 @@
 // Live table: keyed rows kept in sync through SeqSync, rendered virtually (only the rows in view, plus a
 // small overscan, exist in the DOM) and at most once per animation frame.
-import type { RenderProps } from "@anywidget/types";
-import { FrameTask, Scope, cellText, formatNumber, h, isRecord, setText } from "./dom";
-import { type Delta, SeqSync, type State } from "./sync";
+import type { TableDelta, TableState, TableTraits } from "./contract";
+import { FrameTask, Scope, type ViewProps, cellText, formatNumber, h, isRecord, setText } from "./dom";
+import { SeqSync } from "./sync";
 
 export const ROW_HEIGHT = 26;
 export const OVERSCAN = 6;
@@ -100,7 +100,7 @@ export class TableData {
     }
   }
 
-  reset(state: State): void {
+  reset(state: Partial<TableState>): void {
     this.key = typeof state.key === "string" && state.key !== "" ? state.key : "id";
     this.declaredColumns = Array.isArray(state.columns) ? state.columns.map(String) : null;
     this.rows = new Map();
@@ -123,7 +123,7 @@ export class TableData {
     this.valueVersion++;
   }
 
-  apply(delta: Delta, now: number): void {
+  apply(delta: TableDelta, now: number): void {
     if (delta.clear === true) {
       this.rows.clear();
       this.flashes.clear();
@@ -198,7 +198,7 @@ export class TableData {
   }
 }
 
-export function renderTable({ model, el, signal }: Pick<RenderProps, "model" | "el" | "signal">): () => void {
+export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () => void {
   const scope = new Scope();
   scope.bindSignal(signal);
   const data = new TableData();
@@ -222,8 +222,6 @@ export function renderTable({ model, el, signal }: Pick<RenderProps, "model" | "
     h("div", { class: "rtw-toolbar" }, [filterBox, h("span", { class: "rtw-spacer" }), count]),
     scroller,
   ]);
-  const height = Number(model.get("height"));
-  if (Number.isFinite(height) && height > 0) scroller.style.height = `${height}px`;
   el.append(root);
   scope.add(() => root.remove());
 
@@ -435,7 +433,7 @@ export function renderTable({ model, el, signal }: Pick<RenderProps, "model" | "
     }, soonest + 10);
   };
 
-  new SeqSync(model, {
+  new SeqSync<"table">(model, {
     reset: (state) => {
       frame.measure(() => data.reset(state));
       orderDirty = true;

@@ -1,0 +1,204 @@
+// The comm contract between the widgets and their views, view side: every synced trait and every
+// custom message, in one place. The kernel side is rt_widgets/widgets/_contract.py;
+// tests/widgets/test_contract.py evaluates CONTRACT below and fails when it differs from the
+// kernel's, so a trait or a message field cannot change on one side only.
+//
+// Each trait and field is a descriptor string (the same grammar on both sides):
+//   string | integer | number | boolean | any | model | object      (model: "IPY_MODEL_<id>")
+//   list<T> | map<T>           (map: an object with string keys)
+//   <Enum> | <Shape>           (a name from ENUMS / SHAPES)
+//   T|null                     (nullable);   "field?" in a shape: the field may be absent
+// and the TypeScript types (RealtimeTraits, TableDelta, ...) are derived from the descriptors, so
+// the types cannot drift from the values the test compares.
+import type { AnyModel } from "@anywidget/types";
+
+export const ENUMS = {
+  Status: ["connecting", "connected", "reconnecting", "disconnected", "closed"],
+  Position: ["inline", "fixed"],
+  ViewKind: ["table", "metrics", "notifications", "raw"],
+  Level: ["info", "success", "warning", "error"],
+  BrowserEvent: ["online", "offline", "visible", "hidden"],
+} as const;
+
+export const SHAPES = {
+  MetricsState: {
+    seq: "integer",
+    latest: "map<number>",
+    history: "map<list<list<number>>>",
+    series: "list<string>|null",
+    thresholds: "map<Threshold>",
+    history_size: "integer",
+  },
+  Notification: {
+    id: "integer",
+    level: "Level",
+    title: "string",
+    message: "string",
+    timestamp: "string",
+    source: "string",
+  },
+  NotificationsState: { seq: "integer", items: "list<Notification>" },
+  OverviewEntry: { count: "integer", rate: "integer", last_seen: "string", rates: "list<integer>", kind: "ViewKind" },
+  TableState: { seq: "integer", key: "string", columns: "list<string>", rows: "list<object>" },
+  Threshold: { "above?": "number", "below?": "number" },
+} as const;
+
+const CONNECTION_TRAITS = {
+  attempt: "integer",
+  error: "string|null",
+  latency_ms: "number|null",
+  next_retry_in: "number|null",
+  queued: "integer",
+  stats: "object",
+  status: "string",
+  url: "string",
+} as const;
+
+const CONNECTION_COMMANDS = {
+  reconnect: {},
+  disconnect: {},
+  connect: {},
+  send: { type: "string", payload: "any" },
+  browser: { event: "BrowserEvent" },
+} as const;
+
+const DATA_REQUESTS = { snapshot_request: {} } as const;
+
+export const INTERFACES = {
+  connection: { view: null, traits: CONNECTION_TRAITS, to_view: {}, to_kernel: CONNECTION_COMMANDS },
+  realtime: {
+    view: "realtime",
+    traits: { ...CONNECTION_TRAITS, _view: "string", children: "map<model>", overview: "map<OverviewEntry>" },
+    to_view: {},
+    to_kernel: CONNECTION_COMMANDS,
+  },
+  status: {
+    view: "status",
+    traits: { _view: "string", details: "boolean", position: "Position", source: "model|null" },
+    to_view: {},
+    to_kernel: {},
+  },
+  table: {
+    view: "table",
+    traits: { _snapshot: "TableState", _view: "string", message_type: "string" },
+    to_view: {
+      delta: { seq: "integer", "clear?": "boolean", "delete?": "list<any>", "upsert?": "list<object>", "columns?": "list<string>" },
+      snapshot: SHAPES.TableState,
+    },
+    to_kernel: DATA_REQUESTS,
+  },
+  metrics: {
+    view: "metrics",
+    traits: { _snapshot: "MetricsState", _view: "string", message_type: "string" },
+    to_view: {
+      delta: {
+        seq: "integer",
+        "latest?": "map<number>",
+        "append?": "map<list<list<number>>>",
+        "series?": "list<string>|null",
+        "thresholds?": "map<Threshold>",
+      },
+      snapshot: SHAPES.MetricsState,
+    },
+    to_kernel: DATA_REQUESTS,
+  },
+  notifications: {
+    view: "notifications",
+    traits: { _snapshot: "NotificationsState", _view: "string", message_type: "string" },
+    to_view: { delta: { seq: "integer", add: "list<Notification>" }, snapshot: SHAPES.NotificationsState },
+    to_kernel: DATA_REQUESTS,
+  },
+} as const;
+
+/** What tests/widgets/test_contract.py compares with `python -m rt_widgets.widgets._contract`. */
+export const CONTRACT = { enums: ENUMS, shapes: SHAPES, interfaces: INTERFACES } as const;
+
+// -- the types, derived from the descriptors ----------------------------------------------------------
+
+type Enums = typeof ENUMS;
+type Shapes = typeof SHAPES;
+type Interfaces = typeof INTERFACES;
+export type InterfaceName = keyof Interfaces;
+
+interface Primitives {
+  string: string;
+  integer: number;
+  number: number;
+  boolean: boolean;
+  any: unknown;
+  model: string;
+  object: Record<string, unknown>;
+}
+
+/** The TypeScript type of a descriptor (`never` for one the grammar does not know). */
+export type Decode<D> = D extends `${infer Base}|null`
+  ? Decode<Base> | null
+  : D extends keyof Primitives
+    ? Primitives[D]
+    : D extends `list<${infer Item}>`
+      ? Decode<Item>[]
+      : D extends `map<${infer Value}>`
+        ? Record<string, Decode<Value>>
+        : D extends keyof Enums
+          ? Enums[D][number]
+          : D extends keyof Shapes
+            ? Fields<Shapes[D]>
+            : never;
+
+type RequiredFields<F> = { [K in keyof F as K extends `${string}?` ? never : K]: Decode<F[K]> };
+type OptionalFields<F> = { [K in keyof F as K extends `${infer Name}?` ? Name : never]?: Decode<F[K]> };
+type Flatten<T> = { [K in keyof T]: T[K] };
+/** An object type from a record of descriptors ("name?" keys are optional). */
+export type Fields<F> = Flatten<RequiredFields<F> & OptionalFields<F>>;
+
+export type TraitsOf<I extends InterfaceName> = Fields<Interfaces[I]["traits"]>;
+type MessagesOf<M> = { [K in keyof M & string]: Flatten<{ kind: K } & Fields<M[K]>> }[keyof M & string];
+/** The custom messages the kernel sends to a model of interface I. */
+export type ToView<I extends InterfaceName> = MessagesOf<Interfaces[I]["to_view"]>;
+/** The custom messages a view sends to a model of interface I. */
+export type ToKernel<I extends InterfaceName> = MessagesOf<Interfaces[I]["to_kernel"]>;
+
+export type Status = Decode<"Status">;
+export type Position = Decode<"Position">;
+export type ViewKind = Decode<"ViewKind">;
+export type Level = Decode<"Level">;
+export type BrowserEventName = Decode<"BrowserEvent">;
+export type OverviewEntry = Decode<"OverviewEntry">;
+export type TableState = Decode<"TableState">;
+export type MetricsState = Decode<"MetricsState">;
+export type NotificationsState = Decode<"NotificationsState">;
+export type Notification = Decode<"Notification">;
+export type Threshold = Decode<"Threshold">;
+
+export type ConnectionTraits = TraitsOf<"connection">;
+export type RealtimeTraits = TraitsOf<"realtime">;
+export type StatusTraits = TraitsOf<"status">;
+export type TableTraits = TraitsOf<"table">;
+export type MetricsTraits = TraitsOf<"metrics">;
+export type NotificationsTraits = TraitsOf<"notifications">;
+
+export type ConnectionCommand = ToKernel<"connection">;
+export type SnapshotRequest = ToKernel<"table">;
+export type TableDelta = Extract<ToView<"table">, { kind: "delta" }>;
+export type MetricsDelta = Extract<ToView<"metrics">, { kind: "delta" }>;
+export type NotificationsDelta = Extract<ToView<"notifications">, { kind: "delta" }>;
+
+/** A model of one interface: what each view is given. */
+export type ModelOf<I extends InterfaceName> = AnyModel<TraitsOf<I>>;
+
+/** Statuses a view knows how to show; the `status` trait is a plain string so that a kernel newer
+ * than the view can never make it fail, only show an unknown status. */
+export function isStatus(value: unknown): value is Status {
+  return typeof value === "string" && (ENUMS.Status as readonly string[]).includes(value);
+}
+
+/** Send a command to a connection's model (AnyModel.send takes anything: this checks the shape). */
+export function sendCommand(model: Pick<ModelOf<"connection">, "send">, command: ConnectionCommand): void {
+  model.send(command);
+}
+
+/** Ask a data view's model for its whole state. */
+export function requestSnapshot(model: Pick<ModelOf<"table">, "send">): void {
+  const request: SnapshotRequest = { kind: "snapshot_request" };
+  model.send(request);
+}
