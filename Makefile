@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test install js chromium lint typecheck test-py test-js bench clean
 
-$(STAMP): pyproject.toml package.json package-lock.json hatch_build.py rt_widgets/_speedups.c
+$(STAMP): pyproject.toml package.json package-lock.json
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	npm ci --no-audit --no-fund
@@ -29,7 +29,7 @@ demo: install
 	$(BIN)/python -m rt_widgets.demo.lab
 
 lint: install
-	$(BIN)/ruff check rt_widgets tests bench hatch_build.py
+	$(BIN)/ruff check rt_widgets tests bench
 	$(BIN)/mypy
 	npx tsc --noEmit -p js
 

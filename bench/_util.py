@@ -83,10 +83,6 @@ def wait_until(pred: Any, timeout: float, interval: float = 0.01) -> bool:
 
 
 def header(name: str, argv: Sequence[str]) -> None:
-    from rt_widgets import _batch
-
-    # The batch passes in C or in Python (RT_WIDGETS_PURE_PYTHON): part of what was measured.
-    pure = "RT_WIDGETS_PURE_PYTHON=1 " if _batch.IMPLEMENTATION == "python" else ""
     print(f"# {name}", flush=True)
-    print(f"command: {pure}.venv/bin/python -m {' '.join(argv)}", flush=True)
-    print(f"machine: {machine_note()}; rt_widgets batch passes: {_batch.IMPLEMENTATION}", flush=True)
+    print(f"command: .venv/bin/python -m {' '.join(argv)}", flush=True)
+    print(f"machine: {machine_note()}", flush=True)

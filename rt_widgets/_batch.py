@@ -2,10 +2,10 @@
 rows, reading metrics payloads as columns.
 
 Pure logic. Each function returns ``None``, having changed nothing, when its input needs the
-element-by-element path (which reports what is wrong with it). The functions here are the
-reference; ``rt_widgets/_speedups.c`` implements the same contracts in C and is used when it was
-built (``pip install`` compiles it when a C compiler is available) unless the environment variable
-``RT_WIDGETS_PURE_PYTHON`` is set to a non-empty value. ``IMPLEMENTATION`` says which is in use.
+element-by-element path (which reports what is wrong with it). Each is a few passes of C-level
+built-ins (``map``, ``itemgetter``, ``compress``, set and dict constructors) over the whole batch,
+with no Python-level loop per element; ``tests/unit/test_batch.py`` checks them against a plain
+loop over the elements.
 
 >>> group_by_type([{"type": "a", "payload": 1}, {"type": "b"}, {"type": "a", "payload": 2}])[0]
 ['a', 'b']
@@ -18,66 +18,87 @@ built (``pip install`` compiles it when a C compiler is available) unless the en
 from __future__ import annotations
 
 import math
-import os
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable
 from itertools import chain, compress, repeat
-from operator import eq, itemgetter
+from operator import itemgetter
 from typing import Any
 
-__all__ = ["IMPLEMENTATION", "coalesce_rows", "group_by_type", "metric_columns"]
+__all__ = ["Grouped", "coalesce_rows", "group_by_type", "metric_columns"]
 
 Grouped = tuple[list[str], list[list[dict[str, Any]]], list[list[Any]]]
 
 _type_of = itemgetter("type")
+_payload_of = itemgetter("payload")
 _PAYLOAD = repeat("payload")
-_NUMBER_TYPES = frozenset((int, float))
+# "Every element's type is one of these": ``frozenset.issuperset(map(type, items))`` checks exact
+# types in C and stops at the first other one.
+_DICT = frozenset((dict,))
+_STR = frozenset((str,))
+_NUMBERS = frozenset((int, float))
+# Up to this many types, a frame is split with one mask per type (bytes.translate of the types'
+# codes: ~1 ns per element) and ``compress``; past it, one pass appends each element to its type's
+# list, whose cost does not grow with the number of types.
+_MASKED_TYPES = 4
+_MASKS = tuple(bytes(int(code == i) for code in range(256)) for i in range(_MASKED_TYPES))
+_consume: Callable[[Iterable[Any]], None] = deque[Any](maxlen=0).extend
 
 
-def py_group_by_type(data: list[Any]) -> Grouped | None:
+def group_by_type(data: list[Any]) -> Grouped | None:
     """For a decoded array frame whose every element is a dict with a str ``type``: the distinct
     types in order of first appearance, and for each type its envelopes and their ``payload``
-    values (``None`` where absent), in frame order."""
+    values (``None`` where absent), in frame order. Types are told apart by equality: a value equal
+    to a str type seen first (a str subclass) belongs to that type, as it does for the handlers."""
     try:
         kinds = list(map(_type_of, data))
         types = set(kinds)
     except (KeyError, TypeError):  # an element that is not a dict, or an unhashable type
         return None
-    if not all(type(kind) is str for kind in types) or not all(type(obj) is dict for obj in data):
+    if not (_STR.issuperset(map(type, types)) and _DICT.issuperset(map(type, data))):
         return None
-    # In order of first appearance (a set is half the cost of dict.fromkeys; with many types the
-    # index scans would add up).
-    distinct = sorted(types, key=kinds.index) if len(types) <= 8 else list(dict.fromkeys(kinds))
-    if len(distinct) == 1:
-        groups = [list(data)]
+    if len(types) <= 1:
+        return (list(types), [list(data)], [_payloads(data)]) if types else ([], [], [])
+    if len(types) <= _MASKED_TYPES:
+        distinct = sorted(types, key=kinds.index)
+        codes = bytes(map({kind: code for code, kind in enumerate(distinct)}.__getitem__, kinds))
+        groups = [list(compress(data, codes.translate(table))) for table in _MASKS[: len(distinct)]]
     else:
-        groups = [list(compress(data, map(eq, kinds, repeat(kind)))) for kind in distinct]
-    return distinct, groups, [list(map(dict.get, objects, _PAYLOAD)) for objects in groups]
+        lists: dict[str, list[Any]] = {kind: [] for kind in kinds}
+        _consume(map(list.append, map(lists.__getitem__, kinds), data))
+        distinct, groups = list(lists), list(lists.values())
+    return distinct, groups, list(map(_payloads, groups))
 
 
-def py_coalesce_rows(rows: list[Any], key: str, fields: set[str]) -> tuple[dict[Any, Any], bool] | None:
-    """For queued table rows that are all dicts holding ``key`` (a hashable value) and only str
-    fields in ``fields``: each key's last row (keys in order of first appearance), and whether each
-    of those rows holds every field (``len(row) == len(fields)``)."""
-    if not all(type(row) is dict for row in rows):
+def _payloads(objects: list[dict[str, Any]]) -> list[Any]:
+    try:
+        return list(map(_payload_of, objects))
+    except KeyError:  # an envelope with no payload
+        return list(map(dict.get, objects, _PAYLOAD))
+
+
+def coalesce_rows(rows: list[Any], key: str, fields: set[str]) -> tuple[dict[Any, Any], bool] | None:
+    """For queued table rows that are all dicts holding ``key`` (a hashable value) and only fields
+    in ``fields``: each key's last row (keys in order of first appearance), and whether each of
+    those rows holds every field (``len(row) == len(fields)``)."""
+    if not _DICT.issuperset(map(type, rows)):
         return None
     try:
         last = dict(zip(map(itemgetter(key), rows), rows, strict=True))
-    except (KeyError, TypeError):
+    except (KeyError, TypeError):  # a row without the key, or an unhashable key
         return None
-    names = set().union(*rows)
-    if not fields.issuperset(names) or not all(type(name) is str for name in names):
+    # A dict adds its keys to a set with the hashes it stores: no field name is hashed again.
+    if len(fields.union(*rows)) != len(fields):  # a field the table does not know yet
         return None
-    return last, set(map(len, last.values())) <= {len(fields)}
+    return last, {len(fields)}.issuperset(map(len, last.values()))
 
 
-def py_metric_columns(payloads: list[Any], names: tuple[str, ...]) -> list[list[Any]] | None:
+def metric_columns(payloads: list[Any], names: tuple[str, ...]) -> list[list[Any]] | None:
     """For metrics payloads that are all dicts holding exactly the series ``names`` (str) with
     finite int or float values (exact types: a bool is not a number here): one list of values per
     name, in payload order."""
     width = len(names)
-    if (not names or not all(type(name) is str for name in names)
-            or not all(type(payload) is dict for payload in payloads)
-            or set(map(len, payloads)) - {width}):
+    if (not width or not _STR.issuperset(map(type, names)) or not _DICT.issuperset(map(type, payloads))
+            or not {width}.issuperset(map(len, payloads))):
         return None
     try:
         rows = list(map(itemgetter(*names), payloads))
@@ -86,35 +107,15 @@ def py_metric_columns(payloads: list[Any], names: tuple[str, ...]) -> list[list[
     if width == 1:  # one name: itemgetter gives values, not tuples
         columns = [rows]
     else:
-        columns = [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in names]
-    kinds = set(map(type, chain.from_iterable(columns)))
-    if not kinds <= _NUMBER_TYPES:
+        columns = list(map(list, zip(*rows, strict=True))) if rows else [[] for _ in names]
+    if not _NUMBERS.issuperset(map(type, chain.from_iterable(columns))):
         return None
-    if float in kinds:
-        try:
-            # A sum of finite numbers is finite unless it overflows: then each value is checked.
-            finite = all(map(math.isfinite, map(sum, columns)))
-        except OverflowError:
-            finite = False
-        if not finite and not all(math.isfinite(value) for value in chain.from_iterable(columns)
-                                  if type(value) is float):
-            return None
-    return columns
-
-
-group_by_type: Callable[[list[Any]], Grouped | None] = py_group_by_type
-coalesce_rows: Callable[[list[Any], str, set[str]], tuple[dict[Any, Any], bool] | None] = (
-    py_coalesce_rows)
-metric_columns: Callable[[list[Any], tuple[str, ...]], list[list[Any]] | None] = py_metric_columns
-IMPLEMENTATION = "python"
-
-if not os.environ.get("RT_WIDGETS_PURE_PYTHON"):
     try:
-        from . import _speedups
-    except ImportError:  # not built: no C compiler when it was installed
-        pass
-    else:
-        group_by_type = _speedups.group_by_type
-        coalesce_rows = _speedups.coalesce_rows
-        metric_columns = _speedups.metric_columns
-        IMPLEMENTATION = "c"
+        # A sum of finite numbers is finite unless it overflows: then each float is checked.
+        finite = all(map(math.isfinite, map(sum, columns)))
+    except OverflowError:  # also an int too large for a float: finite, but its column is checked
+        finite = False
+    if not finite and not all(math.isfinite(value) for value in chain.from_iterable(columns)
+                              if type(value) is float):
+        return None
+    return columns

@@ -6,10 +6,6 @@
 - `ws_server(**options)`: a started `WsServer` on 127.0.0.1, port 0; stoppable and restartable on the
   same port; stopped after the test.
 - `make_conn(url, **options)`: a `Connection` (not started) that is stopped after the test.
-- `batch_impl`: runs a test once with the C speedups and once with their pure-Python twins
-  (`rt_widgets/_batch.py`); use it with `pytest.mark.usefixtures("batch_impl")`. The C run fails
-  (it is not skipped) when the extension was not built: `pip install -e .` compiles it where a C
-  compiler is available.
 """
 
 from __future__ import annotations
@@ -20,7 +16,6 @@ from typing import Any, TypeVar
 
 import pytest
 
-from rt_widgets import _batch, dispatch, stores
 from tests._servers import ServerLoop, SilentServer, TcpProxy, WsServer
 
 T = TypeVar("T")
@@ -123,30 +118,6 @@ def make_conn() -> Iterator[Callable[..., Any]]:
     yield factory
     for conn in made:
         conn.stop()
-
-
-BATCH_FUNCTIONS = ("group_by_type", "coalesce_rows", "metric_columns")
-
-
-def speedups() -> object:
-    try:
-        from rt_widgets import _speedups
-    except ImportError as exc:  # pragma: no cover - what a machine without a C compiler sees
-        raise AssertionError(
-            "rt_widgets._speedups is not built: reinstall with a C compiler (pip install -e .)"
-        ) from exc
-    return _speedups
-
-
-@pytest.fixture(params=["c", "python"])
-def batch_impl(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    source: object = speedups() if request.param == "c" else None
-    for name in BATCH_FUNCTIONS:
-        function = getattr(source, name) if source is not None else getattr(_batch, f"py_{name}")
-        for module in (dispatch, stores):
-            if hasattr(module, name):
-                monkeypatch.setattr(module, name, function)
-    yield request.param
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

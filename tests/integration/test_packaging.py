@@ -1,23 +1,26 @@
-"""The wheel, built from the project's files as `pip wheel` builds it: with the C speedups where the
-compiler works, and a pure-Python wheel that still works where it does not."""
+"""The distributions, built from the project's files as `pip wheel` and an sdist build make them: one
+pure-Python wheel for every platform and interpreter, carrying the built front end, and an sdist
+that carries no cache or build leftover."""
 
 from __future__ import annotations
 
+import email
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
-
-import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def project_copy(dest: Path) -> Path:
-    """The tracked files (as a clean clone has them) plus the built front end."""
-    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True,
+    """The project's files (tracked, or new and not ignored: what a commit would hold) plus the
+    built front end, with none of the working tree's caches."""
+    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                           cwd=ROOT, capture_output=True, check=True,
                            timeout=60).stdout.decode().split("\0")
     for name in filter(None, files):
         source = ROOT / name
@@ -28,71 +31,94 @@ def project_copy(dest: Path) -> Path:
     return dest
 
 
-def build_wheel(src: Path, out: Path, env: dict[str, str] | None = None
-                ) -> tuple[Path, subprocess.CompletedProcess[str]]:
+def build_wheel(src: Path, out: Path) -> Path:
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-v",
-         "-w", str(out), str(src)],
-        capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})},
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(out),
+         str(src)],
+        capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     (wheel,) = out.glob("rt_widgets-*.whl")
-    return wheel, result
-
-
-def run_installed(wheel: Path, target: Path, code: str) -> str:
-    """Run ``code`` with the wheel's package first on the path (its dependencies from this env)."""
-    with zipfile.ZipFile(wheel) as archive:
-        archive.extractall(target)
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=target,
-        env={**os.environ, "PYTHONPATH": str(target), "RT_WIDGETS_PURE_PYTHON": ""},
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result.stdout.strip()
+    return wheel
 
 
 CHECK = """
-import rt_widgets, rt_widgets._batch as b
+import sys
+import rt_widgets
+from rt_widgets import Connection
 from rt_widgets.stores import TableStore
 assert rt_widgets.__file__.startswith({target!r}), rt_widgets.__file__
 t = TableStore(key="id")
 t.queue_many([{{"id": 1, "x": 1}}, {{"id": 1, "x": 2}}, {{"id": 2, "x": 3}}])
 assert t.rows == [{{"id": 1, "x": 2}}, {{"id": 2, "x": 3}}], t.rows
-print(b.IMPLEMENTATION)
+assert "ipywidgets" not in sys.modules
+from rt_widgets import RealtimeWidget
+print(RealtimeWidget.__module__)
 """
 
 
-def test_wheel_carries_the_compiled_speedups(tmp_path: Path) -> None:
-    src = project_copy(tmp_path / "src")
-    wheel, _ = build_wheel(src, tmp_path / "out")
+def test_the_wheel_is_pure_python_and_carries_the_front_end(tmp_path: Path) -> None:
+    wheel = build_wheel(project_copy(tmp_path / "src"), tmp_path / "out")
+    assert wheel.name == "rt_widgets-0.1.0-py3-none-any.whl", wheel.name
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
-    assert [n for n in names if n.startswith("rt_widgets/_speedups.") and n.endswith(".so")], names
-    assert "rt_widgets/static/widget.js" in names
-    assert not wheel.name.endswith("-py3-none-any.whl"), wheel.name  # tagged for this platform
+        meta = email.message_from_bytes(archive.read("rt_widgets-0.1.0.dist-info/WHEEL"))
+        metadata = email.message_from_bytes(archive.read("rt_widgets-0.1.0.dist-info/METADATA"))
+        archive.extractall(tmp_path / "site")
+    assert meta["Root-Is-Purelib"] == "true" and meta.get_all("Tag") == ["py3-none-any"], str(meta)
+    assert "rt_widgets/static/widget.js" in names  # built by the jupyter-builder hook
+    assert {"rt_widgets/__init__.py", "rt_widgets/_batch.py", "rt_widgets/py.typed"} <= set(names)
+    native = [n for n in names if n.endswith((".so", ".pyd", ".dll", ".dylib", ".c", ".h", ".pyi"))]
+    assert not native, native
+    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")], names
+    # No Jupyter kernel is required to use the package (the test extra brings one for its tests).
+    required = [r for r in metadata.get_all("Requires-Dist") or [] if "extra ==" not in r]
+    assert not [r for r in required if r.startswith("ipykernel")], required
+
     target = tmp_path / "site"
-    assert run_installed(wheel, target, CHECK.format(target=str(target))) == "c"
+    result = subprocess.run(
+        [sys.executable, "-c", CHECK.format(target=str(target))], capture_output=True, text=True,
+        timeout=120, cwd=target, env={**os.environ, "PYTHONPATH": str(target)},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "rt_widgets.widgets.realtime"
 
 
-@pytest.mark.parametrize("how", ["compiler fails", "switched off"])
-def test_without_the_extension_the_wheel_is_pure_python_and_works(tmp_path: Path, how: str) -> None:
+# What a working tree accumulates: test, type-checker and linter caches, bytecode, notebook
+# checkpoints, test artifacts, installed node modules, a native module left by an old build.
+LEFTOVERS = (
+    ".hypothesis/examples/0a1b/2c3d",
+    ".hypothesis/constants/ab12",
+    ".pytest_cache/v/cache/lastfailed",
+    ".mypy_cache/3.11/rt_widgets/stores.data.json",
+    ".ruff_cache/0.17.0/123",
+    "rt_widgets/__pycache__/stores.cpython-311.pyc",
+    "tests/unit/__pycache__/test_batch.cpython-311-pytest-8.4.0.pyc",
+    "notebooks/.ipynb_checkpoints/quickstart-checkpoint.ipynb",
+    "test-artifacts/quickstart.html",
+    "node_modules/esbuild/package.json",
+    "rt_widgets/_speedups.cpython-311-x86_64-linux-gnu.so",
+    ".venv/pyvenv.cfg",
+)
+
+
+def test_the_sdist_carries_no_caches_or_build_leftovers(tmp_path: Path) -> None:
     src = project_copy(tmp_path / "src")
-    env = {}
-    if how == "compiler fails":
-        # A module built earlier from another source is there too: it must not be shipped.
-        built = next((ROOT / "rt_widgets").glob("_speedups.*.so"))
-        shutil.copy2(built, src / "rt_widgets" / built.name)
-        (src / "rt_widgets" / "_speedups.c").write_text("this is not C\n")
-    else:
-        env["RT_WIDGETS_NO_EXTENSION"] = "1"
-    wheel, result = build_wheel(src, tmp_path / "out", env)
-    if how == "compiler fails":
-        assert "C speedups not built" in result.stdout + result.stderr
-        assert "this is not C" in result.stdout + result.stderr  # the compiler's own message
-        assert not list((src / "rt_widgets").glob("_speedups.*.so"))
-    assert wheel.name.endswith("-py3-none-any.whl"), wheel.name
-    with zipfile.ZipFile(wheel) as archive:
-        assert not [n for n in archive.namelist() if n.endswith((".so", ".pyd"))]
-    target = tmp_path / "site"
-    assert run_installed(wheel, target, CHECK.format(target=str(target))) == "python"
+    for name in LEFTOVERS:
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        (src / name).write_text("leftover\n")
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, "-m", "hatchling", "build", "-t", "sdist", "-d", str(out)],
+        cwd=src, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    (sdist,) = out.glob("rt_widgets-*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        names = [name.partition("/")[2] for name in archive.getnames()]
+    assert {"pyproject.toml", "README.md", "package.json", "rt_widgets/__init__.py",
+            "rt_widgets/static/widget.js"} <= set(names), sorted(names)
+    caches = (".hypothesis", ".pytest_cache", ".mypy_cache", ".ruff_cache", "__pycache__",
+              ".ipynb_checkpoints", "test-artifacts", "node_modules", ".venv")
+    found = [n for n in names if set(Path(n).parts) & set(caches) or n.endswith((".pyc", ".so"))]
+    assert not found, found

@@ -11,8 +11,6 @@ import pytest
 from rt_widgets.dispatch import Batched, Dispatcher
 from rt_widgets.protocol import Message
 
-pytestmark = pytest.mark.usefixtures("batch_impl")
-
 
 def m(type: str, payload: Any = None) -> Message:
     return Message(type, payload, "2026-01-01T00:00:00Z", None)

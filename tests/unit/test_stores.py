@@ -11,8 +11,6 @@ import pytest
 
 from rt_widgets.stores import Alert, MetricsStore, NotificationStore, TableStore
 
-pytestmark = pytest.mark.usefixtures("batch_impl")
-
 
 def apply_delta(view: dict[Any, dict[str, Any]], delta: dict[str, Any]) -> None:
     """What a view does with a table delta (dict keeps first-insertion order)."""

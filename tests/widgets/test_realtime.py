@@ -379,13 +379,11 @@ def test_explorer_counts_types_infers_kinds_and_makes_views(ws_server: Any, make
     wait_until(lambda: comm_spy.view_state(w)["overview"]["log"]["rates"], 10)
 
 
-@pytest.mark.usefixtures("batch_impl")
 def test_array_frames_reach_the_views_exactly_as_messages_applied_one_by_one(
         ws_server: Any, make_widget: Any, comm_spy: CommSpy) -> None:
     """A feed of array frames (whole rows, partial rows, a column that appears mid-stream,
     evictions, deletes, metrics with a value that is not a number, an element that is not an
-    envelope): the stores and what the views receive equal every message applied in order. Run
-    with the batch passes in C and in pure Python."""
+    envelope): the stores and what the views receive equal every message applied in order."""
     server = ws_server()
     w = make_widget(server.url, fps=20)
     table = w.table("mission_update", key="id", max_rows=150, delete_type="mission_removed")
