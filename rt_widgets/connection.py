@@ -19,8 +19,8 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Coroutine, Mapping, Sequence
-from types import TracebackType
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from types import EllipsisType, TracebackType
 from typing import Any, Literal, Self, cast
 from urllib.parse import urlsplit
 
@@ -38,8 +38,11 @@ from .frames import FrameConnection, Payload, frame_connection_factory
 from .link import Close, ConnectionState, Link, Open, Outgoing, Ping, SetState, Write
 from .outbox import Overflow, SendHandle
 from .protocol import Message
-from .protocols.base import FrameProtocol
-from .protocols.envelope import DEFAULT_PING, Envelope
+from .protocols.auto import Auto
+from .protocols.base import NO_PAYLOAD, FrameProtocol
+from .protocols.envelope import Envelope
+from .protocols.fields import Fields
+from .protocols.function import Function
 from .secrets import RedactingLogger, Secrets, redact_url
 
 __all__ = ["Connection", "ConnectionState", "LinkError"]
@@ -47,9 +50,7 @@ __all__ = ["Connection", "ConnectionState", "LinkError"]
 logger = logging.getLogger("rt_widgets.connection")
 
 HeadersLike = Mapping[str, str] | Callable[[], Mapping[str, str]] | None
-Messages = Literal["envelope"]
-
-_MESSAGES = ("envelope",)
+Messages = Literal["auto", "envelope"] | Fields | Callable[[Any], Iterable[Any]]
 _live: weakref.WeakSet[Connection] = weakref.WeakSet()
 
 
@@ -61,16 +62,27 @@ def _check_url(url: object) -> str:
     return url
 
 
-def _protocol_of(
-    messages: str, protocol: FrameProtocol | None, heartbeat_message: Mapping[str, Any] | None
-) -> FrameProtocol:
+def _protocol_of(messages: Messages, protocol: FrameProtocol | None, heartbeat_message: Any) -> FrameProtocol:
     if protocol is not None:
         if not isinstance(protocol, FrameProtocol):
             raise TypeError(f"protocol must be an rt_widgets.protocols adapter, got {protocol!r}")
-        return protocol
-    if messages not in _MESSAGES:
-        raise ValueError(f"messages must be one of {_MESSAGES}, got {messages!r}")
-    return Envelope(heartbeat_message)
+        if messages != "auto":
+            raise TypeError("pass messages= for a plain WebSocket feed or protocol=, not both")
+        chosen = protocol
+    elif messages == "auto":
+        chosen = Auto()
+    elif messages == "envelope":
+        chosen = Envelope()
+    elif isinstance(messages, Fields):
+        chosen = messages
+    elif callable(messages) and not isinstance(messages, str):
+        chosen = Function(messages)
+    else:
+        raise ValueError(
+            f"messages must be 'auto', 'envelope', a Fields(...) or a callable, got {messages!r}")
+    if heartbeat_message is not ...:
+        chosen.set_heartbeat(heartbeat_message)
+    return chosen
 
 
 class Connection:
@@ -90,14 +102,14 @@ class Connection:
         self,
         url: str | Sequence[str],
         *,
-        messages: Messages = "envelope",
+        messages: Messages = "auto",
         protocol: FrameProtocol | None = None,
         headers: HeadersLike = None,
         subprotocols: Sequence[str] | None = None,
         ssl: ssl_module.SSLContext | None = None,
         heartbeat_interval: float | None = 10.0,
         heartbeat_timeout: float = 5.0,
-        heartbeat_message: Mapping[str, Any] | None = DEFAULT_PING,
+        heartbeat_message: Mapping[str, Any] | str | EllipsisType | None = ...,
         backoff: Backoff | None = None,
         max_attempts: int | None = None,
         stable_after: float = 5.0,
@@ -234,6 +246,8 @@ class Connection:
             "bytes_in": link.bytes_in,
             "bytes_out": link.bytes_out,
             "decode_errors": self._protocol.decode_errors + self._oversized,
+            "gaps": self._protocol.gaps,
+            "unmatched": self._protocol.unmatched,
             "handler_errors": self._dispatcher.handler_errors,
             "reconnects": link.reconnects,
             "attempt": link.attempt,
@@ -287,26 +301,30 @@ class Connection:
 
     # ------------------------------------------------------------------ sending
 
-    def send(self, type_or_message: Any, payload: Any = None) -> SendHandle:
-        """Queue a message and return its ``SendHandle``; it is written as soon as the link is up.
+    def send(self, type_or_value: Any, payload: Any = NO_PAYLOAD) -> SendHandle:
+        """Queue a send and return its ``SendHandle``; it is written as soon as the link is up.
 
-        ``conn.send("subscribe", {"channel": "metrics"})`` or ``conn.send({"type": ..., ...})``. Raises
+        ``conn.send("subscribe", {"channel": "metrics"})`` sends the protocol's message for that
+        type and payload (the envelope on plain feeds); ``conn.send(value)`` sends a dict or list as
+        JSON text, a str as a text frame and bytes as a binary frame, exactly as given:
+        ``conn.send({"method": "SUBSCRIBE", "params": ["btcusdt@trade"], "id": 1})``. Raises
         ``QueueFullError`` when the queue is full and ``overflow="error"``; ``RuntimeError`` once closed.
         """
         if self._link.state is ConnectionState.CLOSED:
             raise RuntimeError("connection is closed; create a new Connection to send")
-        message, frame = self._protocol.encode(type_or_message, payload)
+        message, frame = self._protocol.encode(type_or_value, payload)
         handle, kick = self._link.put(message, frame)
         if kick:
             iothread.call_soon(self._act, self._link.kick)
         return handle
 
-    def subscribe(self, type_or_message: Any, payload: Any = None) -> Callable[[], None]:
-        """Send this message now if connected and again on every reconnect, before queued sends.
+    def subscribe(self, type_or_value: Any, payload: Any = NO_PAYLOAD) -> Callable[[], None]:
+        """Send this now if connected and again on every reconnect, before queued sends; the same
+        forms as ``send`` (``subscribe(value)`` sends the value exactly as given).
 
         Returns a function that stops the replay (it sends nothing to the server).
         """
-        frame = self._protocol.subscription(type_or_message, payload)
+        frame = self._protocol.subscription(type_or_value, payload)
         self._subscriptions = (*self._subscriptions, frame)
         iothread.call_soon(self._act, self._link.reply, frame)
 
@@ -682,12 +700,12 @@ class Connection:
 
             future.add_done_callback(pong)
 
-    def _on_frame(self, frame: Payload) -> None:
+    def _on_frame(self, frame: Payload, text: bool = True) -> None:
         # The hot path, called from the socket's data_received for each data message.
         link = self._link
         link.last_inbound = time.monotonic()
         link.bytes_in += len(frame)
-        link.messages_in += self._protocol.receive(frame)
+        link.messages_in += self._protocol.receive(frame, text)
         if link.has_actions:  # a protocol reply, say
             self._perform()
 

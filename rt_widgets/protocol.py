@@ -26,14 +26,18 @@ __all__ = [
 
 class Message(NamedTuple):
     """One decoded message, immutable. ``"*"`` handlers receive these; typed handlers receive
-    ``payload`` only. (A named tuple rather than a dataclass: it is built for every message on the hot
+    ``payload`` only; ``action`` is a ``Fields(action=...)`` value (``"delete"``, ``"partial"``...).
+    (A named tuple rather than a dataclass: it is built for every message on the hot
     path, and a tuple is several times cheaper to create.)"""
 
     type: str
     payload: Any = None
-    timestamp: str | None = None
+    #: The message's own time: the envelope's ISO-8601 string, or (``Fields(timestamp=...)``)
+    #: seconds since the epoch; ``None`` when the message has none.
+    timestamp: str | float | None = None
     seq: int | None = None
     id: Any = None
+    action: str | None = None
 
 
 def now_iso() -> str:

@@ -13,14 +13,44 @@ The driver knows no message format: a new format or subprotocol is a new subclas
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from enum import Enum
+from typing import Any, Final, Protocol
+
+import orjson
 
 from ..dispatch import Dispatcher
 from ..link import Outgoing
+from ..protocol import make_message, now_iso
 
-__all__ = ["FrameProtocol", "Host", "Payload"]
+__all__ = ["NO_PAYLOAD", "AppPing", "FrameProtocol", "Host", "Payload", "raw_frame"]
 
 Payload = bytes | bytearray | memoryview
+
+
+class _NoPayload(Enum):
+    NO_PAYLOAD = "NO_PAYLOAD"
+
+
+#: ``send(value)`` as opposed to ``send(type, payload)``: no payload was given.
+NO_PAYLOAD: Final = _NoPayload.NO_PAYLOAD
+
+
+def raw_frame(value: Any) -> Outgoing:
+    """The frame of ``send(value)``: a dict or list as JSON text, a str as text, bytes as binary,
+    exactly as given (no field added)."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return Outgoing(bytes(value), text=False)
+    if isinstance(value, str):
+        return Outgoing(value)
+    if isinstance(value, dict | list | tuple):
+        try:
+            return Outgoing(orjson.dumps(value))
+        except TypeError as exc:
+            raise TypeError(f"message is not JSON-serialisable: {exc}") from None
+    raise TypeError(
+        "send() takes (type, payload), or one value to send as it is: a dict or list (sent as "
+        f"JSON text), a str (a text frame) or bytes (a binary frame); got {value!r}"
+    )
 
 
 class Host(Protocol):
@@ -43,11 +73,23 @@ class FrameProtocol:
     """
 
     subprotocols: tuple[str, ...] = ()
+    #: The application ping sent when the user gives no ``heartbeat_message`` (None: none).
+    default_ping: Any = None
 
     def __init__(self) -> None:
         self.decode_errors = 0
+        self.gaps = 0
+        self.unmatched = 0  # messages given the default type: their type path was missing
         self.host: Host | None = None
         self.dispatcher = Dispatcher()
+        self._ping = None if self.default_ping is None else AppPing(self.default_ping)
+        self._explicit_ping = False
+
+    def set_heartbeat(self, spec: Any) -> None:
+        """Use the user's ``heartbeat_message`` (see :class:`AppPing`; ``None``: no application
+        ping) instead of the protocol's own; it is always sent."""
+        self._ping = None if spec is None else AppPing(spec)
+        self._explicit_ping = True
 
     def bind(self, host: Host, dispatcher: Dispatcher) -> None:
         """Attach to a link: called once by the connection, before any frame."""
@@ -58,19 +100,35 @@ class FrameProtocol:
         """The URL to open for ``url`` as the user gave it (an adapter may add a path)."""
         return url
 
-    def receive(self, data: Payload) -> int:
-        """Decode one data frame (text frames arrive as UTF-8 bytes too), deliver its messages and
-        return how many there were. Never raises because of the frame's content."""
+    def receive(self, data: Payload, text: bool = True) -> int:
+        """Decode one data frame (``text``: a text frame, whose UTF-8 bytes ``data`` holds), deliver
+        its messages and return how many there were. Never raises because of the frame's content."""
         raise NotImplementedError
 
-    def encode(self, type_or_value: Any, payload: Any = None) -> tuple[Any, Outgoing]:
-        """What ``send(type_or_value, payload)`` sends: a description for the ``SendHandle`` (the
-        message dict, say) and the frame. Raises ``TypeError``/``ValueError`` on bad input."""
-        raise NotImplementedError
+    def message(self, type: str, payload: Any) -> Any:
+        """What ``send(type, payload)`` sends, as a JSON value (default: the envelope, stamped)."""
+        return make_message(type, payload)
 
-    def subscription(self, type_or_value: Any, payload: Any = None) -> Outgoing:
-        """The frame ``subscribe(...)`` replays on every (re)connect."""
-        return self.encode(type_or_value, payload)[1]
+    def encode(self, type_or_value: Any, payload: Any = NO_PAYLOAD) -> tuple[Any, Outgoing]:
+        """What ``send(...)`` sends: a description for the ``SendHandle`` and the frame.
+        ``send(value)`` sends the value as it is (:func:`raw_frame`); ``send(type, payload)`` the
+        protocol's :meth:`message`. Raises ``TypeError``/``ValueError`` on bad input."""
+        if payload is NO_PAYLOAD:
+            return type_or_value, raw_frame(type_or_value)
+        if not isinstance(type_or_value, str) or not type_or_value:
+            raise ValueError(
+                f"send(type, payload) needs a non-empty string type, got {type_or_value!r}")
+        message = self.message(type_or_value, payload)
+        return message, raw_frame(message)
+
+    def subscription(self, type_or_value: Any, payload: Any = NO_PAYLOAD) -> Outgoing:
+        """The frame ``subscribe(...)`` replays on every (re)connect (same forms as ``send``;
+        ``subscribe(type, payload)`` carries no timestamp)."""
+        message, frame = self.encode(type_or_value, payload)
+        if payload is not NO_PAYLOAD and isinstance(message, dict) and "timestamp" in message:
+            message = {k: v for k, v in message.items() if k != "timestamp"}
+            return raw_frame(message)
+        return frame
 
     def handshake(self) -> Sequence[Outgoing]:
         """Frames to send first on every (re)connect, before subscriptions and queued sends."""
@@ -78,7 +136,7 @@ class FrameProtocol:
 
     def ping(self) -> tuple[Outgoing, str | None] | None:
         """An application ping and the key its answer will carry, or ``None`` (no such ping)."""
-        return None
+        return None if self._ping is None else self._ping()
 
     def link_opened(self) -> None:
         """A new link is up: reset per-link state."""
@@ -87,3 +145,31 @@ class FrameProtocol:
         self.decode_errors += count
         if self.host is not None:
             self.host.on_decode_error(text)
+
+
+class AppPing:
+    """An application ping as the user or a protocol describes it: a dict with a string ``type``
+    (an envelope ping: a ``timestamp`` is added to each one and the pong echoing it gives the
+    latency), any other dict (sent as JSON, unchanged), or a str (sent as a text frame)."""
+
+    __slots__ = ("_frame", "_message")
+
+    def __init__(self, spec: Any) -> None:
+        if isinstance(spec, dict) and isinstance(spec.get("type"), str):
+            self._message: dict[str, Any] | None = dict(spec)
+            self._frame: Outgoing | None = None
+        elif isinstance(spec, dict | str):
+            self._message = None
+            self._frame = raw_frame(spec)
+        else:
+            raise TypeError(
+                "heartbeat_message must be a dict (sent as JSON), a str (sent as a text frame) "
+                f"or None (no application ping), got {spec!r}")
+
+    def __call__(self) -> tuple[Outgoing, str | None]:
+        if self._frame is not None:
+            return self._frame, None
+        assert self._message is not None
+        ping = dict(self._message)
+        stamp = ping.setdefault("timestamp", now_iso())
+        return raw_frame(ping), stamp if isinstance(stamp, str) else None

@@ -445,7 +445,9 @@ def test_a_client_that_only_sends_still_pings(ws_server: MakeServer, make_conn: 
 
 def test_pongs_count_as_messages_in(ws_server: MakeServer, make_conn: MakeConn) -> None:
     server = ws_server()
-    conn = make_conn(server.url, heartbeat_interval=0.1, heartbeat_timeout=0.5)
+    # The envelope's application ping is sent unasked only under messages="envelope" (under "auto",
+    # once the feed has shown it speaks the envelope).
+    conn = make_conn(server.url, messages="envelope", heartbeat_interval=0.1, heartbeat_timeout=0.5)
     conn.start()
     connected(conn)
     wait_until(lambda: server.pings >= 3, 5)
@@ -676,7 +678,7 @@ async def test_a_failing_message_callback_loses_that_message_not_the_link(
     got: list[bytes] = []
     third = asyncio.Event()
 
-    def sink(data: Payload) -> None:
+    def sink(data: Payload, text: bool) -> None:
         if data == b"boom":
             raise RuntimeError("a bug in the message path")
         got.append(bytes(data))

@@ -72,7 +72,7 @@ def test_bad_frame_is_counted_and_the_link_stays_up(
     ws_server: MakeServer, make_conn: MakeConn, frame: str | bytes, errors: int, delivered: list[Any]
 ) -> None:
     server = ws_server()
-    conn, _, goods = started(make_conn, server.url)
+    conn, _, goods = started(make_conn, server.url, messages="envelope")
     conn.wait_for_state("connected", timeout=5)
     server.send(frame, {"type": "good", "payload": "after"})
     wait_until(lambda: "after" in goods, 5, message=lambda: f"goods={goods} stats={conn.stats()}")

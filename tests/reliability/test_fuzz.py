@@ -152,7 +152,7 @@ frames = st.one_of(
 
 def test_arbitrary_frames_never_break_the_link(ws_server: MakeServer, make_conn: MakeConn) -> None:
     server = ws_server()
-    conn = make_conn(server.url)
+    conn = make_conn(server.url, messages="envelope")
     seen: list[Message] = []
     lock = threading.Lock()
 

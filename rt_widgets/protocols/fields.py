@@ -1,0 +1,289 @@
+"""``messages=Fields(...)``: any JSON shape described in one line, compiled once into getters.
+
+>>> from rt_widgets.dispatch import Dispatcher
+>>> binance = Fields(type="data.e", payload="data", timestamp="data.E", time_unit="ms")
+>>> binance.bind(None, Dispatcher())  # type: ignore[arg-type]
+>>> seen = []
+>>> _ = binance.dispatcher.on("*", seen.append)
+>>> binance.receive(b'{"stream": "btcusdt@trade", "data": {"e": "trade", "E": 1672515782136, "s": "BTC"}}')
+1
+>>> seen[0].type, seen[0].payload["s"], seen[0].timestamp
+('trade', 'BTC', 1672515782.136)
+
+Paths are dotted strings (``"data.e"``, ``"data.0.e"``, ``"2"`` for an array position) or tuples of
+keys and indexes (for keys that contain dots). Nothing reads the description per message: each path
+becomes a getter function when the ``Fields`` is built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, Final, Literal
+
+import orjson
+
+from ..protocol import Message
+from .base import FrameProtocol, Payload
+
+__all__ = ["MISSING", "Fields", "Path", "compile_path", "get_path", "to_seconds"]
+
+Path = str | Sequence[str | int]
+TimeUnit = Literal["s", "ms", "us", "ns", "iso"]
+_UNITS = ("s", "ms", "us", "ns", "iso")
+_SCALE = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
+
+
+class _Missing:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+#: What a getter returns when its path is not in the value.
+MISSING: Final = _Missing()
+
+Getter = Callable[[Any], Any]
+
+
+def _steps(path: Path) -> list[tuple[str | None, int | None]]:
+    """(dict key, list index) per step: a dotted part that is a number may be either."""
+    if isinstance(path, str):
+        if path == "":
+            return []
+        parts: list[str | int] = list(path.split("."))
+    elif isinstance(path, Sequence) and all(isinstance(p, str | int) for p in path):
+        parts = list(path)
+    else:
+        raise TypeError(f"a path is a dotted string or a tuple of keys and indexes, got {path!r}")
+    steps: list[tuple[str | None, int | None]] = []
+    for part in parts:
+        if isinstance(part, bool):
+            raise TypeError(f"path {path!r}: {part!r} is neither a key nor an index")
+        if isinstance(part, int):
+            steps.append((None, part))
+        elif part.lstrip("-").isdigit():
+            steps.append((part, int(part)))
+        else:
+            steps.append((part, None))
+    return steps
+
+
+def get_path(value: Any, path: Path) -> Any:
+    """The reference reading of ``path`` in ``value`` (``MISSING`` when absent), one step at a time."""
+    for key, index in _steps(path):
+        if type(value) is dict and key is not None and key in value:
+            value = value[key]
+        elif type(value) is list and index is not None and -len(value) <= index < len(value):
+            value = value[index]
+        else:
+            return MISSING
+    return value
+
+
+def _step(key: str | None, index: int | None) -> Getter:
+    if index is None:
+        def by_key(value: Any) -> Any:
+            return value[key] if type(value) is dict and key in value else MISSING
+        return by_key
+    if key is None:
+        def by_index(value: Any) -> Any:
+            return value[index] if type(value) is list and -len(value) <= index < len(value) else MISSING
+        return by_index
+
+    def either(value: Any) -> Any:
+        kind = type(value)
+        if kind is dict:
+            return value.get(key, MISSING)
+        if kind is list and -len(value) <= index < len(value):
+            return value[index]
+        return MISSING
+    return either
+
+
+def compile_path(path: Path) -> Getter:
+    """A function reading ``path`` from a value (``MISSING`` when absent), built once."""
+    steps = _steps(path)
+    if not steps:
+        return lambda value: value
+    if all(index is None for _key, index in steps):
+        # Keys only, the common case: plain subscripts, absence and wrong types caught. A str key
+        # on a list or a str raises TypeError too, so only dict keys are ever found.
+        keys = [key for key, _index in steps]
+        if len(keys) == 1:
+            (k0,) = keys
+
+            def one(value: Any) -> Any:
+                try:
+                    return value[k0]
+                except (KeyError, TypeError, IndexError):
+                    return MISSING
+            return one
+        if len(keys) == 2:
+            k0, k1 = keys
+
+            def two(value: Any) -> Any:
+                try:
+                    return value[k0][k1]
+                except (KeyError, TypeError, IndexError):
+                    return MISSING
+            return two
+    getters = [_step(key, index) for key, index in steps]
+
+    def chain(value: Any) -> Any:
+        for getter in getters:
+            value = getter(value)
+            if value is MISSING:
+                return MISSING
+        return value
+    return chain
+
+
+def to_seconds(value: Any, unit: str | None) -> float | None:
+    """A timestamp as seconds since the epoch: a number or numeric string in ``unit`` (``None``:
+    inferred from its size), or an ISO-8601 string; ``None`` when it is neither."""
+    if type(value) is str:
+        try:
+            value = float(value)
+        except ValueError:
+            if unit not in (None, "iso"):
+                return None
+            try:
+                return datetime.fromisoformat(value).timestamp()
+            except ValueError:
+                return None
+    if type(value) not in (int, float) or value != value:
+        return None
+    if unit is None or unit == "iso":
+        magnitude = abs(value)
+        unit = "ns" if magnitude >= 1e17 else "us" if magnitude >= 1e14 else (
+            "ms" if magnitude >= 1e11 else "s")
+    return float(value) * _SCALE[unit]
+
+
+class Fields(FrameProtocol):
+    """A JSON feed described by where its parts are (see design: Protocols).
+
+    ``type``: a path or a callable(value) -> str (missing: ``default_type``). ``payload``: a path
+    (None: the whole value). ``rows``: a path to a list whose elements are each one message of the
+    value's type (``""``: the value itself is the list); ``type``, ``action`` and ``seq`` are then
+    read from the frame's value and ``payload`` and ``timestamp`` from each element. ``timestamp``:
+    a path, in ``time_unit`` ("s", "ms", "us", "ns", "iso"; None: inferred). ``seq``: a path to an
+    integer sequence number; gaps are counted in ``stats()["gaps"]``. ``action``: a path whose
+    value tables apply (``"delete"``, ``"partial"``; anything else upserts). ``batch``: whether a
+    top-level array of objects is a batch ("auto": when every element is an object; True; False).
+    """
+
+    def __init__(
+        self,
+        type: Path | Callable[[Any], str] | None = None,
+        payload: Path | None = None,
+        rows: Path | None = None,
+        timestamp: Path | None = None,
+        time_unit: TimeUnit | None = None,
+        seq: Path | None = None,
+        action: Path | None = None,
+        default_type: str = "message",
+        batch: bool | Literal["auto"] = "auto",
+    ) -> None:
+        super().__init__()
+        if time_unit is not None and time_unit not in _UNITS:
+            raise ValueError(f"time_unit must be one of {_UNITS} or None, got {time_unit!r}")
+        if not isinstance(default_type, str) or not default_type:
+            raise ValueError(f"default_type must be a non-empty string, got {default_type!r}")
+        if batch not in (True, False, "auto"):
+            raise ValueError(f"batch must be True, False or 'auto', got {batch!r}")
+        self._description = {k: v for k, v in (
+            ("type", type), ("payload", payload), ("rows", rows), ("timestamp", timestamp),
+            ("time_unit", time_unit), ("seq", seq), ("action", action)) if v is not None}
+        self._type_fn: Callable[[Any], str] | None = None
+        self._type: Getter | None = None
+        if callable(type):
+            self._type_fn = type
+        elif type is not None:
+            self._type = compile_path(type)
+        self._payload = compile_path(payload) if payload is not None else None
+        self._rows = compile_path(rows) if rows is not None else None
+        self._timestamp = compile_path(timestamp) if timestamp is not None else None
+        self._unit = time_unit
+        self._seq = compile_path(seq) if seq is not None else None
+        self._action = compile_path(action) if action is not None else None
+        self._default_type = default_type
+        self._batch = batch
+        self._last_seq: dict[str, int] = {}
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k}={v!r}" for k, v in self._description.items())
+        return f"Fields({inner})"
+
+    def link_opened(self) -> None:
+        self._last_seq.clear()  # sequence numbers start afresh on a new link
+
+    def receive(self, data: Payload, text: bool = True) -> int:
+        try:
+            value = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            kind = "text" if text else "binary"
+            body: Any = bytes(data).decode("utf-8", "replace") if text else bytes(data)
+            self.dispatcher.dispatch(Message(kind, body))
+            return 1
+        if type(value) is list and self._batch is not False and value and (
+                self._batch is True or all(type(item) is dict for item in value)):
+            return sum(self._one(item) for item in value)
+        return self._one(value)
+
+    def _kind(self, value: Any) -> str:
+        if self._type_fn is not None:
+            try:
+                kind = self._type_fn(value)
+            except Exception as exc:
+                self.dispatcher.report(exc, self._type_fn, Message(self._default_type, value))
+                return self._default_type
+            if isinstance(kind, str) and kind:
+                return kind
+        if self._type is not None:
+            kind = self._type(value)
+            if type(kind) is str and kind:
+                return kind
+            if type(kind) in (int, float):
+                return str(kind)  # an op code, say
+        self.unmatched += 1
+        return self._default_type
+
+    def _one(self, value: Any) -> int:
+        kind = self._kind(value)
+        action = self._action(value) if self._action is not None else None
+        action = action if type(action) is str else None
+        seq = None
+        if self._seq is not None:
+            seq = self._seq(value)
+            seq = self._count_gap(kind, seq) if type(seq) is int else None
+        if self._rows is not None:
+            rows = self._rows(value)
+            if type(rows) is list:
+                dispatch = self.dispatcher.dispatch
+                for row in rows:
+                    dispatch(self._message(kind, row, seq, action))
+                return len(rows)
+        self.dispatcher.dispatch(self._message(kind, value, seq, action))
+        return 1
+
+    def _message(self, kind: str, value: Any, seq: int | None, action: str | None) -> Message:
+        payload = self._payload(value) if self._payload is not None else value
+        if payload is MISSING:
+            payload = None
+        stamp = None
+        if self._timestamp is not None:
+            raw = self._timestamp(value)
+            stamp = None if raw is MISSING else to_seconds(raw, self._unit)
+        return Message(kind, payload, stamp, seq, None, action)
+
+    def _count_gap(self, kind: str, seq: int) -> int:
+        last = self._last_seq.get(kind)
+        if last is not None and seq > last + 1:
+            self.gaps += seq - last - 1
+        self._last_seq[kind] = seq
+        if len(self._last_seq) > 10_000:  # bounded: a feed with ever-new types
+            self._last_seq.pop(next(iter(self._last_seq)))
+        return seq
