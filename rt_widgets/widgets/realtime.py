@@ -408,7 +408,7 @@ class RealtimeWidget(RealtimeTraits, BaseWidget):
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         try:
-            self._conn.close()
+            self._conn.stop()
         except Exception:
             log.exception("rt_widgets: closing the connection failed")
         self._views.close_all()

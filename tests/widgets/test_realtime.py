@@ -239,8 +239,10 @@ def test_no_credential_in_any_trait_message_or_repr(ws_server: Any, make_widget:
     server = ws_server()
     secrets = ["hunter2pw", "s3cr3tvalue", "tok_abcdef123456", "apikey-987654"]
     url = server.url.replace("ws://", "ws://alice:hunter2pw@") + "?token=s3cr3tvalue&room=1"
-    w = make_widget(url, headers={"Authorization": "Bearer tok_abcdef123456",
-                                  "X-Api-Key": "apikey-987654"},
+    # Strict envelope: "not json" is a decode error, whose text must be scrubbed too.
+    w = make_widget(url, messages="envelope",
+                    headers={"Authorization": "Bearer tok_abcdef123456",
+                             "X-Api-Key": "apikey-987654"},
                     backoff=Backoff(initial=0.05, maximum=0.05, jitter="none"))
     table = w.table("mission_update")
     indicator = w.status_indicator()
@@ -385,7 +387,8 @@ def test_array_frames_reach_the_views_exactly_as_messages_applied_one_by_one(
     evictions, deletes, metrics with a value that is not a number, an element that is not an
     envelope): the stores and what the views receive equal every message applied in order."""
     server = ws_server()
-    w = make_widget(server.url, fps=20)
+    # Strict envelope, so that the elements that are not envelopes are decode errors.
+    w = make_widget(server.url, fps=20, messages="envelope")
     table = w.table("mission_update", key="id", max_rows=150, delete_type="mission_removed")
     metrics = w.metrics("metrics_update")
     wait_connected(w, server)
@@ -522,10 +525,30 @@ def test_connection_events_become_toasts(ws_server: Any, make_widget: Any,
     assert lost["level"] == "error" and "403" in lost["message"]
 
 
+def test_a_notifications_view_made_later_shows_the_earlier_notices(ws_server: Any,
+                                                                    make_widget: Any,
+                                                                    comm_spy: CommSpy) -> None:
+    server = ws_server()
+    w = make_widget(server.url, explore=False, messages="envelope",
+                    backoff=Backoff(initial=0.05, maximum=0.05, jitter="none"))
+    wait_connected(w, server)
+    server.send("not json")  # a decode error under the strict envelope
+    # The flush that shows the count is the one that makes the notice.
+    wait_until(lambda: comm_spy.view_state(w).get("stats", {}).get("decode_errors") == 1, 10)
+    server.kill()
+    server.restart()
+    wait_until(lambda: w.connection.stats()["reconnects"] == 1, 10)
+    notes = w.notifications()
+    wait_until(lambda: notes.items, 10)
+    # Handed over in one step on the I/O thread: all of them, in order, each once.
+    assert [(i["title"], i["source"]) for i in notes.items] == [
+        ("Malformed messages", "connection"), ("Reconnected", "connection")]
+
+
 def test_overflow_and_malformed_frames_become_toasts(ws_server: Any, make_widget: Any,
                                                     comm_spy: CommSpy) -> None:
     server = ws_server()
-    w = make_widget(server.url, queue_limit=2, explore=False)
+    w = make_widget(server.url, queue_limit=2, explore=False, messages="envelope")
     notes = w.notifications()
     wait_connected(w, server)
     server.send("not json", "[1, 2]")
