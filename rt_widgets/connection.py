@@ -166,9 +166,12 @@ class Connection:
             should_reconnect=should_reconnect,
             handshake=self._protocol.handshake,
             subscriptions=lambda: self._subscriptions,
+            needs_ack=self._protocol.needs_ack,
+            handshake_timeout=open_timeout,
             on_error=self._log_failure,
         )
         self._protocol.bind(self._link, self._dispatcher)
+        self._secrets.add(*self._protocol.secret_values())
 
         # The state as the callbacks and waiters see it: changed only while performing SetState.
         self._state = ConnectionState.DISCONNECTED
@@ -575,6 +578,7 @@ class Connection:
 
     async def _open(self, url: str) -> FrameConnection:
         headers = self._headers() if callable(self._headers) else self._headers
+        self._secrets.add_url(url)  # one the protocol learned, say
         if headers:
             self._secrets.add_headers(headers)
         kwargs: dict[str, Any] = {}

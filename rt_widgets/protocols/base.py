@@ -19,6 +19,7 @@ from typing import Any, Final, Protocol
 import orjson
 
 from ..dispatch import Dispatcher
+from ..errors import LinkError
 from ..link import Outgoing
 from ..protocol import make_message, now_iso
 
@@ -64,6 +65,12 @@ class Host(Protocol):
 
     def on_decode_error(self, text: str) -> None: ...
 
+    def ready(self) -> None: ...
+
+    def fail(self, error: LinkError) -> None: ...
+
+    def set_idle_timeout(self, seconds: float | None) -> None: ...
+
 
 class FrameProtocol:
     """The base of every protocol. Subclasses override :meth:`receive` and :meth:`encode`, and
@@ -73,6 +80,9 @@ class FrameProtocol:
     """
 
     subprotocols: tuple[str, ...] = ()
+    #: Whether the link is ``connected`` only once the protocol's own handshake is answered: the
+    #: protocol calls ``host.ready()`` (subscriptions and queued sends wait until then).
+    needs_ack: bool = False
     #: The application ping sent when the user gives no ``heartbeat_message`` (None: none).
     default_ping: Any = None
 
@@ -140,6 +150,10 @@ class FrameProtocol:
 
     def link_opened(self) -> None:
         """A new link is up: reset per-link state."""
+
+    def secret_values(self) -> Sequence[str]:
+        """Credentials this protocol sends (an auth payload's token): masked in every text."""
+        return ()
 
     def _decode_error(self, text: str, count: int = 1) -> None:
         self.decode_errors += count
