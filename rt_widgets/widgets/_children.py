@@ -31,7 +31,9 @@ class ChildViews:
     for one key.
 
     >>> views = ChildViews(on_tabs_changed=lambda: None, closed_message="closed")
-    >>> table, made = views.get_or_create(SomeView, "trade", make=lambda: SomeView())  # doctest: +SKIP
+    >>> views.get_or_create(LiveTable, "trade", lambda: LiveTable(conn, "trade"), tab="trade")
+    ... # doctest: +SKIP
+    (LiveTable(type='trade', key='id', rows=0, max_rows=10000), True)
     """
 
     def __init__(self, on_tabs_changed: Callable[[], None], closed_message: str) -> None:
