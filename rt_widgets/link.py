@@ -156,6 +156,8 @@ class Link:
         should_reconnect: Callable[[LinkError], bool] | None = None,
         handshake: Callable[[], Sequence[Outgoing]] | None = None,
         subscriptions: Callable[[], Sequence[Outgoing]] | None = None,
+        needs_ack: bool = False,
+        handshake_timeout: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         on_error: Callable[[str, BaseException], None] | None = None,
@@ -174,6 +176,10 @@ class Link:
         self._should_reconnect = should_reconnect
         self._handshake = handshake
         self._subscriptions = subscriptions
+        self.needs_ack = needs_ack
+        self.handshake_timeout = float(handshake_timeout)
+        self._ack_deadline: float | None = None  # open, waiting for the protocol's ack
+        self.idle_timeout: float | None = None  # set by a protocol: dead after this long silent
         self._on_error = on_error
 
         self.state = ConnectionState.DISCONNECTED
@@ -195,6 +201,7 @@ class Link:
         self._ping_deadline: float | None = None
         self._pending_pings: dict[str, float] = {}
         self.dead_reason: str | None = None
+        self._failure: LinkError | None = None
 
         # Counters and gauges.
         self.ever_connected = False
@@ -244,6 +251,11 @@ class Link:
         expiry = self.outbox.next_expiry() if self.outbox.ttl is not None else None
         if expiry is not None:
             times.append(expiry)
+        if self._open and self.dead_reason is None:
+            if self._ack_deadline is not None:
+                times.append(self._ack_deadline)
+            if self.idle_timeout is not None:
+                times.append(self.last_inbound + self.idle_timeout)
         return min(times) if times else None
 
     @property
@@ -321,14 +333,20 @@ class Link:
             return
         self._halt()
         with self.lock:
+            # Closed under the lock, so a put() racing this from another thread either finds its
+            # message dropped here or sees ``closed`` itself: none is left queued for ever.
+            self._set_state(ConnectionState.CLOSED)
             self.outbox.drop_all("connection closed")
-        self._set_state(ConnectionState.CLOSED)
 
     def put(self, message: Any, frame: Outgoing) -> tuple[SendHandle, bool]:
         """Queue a user send (any thread). Returns its handle and whether the driver must call
         :meth:`kick` on the I/O thread (an idle writer to wake, or a TTL timer to set)."""
         with self.lock:
             handle = self.outbox.put(message, frame)
+            if self.state is ConnectionState.CLOSED:
+                # The caller checked before stop() ran: nothing will ever send it.
+                self.outbox.drop_all("connection closed")
+                return handle, False
             kick = self._writer_idle or self.outbox.ttl is not None
         return handle, kick
 
@@ -353,18 +371,50 @@ class Link:
         self.dead_reason = None
         self._pending_pings.clear()
         self._ping_sent_at = self._ping_deadline = None
+        self.idle_timeout = None
+        for frame in self._call(self._handshake):
+            self._emit(Write(frame, gen))
+        if self.heartbeat_interval is not None:
+            # One ping at once, so the latency is known right after connecting.
+            self._emit(Ping(gen))
+            self._next_probe = now + self.heartbeat_interval
+        if self.needs_ack:
+            # Connected once the protocol's own handshake is answered (see ready()).
+            self._ack_deadline = now + self.handshake_timeout
+        else:
+            self._connected()
+
+    def ready(self) -> None:
+        """The protocol's handshake was answered (a ``connection_ack``, a CONNACK...): the link is
+        ``connected``; subscriptions and queued sends follow. No effect unless waiting for it."""
+        if self._open and self._ack_deadline is not None:
+            self._ack_deadline = None
+            self._connected()
+
+    def fail(self, error: LinkError) -> None:
+        """The protocol found the link unusable (its handshake refused, credentials rejected, a
+        fatal protocol error): it is dropped and ``error`` decides what follows, as a close would."""
+        if self._open and self.dead_reason is None:
+            self.dead_reason = error.message
+            self._failure = error
+            self._emit(Close(self.gen, abort=True, reason=error.message))
+
+    def set_idle_timeout(self, seconds: float | None) -> None:
+        """A protocol's keepalive rule (Engine.IO: pingInterval + pingTimeout): the link is dead
+        when nothing arrives for ``seconds``, besides the heartbeat's own rule (``None``: off)."""
+        if seconds is not None and not seconds > 0:
+            raise ValueError(f"idle timeout must be > 0 or None, got {seconds!r}")
+        self.idle_timeout = seconds
+
+    def _connected(self) -> None:
         self.policy.on_connected()
         if self.ever_connected:
             self.reconnects += 1
         self.ever_connected = True
         self.last_error = None
         self._set_state(ConnectionState.CONNECTED)
-        for frame in (*self._call(self._handshake), *self._call(self._subscriptions)):
-            self._emit(Write(frame, gen))
-        if self.heartbeat_interval is not None:
-            # One ping at once, so the latency is known right after connecting.
-            self._emit(Ping(gen))
-            self._next_probe = now + self.heartbeat_interval
+        for frame in self._call(self._subscriptions):
+            self._emit(Write(frame, self.gen))
         self._next_write()
 
     def on_open_failed(self, gen: int, error: LinkError) -> None:
@@ -381,8 +431,11 @@ class Link:
         a heartbeat timeout, takes precedence)."""
         if gen != self.gen or not self._open:
             return
+        was_ready = self._ack_deadline is None
         self._end_link()
-        if self.dead_reason is not None:
+        if self._failure is not None:
+            error, self._failure = self._failure, None
+        elif self.dead_reason is not None:
             error = LinkError(self.dead_reason, close_code=1006)
         error = error or LinkError("connection closed: code 1006", close_code=1006)
         if error.close_code is not None:
@@ -393,7 +446,10 @@ class Link:
             self._attempt(first=False)
             return
         self.last_error = error.message
-        self.policy.on_link_lost()
+        if was_ready:
+            self.policy.on_link_lost()
+        else:  # dropped before the protocol's handshake was answered: a failed attempt
+            self.policy.on_attempt_failed()
         self._after_failure(error)
 
     def on_frame(self, size: int) -> None:
@@ -454,6 +510,8 @@ class Link:
         if self.outbox.ttl is not None:
             with self.lock:
                 self.outbox.expire()
+        if self._open and self.dead_reason is None:
+            self._check_protocol_deadlines(now)
         if self._beating:
             assert self.heartbeat_interval is not None
             self._beat(now, self.heartbeat_interval)
@@ -499,6 +557,7 @@ class Link:
 
     def _end_link(self) -> None:
         self._open = False
+        self._ack_deadline = None
         self.connected_at = None
         self._next_probe = self._ping_sent_at = self._ping_deadline = None
         with self.lock:
@@ -547,7 +606,7 @@ class Link:
         self._set_state(ConnectionState.DISCONNECTED)
 
     def _next_write(self) -> None:
-        if not self._open or self._inflight is not None:
+        if not self._open or self._inflight is not None or self._ack_deadline is not None:
             return
         with self.lock:
             handle = self.outbox.take()
@@ -556,6 +615,18 @@ class Link:
             self._inflight = handle
             assert isinstance(handle.frame, Outgoing)
             self._emit(Write(handle.frame, self.gen, handle))
+
+    def _check_protocol_deadlines(self, now: float) -> None:
+        reason = None
+        if self._ack_deadline is not None and now >= self._ack_deadline:
+            reason = (f"protocol handshake timed out: no answer within {self.handshake_timeout} s "
+                      "after the link opened")
+        elif self.idle_timeout is not None and now >= self.last_inbound + self.idle_timeout:
+            reason = (f"keepalive timeout: nothing from the server for {self.idle_timeout} s "
+                      "(the protocol's own keepalive); the link is dead")
+        if reason is not None:
+            self.dead_reason = reason
+            self._emit(Close(self.gen, abort=True, reason=reason))
 
     def _record_rtt(self, seconds: float) -> None:
         sample = seconds * 1000.0
