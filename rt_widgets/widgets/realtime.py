@@ -2,8 +2,9 @@
 
 The widget is a composition: a :class:`~rt_widgets.connection.Connection` (used through its public
 API only), the pure :class:`~rt_widgets.explorer.Explorer` (type statistics, kinds, which views to
-make) and :class:`~rt_widgets.explorer.ConnectionNotices` (which events become notifications), and
-one registry of child views (:class:`ChildViews`), each driven through its public methods.
+make) and :class:`~rt_widgets.explorer.ConnectionNotices` (which events become notifications), a
+:class:`StatusFeed` (the status traits, and a watch for the changes no callback announces), and one
+registry of child views (:class:`ChildViews`), each driven through its public methods.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from ._base import (
 )
 from ._children import ChildViews
 from ._contract import ConnectionCommand, RealtimeTraits, parse_command
+from ._status_feed import StatusFeed, state_name
 from .metrics import LiveMetrics
 from .notifications import Notifications
 from .status import ConnectionStatus
@@ -43,19 +45,9 @@ from .store import LiveStore, Transform
 from .table import LiveTable
 
 if TYPE_CHECKING:
-    import asyncio
-
     from ..stores import Alert
 
 __all__ = ["RealtimeWidget"]
-
-# While the link is being retried, attempts and waits change with no state change to announce
-# them (reconnecting -> reconnecting): they are looked for this often.
-RETRY_POLL = 0.25
-# Otherwise counters with no callback of their own (decode_errors, latency, bytes) and rates
-# falling back to zero are looked for once a second, only while they may change.
-IDLE_POLL = 1.0
-RETRYING = ("connecting", "reconnecting")
 
 
 def _connection_options() -> frozenset[str]:
@@ -63,15 +55,6 @@ def _connection_options() -> frozenset[str]:
     return frozenset(
         name for name, p in params.items()
         if name not in ("self", "url") and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
-
-
-def _state_name(state: object) -> str:
-    return str(getattr(state, "value", state))
-
-
-def _signature(stats: dict[str, Any]) -> tuple[Any, ...]:
-    """The stats minus the uptime, which changes all the time and is not worth a message."""
-    return tuple(v for k, v in sorted(stats.items()) if k != "uptime_s")
 
 
 class RealtimeWidget(RealtimeTraits, BaseWidget):
@@ -109,11 +92,10 @@ class RealtimeWidget(RealtimeTraits, BaseWidget):
         # The Notifications views that were handed the backlog and now get every notice (I/O
         # thread only: handing over and delivering never interleave).
         self._notified: list[Notifications] = []
-        self._tick: asyncio.TimerHandle | None = None
-        self._retry_key: tuple[str, int, bool] | None = None
-        self._stats_sig: tuple[Any, ...] = ()
         self._flusher = Flusher(self._flush)
-        super().__init__(url=conn.display_url, status=_state_name(conn.state))
+        self._feed = StatusFeed(conn, self._scrub, changing=self._explorer.active,
+                                wake=lambda: get_frame_clock().mark_dirty(self._flusher))
+        super().__init__(url=conn.display_url, status=state_name(conn.state))
         self.on_msg(self._on_front_end)
         self._unsubscribe = [conn.on_any(Batched(self._on_message, self._on_messages)),
                              conn.on_state(self._on_state)]
@@ -299,10 +281,10 @@ class RealtimeWidget(RealtimeTraits, BaseWidget):
     def _on_state(self, old: object, new: object) -> None:
         conn = self._conn
         self._deliver(self._notices.state_changed(
-            _state_name(old), _state_name(new), attempt=conn.attempt, last_error=conn.last_error))
+            state_name(old), state_name(new), attempt=conn.attempt, last_error=conn.last_error))
         self._mark_dirty()
 
-    # -- I/O thread: the status traits --------------------------------------------------------
+    # -- I/O thread: the traits ------------------------------------------------------------------
 
     def _sync_now(self) -> None:
         self._flush()
@@ -310,61 +292,24 @@ class RealtimeWidget(RealtimeTraits, BaseWidget):
     def _flush(self) -> None:
         if self._is_closed:
             return
-        conn = self._conn
         now = time.monotonic()
-        stats = conn.stats()
-        if stats.get("last_error"):
-            stats["last_error"] = self._scrub(str(stats["last_error"]))
-        status = _state_name(conn.state)
-        attempt = int(conn.attempt)
-        error = conn.last_error
-        retry = conn.next_retry_in
-        # The view counts next_retry_in down itself: resend it only when a new wait starts.
-        retry_key = (status, attempt, retry is None)
+        status = self._feed.read()
         overview = self._explorer.overview(now, time.time())
         children = {t: v for t, v in self._views.tabs.items() if not v.closed}
         with self.hold_sync():
-            self.status = status
-            self.attempt = attempt
-            if retry_key != self._retry_key:
-                self._retry_key = retry_key
-                self.next_retry_in = None if retry is None else round(float(retry), 3)
-            self.error = None if error is None else self._scrub(str(error))
-            self.latency_ms = conn.latency_ms
-            self.queued = int(stats.get("queued", 0))
-            self.stats = stats
+            self.status = status.status
+            self.attempt = status.attempt
+            if status.new_wait:
+                self.next_retry_in = status.next_retry_in
+            self.error = status.error
+            self.latency_ms = status.latency_ms
+            self.queued = status.queued
+            self.stats = status.stats
             self.overview = overview
             self.children = children
-        for notice in self._notices.counters(stats, now):
+        for notice in self._notices.counters(status.stats, now):
             self._deliver(notice)
-        self._stats_sig = _signature(stats)
-        self._schedule_tick(status, now)
-
-    def _schedule_tick(self, status: str, now: float) -> None:
-        # State changes arrive through on_state and messages through the handlers; the tick is
-        # for what changes with neither. An idle disconnected widget holds no timer: its next
-        # change comes with a state change, a send or a message, and each of those flushes.
-        if self._tick is not None or self._is_closed:
-            return
-        if status in RETRYING:
-            delay = RETRY_POLL
-        elif status == "connected" or self._explorer.active(now):
-            delay = IDLE_POLL
-        else:
-            return
-        self._tick = iothread.get_loop().call_later(delay, self._on_tick)
-
-    def _on_tick(self) -> None:
-        self._tick = None
-        if self._is_closed:
-            return
-        now = time.monotonic()
-        status = _state_name(self._conn.state)
-        if (status in RETRYING or self._explorer.active(now)
-                or _signature(self._conn.stats()) != self._stats_sig):
-            get_frame_clock().mark_dirty(self._flusher)  # the flush schedules the next tick
-        else:
-            self._schedule_tick(status, now)
+        self._feed.watch(status.status, now)
 
     # -- the front end --------------------------------------------------------------------------
 
@@ -418,9 +363,7 @@ class RealtimeWidget(RealtimeTraits, BaseWidget):
 
     def _final_flush(self) -> None:
         get_frame_clock().unregister(self._flusher)
-        if self._tick is not None:
-            self._tick.cancel()
-            self._tick = None
+        self._feed.stop()
         if self.comm is not None:
             with self.hold_sync():
                 self.status = "closed"
