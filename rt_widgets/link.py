@@ -290,11 +290,11 @@ class Link:
         self._attempt(first=True)
 
     def connect(self) -> None:
-        """``start()`` with the attempt counter reset (after ``disconnect()`` or giving up)."""
+        """``start()`` with the attempt counter reset: after ``disconnect()``, after giving up, or
+        to cut a wait short."""
         if self.state is ConnectionState.CLOSED:
             return
-        if not self._running:
-            self.policy.reset()
+        self.policy.reset()
         self.start()
 
     def reconnect(self) -> None:
@@ -588,8 +588,10 @@ class Link:
         rotation = len(self.urls)
         self._url_index = (self._url_index + 1) % rotation
         attempt = self.policy.attempt
-        if rotation > 1 and attempt % rotation != 0:
-            # A round of the URLs is not over: the next one is tried at once.
+        stable_drop = attempt == 0 and self.policy.stable_after > 0
+        if rotation > 1 and (attempt % rotation != 0 or stable_drop):
+            # A round of the URLs is not over (or a link that had been up dropped): the next URL
+            # is tried at once; a dead node costs one fast retry on the next, not a wait.
             self._attempt(first=False)
             return
         delay = self.policy.next_delay(max(attempt // rotation - 1, 0))

@@ -1199,6 +1199,30 @@ def test_a_link_lost_on_one_node_is_retried_on_the_next_at_once() -> None:
     assert driver.pending_open.url == "ws://b"
 
 
+def test_a_link_that_had_been_up_is_replaced_by_the_next_node_at_once() -> None:
+    link, driver, _ = make(URLS, stable_after=5.0)
+    driver.start()
+    driver.opened()
+    driver.advance(60.0)  # up long enough to count as stable: attempt goes back to 0
+    driver.drop(closed_by_server(1001))
+    assert link.attempt == 0 and link.next_retry_at is None
+    assert driver.pending_open is not None and driver.pending_open.url == "ws://b"
+
+
+def test_connect_during_a_wait_resets_the_attempt_counter_and_tries_now() -> None:
+    link, driver, _ = make(["ws://a"], backoff=Backoff(initial=1.0, maximum=8.0, jitter="none"))
+    driver.start()
+    for _ in range(3):
+        driver.failed()
+        assert link.next_retry_at is not None
+        driver.advance_to(link.next_retry_at)
+    driver.failed()
+    assert link.attempt == 4 and link.next_retry_at is not None
+    link.connect()
+    driver.pump()
+    assert link.attempt == 0 and link.next_retry_at is None and driver.pending_open is not None
+
+
 def test_terminal_errors_stop_the_rotation() -> None:
     link, driver, _ = make(URLS)
     driver.start()
