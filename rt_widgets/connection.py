@@ -20,6 +20,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from pathlib import Path
 from types import EllipsisType, TracebackType
 from typing import Any, Literal, Self, cast
 from urllib.parse import urlsplit
@@ -43,6 +44,7 @@ from .protocols.base import NO_PAYLOAD, FrameProtocol
 from .protocols.envelope import Envelope
 from .protocols.fields import Fields
 from .protocols.function import Function
+from .recording import Recording
 from .secrets import RedactingLogger, Secrets, redact_url
 
 __all__ = ["Connection", "ConnectionState", "LinkError"]
@@ -186,6 +188,7 @@ class Connection:
         self._timer_at: float | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._oversized = 0
+        self._recording: Recording | None = None
         _live.add(self)
 
     # ------------------------------------------------------------------ read-only views
@@ -335,6 +338,27 @@ class Connection:
             self._subscriptions = tuple(f for f in self._subscriptions if f is not frame)
 
         return unsubscribe
+
+    # ------------------------------------------------------------------ recording
+
+    def record(self, path: str | Path, *, max_bytes: int | None = None,
+               max_seconds: float | None = None, compress: bool | None = None) -> Recording:
+        """Record every frame received from now on, with its arrival time, before decoding, to
+        ``path`` (appended to; gzip when ``compress`` or a ``.gz`` name); see ``recording`` for the
+        format. Stops at ``Recording.stop()``, at ``max_bytes`` of frames or after ``max_seconds``,
+        or when a new recording starts. Replay with ``python -m rt_widgets.replay PATH``."""
+        setting = self._protocol.describe()
+        header = {
+            "url": self.display_url,
+            "messages": self._secrets.scrub(setting) if not self._protocol.needs_ack else None,
+            "protocol": self._secrets.scrub(setting) if self._protocol.needs_ack else None,
+        }
+        recording = Recording(path, header, max_bytes=max_bytes, max_seconds=max_seconds,
+                              compress=compress)
+        previous, self._recording = self._recording, recording
+        if previous is not None:
+            previous.stop()
+        return recording
 
     # ------------------------------------------------------------------ control
 
@@ -709,6 +733,12 @@ class Connection:
         link = self._link
         link.last_inbound = time.monotonic()
         link.bytes_in += len(frame)
+        recording = self._recording
+        if recording is not None:
+            if recording.stopped:
+                self._recording = None
+            else:
+                recording.add(frame, text)
         link.messages_in += self._protocol.receive(frame, text)
         if link.has_actions:  # a protocol reply, say
             self._perform()
@@ -754,6 +784,9 @@ class Connection:
         if others:
             await asyncio.wait(others, timeout=0.1)
         self._set_timer(None)
+        if self._recording is not None:
+            self._recording.stop()
+            self._recording = None
         _live.discard(self)
 
 

@@ -56,6 +56,9 @@ class Auto(FrameProtocol):
 
     default_ping = DEFAULT_PING
 
+    def describe(self) -> str:
+        return "auto"
+
     def __init__(self) -> None:
         super().__init__()
         self.speaks_envelope = False

@@ -151,6 +151,10 @@ class FrameProtocol:
     def link_opened(self) -> None:
         """A new link is up: reset per-link state."""
 
+    def describe(self) -> str:
+        """How this protocol was set up, for a recording's header (no credential: it is scrubbed)."""
+        return repr(self)
+
     def secret_values(self) -> Sequence[str]:
         """Credentials this protocol sends (an auth payload's token): masked in every text."""
         return ()

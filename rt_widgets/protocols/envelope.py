@@ -26,6 +26,9 @@ class Envelope(FrameProtocol):
 
     default_ping = DEFAULT_PING
 
+    def describe(self) -> str:
+        return "envelope"
+
     def receive(self, data: Payload, text: bool = True) -> int:
         # The hot path: no Message is built unless a "*" handler wants one.
         dispatcher = self.dispatcher
