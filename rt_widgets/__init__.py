@@ -18,6 +18,8 @@ from .backoff import Backoff
 from .connection import Connection, ConnectionState, LinkError
 from .outbox import QueueFullError, SendHandle, SendState
 from .protocol import Message
+from .protocols.fields import Fields
+from .recording import Recording
 
 if TYPE_CHECKING:
     from .widgets import (
@@ -34,6 +36,7 @@ __all__ = [
     "Connection",
     "ConnectionState",
     "ConnectionStatus",
+    "Fields",
     "LinkError",
     "LiveMetrics",
     "LiveStore",
@@ -42,6 +45,7 @@ __all__ = [
     "Notifications",
     "QueueFullError",
     "RealtimeWidget",
+    "Recording",
     "SendHandle",
     "SendState",
 ]
