@@ -662,7 +662,7 @@ class Connection:
 
     def _closed_error(self, exc: ConnectionClosed, gen: int) -> LinkError:
         error, _code, oversized = close_error(exc, self._max_message_size)
-        error = self._scrubbed(error)
+        error = self._scrubbed(self._protocol.closed(error))
         if oversized:
             self._oversized += 1
         if gen == self._link.gen and self._link.dead_reason is None:

@@ -159,8 +159,20 @@ class FrameProtocol:
         """Credentials this protocol sends (an auth payload's token): masked in every text."""
         return ()
 
+    def closed(self, error: LinkError) -> LinkError:
+        """How this protocol reads the server's close of a link (``error`` as the driver built it
+        from the close code and reason): the same error, or one reworded with what a code of the
+        protocol's own means, or reclassified (``terminal``). Default: unchanged."""
+        return error
+
     def _decode_error(self, text: str, count: int = 1) -> None:
         self.decode_errors += count
+        if self.host is not None:
+            self.host.on_decode_error(text)
+
+    def _report(self, text: str) -> None:
+        """Show a problem the server reported that ends one operation, not the link (a GraphQL
+        ``error``), as the connection's ``last_error``; not counted as a decode error."""
         if self.host is not None:
             self.host.on_decode_error(text)
 
