@@ -6,5 +6,7 @@ sans-I/O code on the interface of :mod:`rt_widgets.protocols.base`.
 
 from .base import FrameProtocol
 from .envelope import Envelope
+from .graphql_ws import GraphQLWS
+from .socketio import SocketIO
 
-__all__ = ["Envelope", "FrameProtocol"]
+__all__ = ["Envelope", "FrameProtocol", "GraphQLWS", "SocketIO"]
