@@ -1,4 +1,9 @@
-"""Command line for the demo feed: ``python -m rt_widgets.demo --help``."""
+"""Command line for the demo feed: ``python -m rt_widgets.demo --help``.
+
+``--format NAME`` serves a local replica of a public feed instead (``binance``, ``coinbase``,
+``kraken``, ``kraken1``, ``bitmex``, ``finnhub``, ``polygon``; see ``rt_widgets.demo.formats``),
+under the same ``--host``/``--port``/``--allow-remote`` rules.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from types import FrameType
 
+from rt_widgets.demo.formats import FORMATS, FormatServer
 from rt_widgets.demo.server import DemoServer
 
 
@@ -20,9 +26,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8765, help="port (default 8765; 0: any free)")
-    parser.add_argument("--path", default="/ws", help="WebSocket path (default /ws)")
+    parser.add_argument("--path", default=None, help="WebSocket path (default /ws)")
     parser.add_argument(
-        "--rate", type=float, default=20.0, help="messages per second per client (default 20)"
+        "--rate",
+        type=float,
+        default=None,
+        help="messages per second per client (default 20; with --format, updates per second, default 10)",
     )
     parser.add_argument(
         "--batch", type=int, default=1, help="messages per frame; > 1 sends JSON-array batches"
@@ -58,7 +67,35 @@ def build_parser() -> argparse.ArgumentParser:
         help="allow a --host other than loopback (the feed has no authentication)",
     )
     parser.add_argument("--quiet", action="store_true", help="log warnings only")
+    replicas = parser.add_argument_group("replicas of public feeds")
+    replicas.add_argument(
+        "--format",
+        choices=sorted(FORMATS),
+        default=None,
+        metavar="NAME",
+        help="serve a local replica of a public feed in its documented shapes instead of the demo "
+        f"feed: {', '.join(FORMATS)}",
+    )
+    replicas.add_argument(
+        "--ping-interval",
+        type=float,
+        default=None,
+        metavar="S",
+        help="with --format: seconds between the server's WebSocket pings (default: the service's)",
+    )
+    replicas.add_argument(
+        "--heartbeat",
+        type=float,
+        default=None,
+        metavar="S",
+        help="with --format: period of the service's own heartbeat, where it has one",
+    )
     return parser
+
+
+# Demo-feed options that a replica does not take, with their defaults.
+_DEMO_ONLY = {"path": None, "batch": 1, "missions": 25, "drop_every": None, "mute_heartbeat": False,
+              "refuse_status": None, "retry_after": None}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -71,12 +108,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     # websockets logs every connection at INFO; the feed's own lines say the same more briefly.
     logging.getLogger("websockets").setLevel(logging.WARNING)
+    if args.format is not None:
+        return _serve_format(parser, args)
+    if args.ping_interval is not None or args.heartbeat is not None:
+        parser.error("--ping-interval and --heartbeat go with --format")
     try:
         feed = DemoServer(
             args.host,
             args.port,
-            path=args.path,
-            rate=args.rate,
+            path="/ws" if args.path is None else args.path,
+            rate=20.0 if args.rate is None else args.rate,
             batch=args.batch,
             seed=args.seed,
             missions=args.missions,
@@ -95,6 +136,44 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("choose another port with --port (0 picks a free one)", file=sys.stderr)
         return 1
     print(f"demo feed: {feed.url}  (Ctrl-C to stop)", flush=True)
+    return _run_until_interrupted(feed)
+
+
+def _serve_format(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    given = [name for name, default in _DEMO_ONLY.items() if getattr(args, name) != default]
+    if given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        parser.error(f"{flags}: only for the demo feed, not with --format")
+    rate = 10.0 if args.rate is None else args.rate
+    try:
+        feed = FormatServer(
+            args.format,
+            args.host,
+            args.port,
+            seed=args.seed,
+            rate=rate,
+            ping_interval=... if args.ping_interval is None else args.ping_interval,
+            heartbeat=... if args.heartbeat is None else args.heartbeat,
+            allow_remote=args.allow_remote,
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
+    try:
+        feed.start()
+    except OSError as exc:
+        print(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        print("choose another port with --port (0 picks a free one)", file=sys.stderr)
+        return 1
+    fmt = FORMATS[args.format]
+    print(f"{fmt.title}: {feed.url}  (Ctrl-C to stop)", flush=True)
+    print(f"  the real service: {fmt.real_url}", flush=True)
+    print(f"  Connection(url, {fmt.config})", flush=True)
+    for message in fmt.subscription:
+        print(f"  conn.subscribe({message!r})", flush=True)
+    return _run_until_interrupted(feed)
+
+
+def _run_until_interrupted(feed: DemoServer | FormatServer) -> int:
     # Explicit for SIGINT too: a shell starts background jobs with SIGINT ignored.
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
