@@ -7,6 +7,8 @@ sans-I/O code on the interface of :mod:`rt_widgets.protocols.base`.
 from .base import FrameProtocol
 from .envelope import Envelope
 from .graphql_ws import GraphQLWS
+from .mqtt import MQTT
+from .nats import NATS
 from .socketio import SocketIO
 
-__all__ = ["Envelope", "FrameProtocol", "GraphQLWS", "SocketIO"]
+__all__ = ["Envelope", "FrameProtocol", "GraphQLWS", "MQTT", "NATS", "SocketIO"]
