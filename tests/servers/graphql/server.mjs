@@ -10,7 +10,8 @@
 // socket with 4403 Forbidden.
 //
 // HTTP on the same port: GET /log returns every graphql-transport-ws message the server received,
-// in order, as {conn, type, id, query, variables} (conn numbers connections from 1); POST /publish
+// in order, as {conn, type, id, query, variables} (conn numbers connections from 1); GET
+// /subscribers how many `events` subscriptions are live; POST /publish
 // with a JSON body {n, text} publishes to `events` like the mutation does.
 //
 // Prints `LISTENING <port>` once bound to 127.0.0.1; exits when its stdin closes, so it never
@@ -100,6 +101,11 @@ const server = http.createServer((req, res) => {
   if (req.method === "GET" && req.url === "/log") {
     res.writeHead(200, { "content-type": "application/json" });
     res.end(JSON.stringify(log));
+    return;
+  }
+  if (req.method === "GET" && req.url === "/subscribers") {
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify(subscribers.size));
     return;
   }
   if (req.method === "POST" && req.url === "/publish") {
