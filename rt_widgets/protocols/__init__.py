@@ -11,4 +11,4 @@ from .mqtt import MQTT
 from .nats import NATS
 from .socketio import SocketIO
 
-__all__ = ["Envelope", "FrameProtocol", "GraphQLWS", "MQTT", "NATS", "SocketIO"]
+__all__ = ["MQTT", "NATS", "Envelope", "FrameProtocol", "GraphQLWS", "SocketIO"]

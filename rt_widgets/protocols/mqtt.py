@@ -35,7 +35,7 @@ Anything the codec cannot read is a decode error: counted, reported, never fatal
 body is malformed (a topic longer than the packet, QoS 3, an unexpected packet type) is dropped;
 a fixed header that cannot be read (packet type 0 or 15, a length over four bytes) loses the rest
 of the frame, and reading resumes at the next one; a packet over ``max_packet`` bytes is skipped
-without being buffered.
+without being buffered; a text frame is skipped whole (MQTT travels in binary frames).
 
 >>> from rt_widgets.dispatch import Dispatcher
 >>> mqtt = MQTT(["sensors/#"])
@@ -361,6 +361,11 @@ class MQTT(FrameProtocol):
     # ----------------------------------------------------------------------------- receiving
 
     def receive(self, data: Payload, text: bool = True) -> int:
+        if text:
+            # MQTT travels in binary frames only (MQTT 3.1.1, section 6); read as part of the
+            # stream, a text frame would throw every later packet off.
+            self._decode_error("MQTT: a text frame (MQTT uses binary frames); skipped")
+            return 0
         if self._skip:  # the rest of an oversized packet
             if len(data) <= self._skip:
                 self._skip -= len(data)
@@ -515,6 +520,11 @@ class MQTT(FrameProtocol):
             host.ready()
 
     def _suback(self, packet_id: int, codes: bytes) -> None:
+        if packet_id == _SUBSCRIBE_ID and self._accepted and not self._ready:
+            # Connected first (which clears last_error), then any refusal is reported.
+            self._ready = True
+            if self.host is not None:
+                self.host.ready()
         topics = self._subscribed.get(packet_id, ())
         for i, code in enumerate(codes):
             if code == 0x80:
@@ -523,7 +533,3 @@ class MQTT(FrameProtocol):
                 if self.host is not None:
                     self.host.on_decode_error(f"MQTT SUBACK: the broker refused the subscription "
                                               f"to {topic!r} (0x80)")
-        if packet_id == _SUBSCRIBE_ID and self._accepted and not self._ready:
-            self._ready = True
-            if self.host is not None:
-                self.host.ready()
