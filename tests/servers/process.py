@@ -55,9 +55,10 @@ class ServerProcess:
 
     @classmethod
     def socketio(cls, token: str = "secret", ping_interval: float = 25.0,
-                 ping_timeout: float = 20.0) -> ServerProcess:
+                 ping_timeout: float = 20.0, compression: bool = True) -> ServerProcess:
         return cls([sys.executable, "-m", "tests.servers.socketio_server", "--token", token,
-                    "--ping-interval", str(ping_interval), "--ping-timeout", str(ping_timeout)],
+                    "--ping-interval", str(ping_interval), "--ping-timeout", str(ping_timeout),
+                    *([] if compression else ["--no-compression"])],
                    "the Socket.IO server")
 
     @property

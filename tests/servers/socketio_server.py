@@ -2,6 +2,7 @@
 tests and benchmark. It knows nothing of rt_widgets.
 
     python -m tests.servers.socketio_server [--port N] [--token T] [--ping-interval S] [--ping-timeout S]
+                                            [--no-compression]
 
 - ``connect``: the CONNECT auth must be ``{"token": T}`` (default "secret"), else the handler raises
   ``ConnectionRefusedError("invalid token")`` and the client gets CONNECT_ERROR with that message.
@@ -17,6 +18,10 @@ tests and benchmark. It knows nothing of rt_widgets.
 
 HTTP on the same port: ``GET /log`` returns, in order, what the server saw: ``{"client": k,
 "namespace", "event", "data"}`` (k numbers connections from 1; ``connect`` events carry the auth).
+
+``--no-compression`` refuses permessage-deflate (python-socketio's aiohttp driver accepts it from
+any client that offers it), so that clients that offer it and clients that do not get the same
+frames: the benchmark's setting.
 
 Prints ``LISTENING <port>`` once bound to 127.0.0.1; exits when its stdin closes.
 """
@@ -126,7 +131,15 @@ def main() -> None:
     parser.add_argument("--token", default="secret")
     parser.add_argument("--ping-interval", type=float, default=25.0)
     parser.add_argument("--ping-timeout", type=float, default=20.0)
+    parser.add_argument("--no-compression", action="store_true")
     args = parser.parse_args()
+    if args.no_compression:
+        import functools
+
+        from engineio.async_drivers import aiohttp as driver
+
+        driver.WebSocketResponse = functools.partial(  # type: ignore[misc]
+            web.WebSocketResponse, compress=False)
     threading.Thread(target=_exit_when_stdin_closes, daemon=True).start()
     asyncio.run(serve(args.port, args.token, args.ping_interval, args.ping_timeout))
 
