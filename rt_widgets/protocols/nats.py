@@ -407,7 +407,10 @@ class NATS(FrameProtocol):
                 self._ready = True
                 self.host.ready()
         elif op == b"-ERR":
-            self._on_error(rest.strip().strip(b"'\"").decode("utf-8", "replace"))
+            text = rest.strip()
+            if len(text) >= 2 and text[:1] == text[-1:] == b"'":
+                text = text[1:-1]
+            self._on_error(text.decode("utf-8", "replace"))
         elif line:
             self._decode_error(f"NATS: unknown protocol line {line[:200]!r}")
 
