@@ -43,6 +43,7 @@ exactly as given.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
@@ -148,7 +149,9 @@ class GraphQLWS(FrameProtocol):
         self._init = Outgoing(_dumps(init, "connection_params"))
         self._subscribe = Outgoing(_dumps(self._operation(SUBSCRIPTION_ID, query, self.variables,
                                                           operation_name), "variables"))
-        self._next_id = int(SUBSCRIPTION_ID) + 1
+        # send() may be called from any thread: next() on a count is atomic, so no two operations
+        # ever share an id (the server would close the link with 4409).
+        self._ids = itertools.count(int(SUBSCRIPTION_ID) + 1)
         #: ``error`` messages received (and errors carried by ``next`` messages), since creation.
         self.errors = 0
         self.acknowledged = False  # on the current link
@@ -173,9 +176,7 @@ class GraphQLWS(FrameProtocol):
             raise TypeError(
                 "send(document, variables) takes the GraphQL variables as a dict (or None), "
                 f"got {payload!r}")
-        id = str(self._next_id)
-        self._next_id += 1
-        return self._operation(id, type, payload)
+        return self._operation(str(next(self._ids)), type, payload)
 
     def handshake(self) -> Sequence[Outgoing]:
         return (self._init,)
