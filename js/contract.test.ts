@@ -43,11 +43,12 @@ describe("comm contract", () => {
       expect(iface.view).toBe(name);
       expect(iface.traits).toHaveProperty("_view", "string");
     }
-    for (const name of ["table", "metrics", "notifications"] as const) {
+    for (const name of ["table", "metrics", "notifications", "chart"] as const) {
       const iface = CONTRACT.interfaces[name];
-      expect(Object.keys(iface.to_view).sort()).toEqual(["delta", "snapshot"]);
+      expect(Object.keys(iface.to_view).sort()).toEqual(["delta", "snapshot", "waiting"]);
       expect(iface.to_view.delta.seq).toBe("integer");
-      expect(iface.to_kernel).toEqual({ snapshot_request: {} });
+      expect(iface.to_kernel).toEqual({ snapshot_request: {}, pause: {}, resume: {} });
+      expect(iface.traits.paused).toBe("boolean");
     }
     // The explorer is a connection: it has every connection trait and takes every command.
     const { connection, realtime } = CONTRACT.interfaces;

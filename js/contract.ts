@@ -21,6 +21,17 @@ export const ENUMS = {
 } as const;
 
 export const SHAPES = {
+  ChartColumn: { s: "integer", "t?": "list<number>", v: "list<number>" },
+  ChartState: {
+    seq: "integer",
+    series: "list<string>",
+    columns: "list<ChartColumn>",
+    max_series: "integer",
+    max_points: "integer",
+    dropped_series: "integer",
+    dropped_points: "integer",
+    ignored: "integer",
+  },
   MetricsState: {
     seq: "integer",
     latest: "map<number>",
@@ -62,13 +73,21 @@ const CONNECTION_COMMANDS = {
   browser: { event: "BrowserEvent" },
 } as const;
 
-const DATA_REQUESTS = { snapshot_request: {} } as const;
+const DATA_REQUESTS = { snapshot_request: {}, pause: {}, resume: {} } as const;
+/** What every data view is sent while paused, instead of deltas. */
+const WAITING = { count: "integer" } as const;
 
 export const INTERFACES = {
   connection: { view: null, traits: CONNECTION_TRAITS, to_view: {}, to_kernel: CONNECTION_COMMANDS },
   realtime: {
     view: "realtime",
-    traits: { ...CONNECTION_TRAITS, _view: "string", children: "map<model>", overview: "map<OverviewEntry>" },
+    traits: {
+      ...CONNECTION_TRAITS,
+      _view: "string",
+      charts: "map<model>",
+      children: "map<model>",
+      overview: "map<OverviewEntry>",
+    },
     to_view: {},
     to_kernel: CONNECTION_COMMANDS,
   },
@@ -80,16 +99,17 @@ export const INTERFACES = {
   },
   table: {
     view: "table",
-    traits: { _snapshot: "TableState", _view: "string", message_type: "string" },
+    traits: { _snapshot: "TableState", _view: "string", message_type: "string", paused: "boolean" },
     to_view: {
       delta: { seq: "integer", "clear?": "boolean", "delete?": "list<any>", "upsert?": "list<object>", "columns?": "list<string>" },
       snapshot: SHAPES.TableState,
+      waiting: WAITING,
     },
     to_kernel: DATA_REQUESTS,
   },
   metrics: {
     view: "metrics",
-    traits: { _snapshot: "MetricsState", _view: "string", message_type: "string" },
+    traits: { _snapshot: "MetricsState", _view: "string", message_type: "string", paused: "boolean" },
     to_view: {
       delta: {
         seq: "integer",
@@ -99,13 +119,31 @@ export const INTERFACES = {
         "thresholds?": "map<Threshold>",
       },
       snapshot: SHAPES.MetricsState,
+      waiting: WAITING,
     },
     to_kernel: DATA_REQUESTS,
   },
   notifications: {
     view: "notifications",
-    traits: { _snapshot: "NotificationsState", _view: "string", message_type: "string" },
-    to_view: { delta: { seq: "integer", add: "list<Notification>" }, snapshot: SHAPES.NotificationsState },
+    traits: { _snapshot: "NotificationsState", _view: "string", message_type: "string", paused: "boolean" },
+    to_view: { delta: { seq: "integer", add: "list<Notification>" }, snapshot: SHAPES.NotificationsState, waiting: WAITING },
+    to_kernel: DATA_REQUESTS,
+  },
+  chart: {
+    view: "chart",
+    traits: { _snapshot: "ChartState", _view: "string", message_type: "string", paused: "boolean", window: "number|null" },
+    to_view: {
+      delta: {
+        seq: "integer",
+        "series?": "list<string>",
+        "append?": "list<ChartColumn>",
+        "dropped_series?": "integer",
+        "dropped_points?": "integer",
+        "ignored?": "integer",
+      },
+      snapshot: SHAPES.ChartState,
+      waiting: WAITING,
+    },
     to_kernel: DATA_REQUESTS,
   },
 } as const;
@@ -169,6 +207,8 @@ export type MetricsState = Decode<"MetricsState">;
 export type NotificationsState = Decode<"NotificationsState">;
 export type Notification = Decode<"Notification">;
 export type Threshold = Decode<"Threshold">;
+export type ChartState = Decode<"ChartState">;
+export type ChartColumn = Decode<"ChartColumn">;
 
 export type ConnectionTraits = TraitsOf<"connection">;
 export type RealtimeTraits = TraitsOf<"realtime">;
@@ -176,12 +216,15 @@ export type StatusTraits = TraitsOf<"status">;
 export type TableTraits = TraitsOf<"table">;
 export type MetricsTraits = TraitsOf<"metrics">;
 export type NotificationsTraits = TraitsOf<"notifications">;
+export type ChartTraits = TraitsOf<"chart">;
 
 export type ConnectionCommand = ToKernel<"connection">;
-export type SnapshotRequest = ToKernel<"table">;
+export type DataRequest = ToKernel<"table">;
+export type SnapshotRequest = Extract<DataRequest, { kind: "snapshot_request" }>;
 export type TableDelta = Extract<ToView<"table">, { kind: "delta" }>;
 export type MetricsDelta = Extract<ToView<"metrics">, { kind: "delta" }>;
 export type NotificationsDelta = Extract<ToView<"notifications">, { kind: "delta" }>;
+export type ChartDelta = Extract<ToView<"chart">, { kind: "delta" }>;
 
 /** A model of one interface: what each view is given. */
 export type ModelOf<I extends InterfaceName> = AnyModel<TraitsOf<I>>;
@@ -195,6 +238,11 @@ export function isStatus(value: unknown): value is Status {
 /** Send a command to a connection's model (AnyModel.send takes anything: this checks the shape). */
 export function sendCommand(model: Pick<ModelOf<"connection">, "send">, command: ConnectionCommand): void {
   model.send(command);
+}
+
+/** Send a request to a data view's model (a snapshot, pause or resume). */
+export function sendDataRequest(model: Pick<ModelOf<"table">, "send">, request: DataRequest): void {
+  model.send(request);
 }
 
 /** Ask a data view's model for its whole state. */

@@ -24,6 +24,7 @@ from .recording import Recording
 if TYPE_CHECKING:
     from .widgets import (
         ConnectionStatus,
+        LiveChart,
         LiveMetrics,
         LiveStore,
         LiveTable,
@@ -38,6 +39,7 @@ __all__ = [
     "ConnectionStatus",
     "Fields",
     "LinkError",
+    "LiveChart",
     "LiveMetrics",
     "LiveStore",
     "LiveTable",
@@ -55,6 +57,7 @@ __version__ = "0.1.0"
 # Public names served by a module that imports the Jupyter stack: loaded on first use.
 _LAZY = {
     "ConnectionStatus": ".widgets",
+    "LiveChart": ".widgets",
     "LiveMetrics": ".widgets",
     "LiveStore": ".widgets",
     "LiveTable": ".widgets",

@@ -1,6 +1,7 @@
 """The notebook widgets: a connection's explorer and status, and live tables, metrics,
-notifications and stores fed by its messages."""
+notifications, charts and stores fed by its messages."""
 
+from .chart import LiveChart
 from .metrics import LiveMetrics
 from .notifications import Notifications
 from .realtime import RealtimeWidget
@@ -10,6 +11,7 @@ from .table import LiveTable
 
 __all__ = [
     "ConnectionStatus",
+    "LiveChart",
     "LiveMetrics",
     "LiveStore",
     "LiveTable",

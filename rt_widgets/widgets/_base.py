@@ -6,6 +6,11 @@ changes go to the view as one ``{"kind": "delta", "seq": n, ...}`` custom messag
 ``_snapshot`` trait is refreshed at most every :data:`SNAPSHOT_INTERVAL` seconds while the store
 changes, so that a late view or a saved notebook shows the current state. Trait names and message
 kinds are those of ``_contract``.
+
+A data view can be paused (:meth:`DataView.pause`, or the view's own button): its store keeps taking
+messages, but the view is sent no delta and no snapshot, only a ``waiting`` count of the updates it
+has not seen, at most every :data:`WAITING_INTERVAL` seconds; :meth:`DataView.resume` sends a fresh
+snapshot and deltas follow again.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import anywidget
 
 from .. import iothread
 from ..sync import get_frame_clock
-from ._contract import DELTA, SNAPSHOT, DataTraits, parse_data_request
+from ._contract import DELTA, PAUSE, RESUME, SNAPSHOT, WAITING, DataTraits, parse_data_request
 
 if TYPE_CHECKING:
     import asyncio
@@ -34,6 +39,8 @@ T = TypeVar("T")
 STATIC = Path(__file__).resolve().parent.parent / "static"
 SNAPSHOT_INTERVAL = 2.0
 READ_TIMEOUT = 5.0
+# How often a paused view is told how many updates are waiting (when that number changed).
+WAITING_INTERVAL = 0.5
 
 
 class _Store(Protocol):
@@ -177,6 +184,9 @@ class DataView(DataTraits, BaseWidget):
     """
 
     _throttled_trait = "_snapshot"
+    # How often the ``_snapshot`` trait follows a changing store (a view that misses deltas asks
+    # for a snapshot anyway); a view whose state is large may refresh it less often.
+    _snapshot_interval = SNAPSHOT_INTERVAL
 
     def __init__(self, store: _Store, connection: Connection, fps: float, message_type: str,
                  **kwargs: Any) -> None:
@@ -188,8 +198,16 @@ class DataView(DataTraits, BaseWidget):
         self._snap_at = -1e18
         self._snap_timer: asyncio.TimerHandle | None = None
         self._is_closed = False
+        # Pausing (I/O thread): the ``paused`` trait as the I/O thread last applied it, the updates
+        # the view has not been sent, and the timer of the next ``waiting`` count.
+        self._held = False
+        self._unsent = 0
+        self._waiting_sent = 0
+        self._waiting_at = -1e18
+        self._waiting_timer: asyncio.TimerHandle | None = None
         super().__init__(message_type=message_type, _snapshot=self._snapshot_copy(), **kwargs)
         self.on_msg(self._on_front_end)
+        self.observe(self._follow_paused, names="paused")
         register_flusher(self._flusher, fps)
 
     def feed(self, payloads: Iterable[Any]) -> None:
@@ -208,17 +226,83 @@ class DataView(DataTraits, BaseWidget):
         """Apply payloads of this view's messages (I/O thread); each data view defines it."""
         raise NotImplementedError
 
+    # -- pausing ---------------------------------------------------------------------------------
+
+    def pause(self) -> None:
+        """Hold the view's picture still; the data keeps arriving and the view shows how many
+        updates are waiting. Costs no comm traffic but that count.
+
+        >>> table.pause(); table.paused                          # doctest: +SKIP
+        True
+        """
+        self.paused = True
+
+    def resume(self) -> None:
+        """Show the current state again (one snapshot), then follow live data."""
+        self.paused = False
+
+    def _follow_paused(self, change: Mapping[str, Any]) -> None:
+        # Any thread sets the trait (its change has gone to the views already): the I/O thread
+        # applies it, in the order the changes came.
+        paused = bool(change["new"])
+        if iothread.in_io_thread():
+            self._apply_paused(paused)
+        else:
+            iothread.call_soon(self._apply_paused, paused)
+
+    def _apply_paused(self, paused: bool) -> None:
+        if self._is_closed or paused == self._held:
+            return
+        self._held = paused
+        if paused:
+            self._waiting_sent = 0
+            if self._unsent:
+                self._schedule_waiting()
+            return
+        if self._waiting_timer is not None:
+            self._waiting_timer.cancel()
+            self._waiting_timer = None
+        # The view dropped what it held back: the whole current state, then deltas from it.
+        self._store.drain()
+        self._unsent = 0
+        self.send({"kind": SNAPSHOT, **self._state()})
+        get_frame_clock().spend()
+
+    def _schedule_waiting(self) -> None:
+        if self._waiting_timer is None:
+            loop = iothread.get_loop()
+            wait = self._waiting_at + WAITING_INTERVAL - loop.time()
+            self._waiting_timer = loop.call_later(max(wait, 0.0), self._send_waiting)
+
+    def _send_waiting(self) -> None:
+        self._waiting_timer = None
+        if self._is_closed or not self._held or self._unsent == self._waiting_sent:
+            return
+        if not get_frame_clock().has_room():
+            self._waiting_timer = iothread.get_loop().call_later(0.1, self._send_waiting)
+            return
+        self._waiting_at = iothread.get_loop().time()
+        self._waiting_sent = self._unsent
+        self.send({"kind": WAITING, "count": self._unsent})
+        get_frame_clock().spend()
+
     # -- I/O thread ---------------------------------------------------------------------------
 
-    def _changed(self) -> None:
-        """Called on the I/O thread after the store changed."""
+    def _changed(self, n: int = 1) -> None:
+        """Called on the I/O thread after the store changed (``n``: by that many updates)."""
+        self._unsent += n
+        if self._held:
+            if self._waiting_timer is None:
+                self._schedule_waiting()
+            return
         self._flusher.mark()
 
     def _flush(self) -> None:
-        if self._is_closed:
+        if self._is_closed or self._held:
             return
         delta = self._store.drain()
         if delta is not None:
+            self._unsent = 0
             self._send_delta(delta)
 
     def _send_delta(self, delta: dict[str, Any]) -> None:
@@ -226,15 +310,15 @@ class DataView(DataTraits, BaseWidget):
         loop = iothread.get_loop()
         elapsed = loop.time() - self._snap_at
         # The delta and the snapshot both count against the process budget.
-        if elapsed >= SNAPSHOT_INTERVAL and get_frame_clock().has_room(2):
+        if elapsed >= self._snapshot_interval and get_frame_clock().has_room(2):
             self._refresh_snapshot()
         elif self._snap_timer is None:
-            self._snap_timer = loop.call_later(max(SNAPSHOT_INTERVAL - elapsed, 0.1),
+            self._snap_timer = loop.call_later(max(self._snapshot_interval - elapsed, 0.1),
                                                self._snapshot_timer)
 
     def _snapshot_timer(self) -> None:
         self._snap_timer = None
-        if self._is_closed:
+        if self._is_closed or self._held:
             return
         if self._store.dirty:
             # A flush is pending; it drains first and then sees the snapshot is due. Taking one
@@ -269,7 +353,7 @@ class DataView(DataTraits, BaseWidget):
         return detached
 
     def _answer_snapshot_request(self) -> None:
-        if self._is_closed:
+        if self._is_closed or self._held:  # the resume that ends a pause sends one
             return
         delta = self._store.drain()
         if delta is not None:
@@ -282,7 +366,14 @@ class DataView(DataTraits, BaseWidget):
 
     def _on_front_end(self, _widget: Any, content: Any, _buffers: Any) -> None:
         # May run on the shell thread or a subshell thread: the work belongs on the I/O thread.
-        if parse_data_request(content) is not None:
+        request = parse_data_request(content)
+        if request is None or self._is_closed:
+            return
+        if request["kind"] == PAUSE:
+            self.paused = True
+        elif request["kind"] == RESUME:
+            self.paused = False
+        else:
             iothread.call_soon(self._answer_snapshot_request)
 
     def _subscribe(self, type: str, handler: Callable[[Any], Any]) -> None:
@@ -304,6 +395,9 @@ class DataView(DataTraits, BaseWidget):
             if self._snap_timer is not None:
                 self._snap_timer.cancel()
                 self._snap_timer = None
+            if self._waiting_timer is not None:
+                self._waiting_timer.cancel()
+                self._waiting_timer = None
 
         # On the I/O thread, and waited for: once it returns no flush of this view is running
         # or will run, so closing the comm cannot race a delta being sent.

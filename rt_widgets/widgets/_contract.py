@@ -98,6 +98,28 @@ class NotificationsState(TypedDict):
     items: list[Notification]
 
 
+class ChartColumn(TypedDict):
+    """Points of series ``s`` (its index in the names): times ``t`` (epoch seconds) and values
+    ``v``; ``t`` left out: the same times as the column before it."""
+
+    s: int
+    t: NotRequired[list[float]]
+    v: list[float]
+
+
+class ChartState(TypedDict):
+    """A chart's whole state at ``seq`` (``ChartStore.snapshot``)."""
+
+    seq: int
+    series: list[str]
+    columns: list[ChartColumn]
+    max_series: int
+    max_points: int
+    dropped_series: int
+    dropped_points: int
+    ignored: int
+
+
 # -- custom messages, kernel -> view ---------------------------------------------------------------
 
 DELTA: Final = "delta"
@@ -145,6 +167,33 @@ class NotificationsSnapshot(NotificationsState):
     kind: Literal["snapshot"]
 
 
+class ChartDelta(TypedDict):
+    """New series (they take the next indexes), then the new points; counters when they changed."""
+
+    kind: Literal["delta"]
+    seq: int
+    series: NotRequired[list[str]]
+    append: NotRequired[list[ChartColumn]]
+    dropped_series: NotRequired[int]
+    dropped_points: NotRequired[int]
+    ignored: NotRequired[int]
+
+
+class ChartSnapshot(ChartState):
+    kind: Literal["snapshot"]
+
+
+WAITING: Final = "waiting"
+
+
+class Waiting(TypedDict):
+    """While a data view is paused: how many updates arrived since its picture was last sent (the
+    only message a paused view is sent, at most a few times a second)."""
+
+    kind: Literal["waiting"]
+    count: int
+
+
 # -- custom messages, view -> kernel ---------------------------------------------------------------
 
 RECONNECT: Final = "reconnect"
@@ -153,6 +202,8 @@ CONNECT: Final = "connect"
 SEND: Final = "send"
 BROWSER: Final = "browser"
 SNAPSHOT_REQUEST: Final = "snapshot_request"
+PAUSE: Final = "pause"
+RESUME: Final = "resume"
 
 
 class ReconnectRequest(TypedDict):
@@ -188,6 +239,20 @@ class SnapshotRequest(TypedDict):
     kind: Literal["snapshot_request"]
 
 
+class PauseRequest(TypedDict):
+    """Hold the picture still: no more deltas, only a ``waiting`` count."""
+
+    kind: Literal["pause"]
+
+
+class ResumeRequest(TypedDict):
+    """Show the current state again: the kernel answers with a snapshot, then deltas."""
+
+    kind: Literal["resume"]
+
+
+DataRequest = SnapshotRequest | PauseRequest | ResumeRequest
+
 ConnectionCommand = (ReconnectRequest | DisconnectRequest | ConnectRequest | SendRequest
                      | BrowserEvent)
 
@@ -217,10 +282,17 @@ def parse_command(content: object) -> ConnectionCommand | None:
     return None
 
 
-def parse_data_request(content: object) -> SnapshotRequest | None:
+def parse_data_request(content: object) -> DataRequest | None:
     """The request a view sent to a data view's model, or ``None``."""
-    if isinstance(content, dict) and content.get("kind") == SNAPSHOT_REQUEST:
+    if not isinstance(content, dict):
+        return None
+    kind = content.get("kind")
+    if kind == SNAPSHOT_REQUEST:
         return SnapshotRequest(kind="snapshot_request")
+    if kind == PAUSE:
+        return PauseRequest(kind="pause")
+    if kind == RESUME:
+        return ResumeRequest(kind="resume")
     return None
 
 
@@ -253,6 +325,10 @@ class RealtimeTraits(ConnectionTraits):
     # the widget returned.
     children = traitlets.Dict().tag(sync=True, echo_update=False, wire=dict[str, ModelRef],
                                     **widget_serialization)
+    # The first chart made for each message type: the explorer shows it in that type's tab, under
+    # the tab's own view (a chart that is itself the tab is shown once).
+    charts = traitlets.Dict().tag(sync=True, echo_update=False, wire=dict[str, ModelRef],
+                                  **widget_serialization)
 
 
 class StatusTraits(traitlets.HasTraits):
@@ -271,6 +347,9 @@ class DataTraits(traitlets.HasTraits):
 
     message_type = traitlets.Unicode("").tag(sync=True, echo_update=False)
     _snapshot = traitlets.Dict().tag(sync=True, echo_update=False)
+    # Held still: the kernel sends no deltas, only ``waiting`` counts (the view asks with
+    # ``pause``/``resume``; the kernel owns the value, so every view of the model agrees).
+    paused = traitlets.Bool(False).tag(sync=True, echo_update=False)
 
 
 class TableTraits(DataTraits):
@@ -286,6 +365,13 @@ class MetricsTraits(DataTraits):
 class NotificationsTraits(DataTraits):
     _view = traitlets.Unicode("notifications").tag(sync=True)
     _snapshot = traitlets.Dict().tag(sync=True, echo_update=False, wire=NotificationsState)
+
+
+class ChartTraits(DataTraits):
+    _view = traitlets.Unicode("chart").tag(sync=True)
+    _snapshot = traitlets.Dict().tag(sync=True, echo_update=False, wire=ChartState)
+    # The time span shown when following live data, in seconds; None: everything kept.
+    window = traitlets.Float(300.0, allow_none=True).tag(sync=True, echo_update=False)
 
 
 # -- the interfaces ----------------------------------------------------------------------------------
@@ -309,16 +395,17 @@ class Interface:
 
 
 _COMMANDS: Final = (ReconnectRequest, DisconnectRequest, ConnectRequest, SendRequest, BrowserEvent)
-_DATA_REQUESTS: Final = (SnapshotRequest,)
+_DATA_REQUESTS: Final = (SnapshotRequest, PauseRequest, ResumeRequest)
 
 INTERFACES: Final[tuple[Interface, ...]] = (
     Interface("connection", ConnectionTraits, to_kernel=_COMMANDS),
     Interface("realtime", RealtimeTraits, to_kernel=_COMMANDS),
     Interface("status", StatusTraits),
-    Interface("table", TableTraits, (TableDelta, TableSnapshot), _DATA_REQUESTS),
-    Interface("metrics", MetricsTraits, (MetricsDelta, MetricsSnapshot), _DATA_REQUESTS),
-    Interface("notifications", NotificationsTraits, (NotificationsDelta, NotificationsSnapshot),
-              _DATA_REQUESTS),
+    Interface("table", TableTraits, (TableDelta, TableSnapshot, Waiting), _DATA_REQUESTS),
+    Interface("metrics", MetricsTraits, (MetricsDelta, MetricsSnapshot, Waiting), _DATA_REQUESTS),
+    Interface("notifications", NotificationsTraits,
+              (NotificationsDelta, NotificationsSnapshot, Waiting), _DATA_REQUESTS),
+    Interface("chart", ChartTraits, (ChartDelta, ChartSnapshot, Waiting), _DATA_REQUESTS),
 )
 
 

@@ -57,7 +57,7 @@ class LiveMetrics(MetricsTraits, DataView):
 
     def _on_payloads(self, payloads: list[Any]) -> None:
         self._metrics.queue_many(payloads)
-        self._changed()
+        self._changed(len(payloads))
 
     def _apply(self, payloads: list[Any]) -> None:
         # As the dispatcher would: in order, one at a time while an alert callback must see each.

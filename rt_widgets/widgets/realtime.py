@@ -15,7 +15,7 @@ import inspect
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .. import iothread
@@ -38,6 +38,7 @@ from ._base import (
 from ._children import ChildViews
 from ._contract import ConnectionCommand, RealtimeTraits, parse_command
 from ._status_feed import StatusFeed, state_name
+from .chart import LiveChart
 from .metrics import LiveMetrics
 from .notifications import Notifications
 from .status import ConnectionStatus
@@ -186,6 +187,28 @@ class RealtimeWidget(RealtimeTraits, BaseWidget):
                                                    on_alert=self._on_alert, fps=self._fps),
             tab=type)
 
+    def chart(self, type: str = "metrics_update", y: str | Sequence[str] | None = None,
+              by: str | None = None, window: float | None = 300.0, *, max_series: int = 32,
+              max_points: int = 10_000) -> LiveChart:
+        """A live time-series chart of ``type`` messages (the same one for the same ``y`` and
+        ``by``): every numeric field a series, or those named by ``y``; with ``by``, one series
+        per value of that field (``y`` the numeric field). ``window``: seconds shown while
+        following live data (``None``: everything kept).
+
+        >>> w.chart("trade", y="price", by="symbol", window=60)   # doctest: +SKIP
+        """
+        return self._chart(type, y, by, window, max_series, max_points)[0]
+
+    def _chart(self, type: str, y: str | Sequence[str] | None = None, by: str | None = None,
+               window: float | None = 300.0, max_series: int = 32, max_points: int = 10_000
+               ) -> tuple[LiveChart, bool]:
+        check_type("type", type)
+        fields = None if y is None else ((y,) if isinstance(y, str) else tuple(y))
+        return self._views.get_or_create(
+            LiveChart, (type, fields, by),
+            lambda: LiveChart(self._conn, type, y=y, by=by, window=window,
+                              max_series=max_series, max_points=max_points, fps=self._fps))
+
     def notifications(self, types: Iterable[str] = ("notification",)) -> Notifications:
         """Toasts for ``types`` messages and for connection events."""
         return self._notifications(types)[0]
@@ -250,6 +273,11 @@ class RealtimeWidget(RealtimeTraits, BaseWidget):
                 view, created = self._notifications((plan.type,))
             if created:
                 view.feed(plan.seed)
+            if plan.kind == "metrics":
+                # Numbers get a chart too, shown under their cards.
+                chart, created = self._chart(plan.type)
+                if created:
+                    chart.feed(plan.seed)
         except Exception:
             log.exception("rt_widgets: could not create the %s view of %r messages", plan.kind,
                           plan.type)
@@ -296,6 +324,9 @@ class RealtimeWidget(RealtimeTraits, BaseWidget):
         status = self._feed.read()
         overview = self._explorer.overview(now, time.time())
         children = {t: v for t, v in self._views.tabs.items() if not v.closed}
+        charts: dict[str, LiveChart] = {}
+        for chart in self._views.of(LiveChart):
+            charts.setdefault(chart.message_type, chart)
         with self.hold_sync():
             self.status = status.status
             self.attempt = status.attempt
@@ -307,6 +338,7 @@ class RealtimeWidget(RealtimeTraits, BaseWidget):
             self.stats = status.stats
             self.overview = overview
             self.children = children
+            self.charts = charts
         for notice in self._notices.counters(status.stats, now):
             self._deliver(notice)
         self._feed.watch(status.status, now)
@@ -369,6 +401,7 @@ class RealtimeWidget(RealtimeTraits, BaseWidget):
                 self.status = "closed"
                 self.next_retry_in = None
                 self.children = {}
+                self.charts = {}
 
     def __repr__(self) -> str:
         name = f", name={self.name!r}" if self.name else ""

@@ -70,7 +70,7 @@ class LiveTable(TableTraits, DataView):
 
     def _on_rows(self, payloads: list[Any]) -> None:
         self._table.queue_many(payloads)
-        self._changed()
+        self._changed(len(payloads))
 
     _apply = _on_rows
 

@@ -19,6 +19,7 @@ from rt_widgets import stores as stores_module
 from rt_widgets.explorer import VIEW_KINDS
 from rt_widgets.widgets import (
     ConnectionStatus,
+    LiveChart,
     LiveMetrics,
     LiveTable,
     Notifications,
@@ -46,6 +47,7 @@ WIDGETS: dict[str, type[traitlets.HasTraits]] = {
     "table": LiveTable,
     "metrics": LiveMetrics,
     "notifications": Notifications,
+    "chart": LiveChart,
 }
 
 
@@ -134,6 +136,8 @@ def test_commands_parse_exactly_as_declared() -> None:
                 {"kind": "snapshot_request"}):
         assert parse_command(bad) is None
     assert parse_data_request({"kind": "snapshot_request"}) == {"kind": "snapshot_request"}
+    for kind in ("pause", "resume"):
+        assert parse_data_request({"kind": kind, "extra": 1}) == {"kind": kind}
     assert parse_data_request({"kind": "reconnect"}) is None
 
 
