@@ -36,6 +36,7 @@ _PAYLOAD = repeat("payload")
 _DICT = frozenset((dict,))
 _STR = frozenset((str,))
 _NUMBERS = frozenset((int, float))
+_PLAIN_KEYS = frozenset((str, int, float, type(None)))
 # Up to this many types, a frame is split with one mask per type (bytes.translate of the types'
 # codes: ~1 ns per element) and ``compress``; past it, one pass appends each element to its type's
 # list, whose cost does not grow with the number of types.
@@ -76,15 +77,24 @@ def _payloads(objects: list[dict[str, Any]]) -> list[Any]:
         return list(map(dict.get, objects, _PAYLOAD))
 
 
-def coalesce_rows(rows: list[Any], key: str, fields: set[str]) -> tuple[dict[Any, Any], bool] | None:
-    """For queued table rows that are all dicts holding ``key`` (a hashable value) and only fields
-    in ``fields``: each key's last row (keys in order of first appearance), and whether each of
-    those rows holds every field (``len(row) == len(fields)``)."""
+def coalesce_rows(rows: list[Any], key: str | tuple[str, ...], fields: set[str]
+                  ) -> tuple[dict[Any, Any], bool] | None:
+    """For queued table rows that are all dicts holding ``key`` (a field, or a tuple of fields
+    whose values make the key as a tuple) with str, int, float or None values, and only fields in
+    ``fields``: each key's last row (keys in order of first appearance), and whether each of those
+    rows holds every field (``len(row) == len(fields)``)."""
     if not _DICT.issuperset(map(type, rows)):
         return None
+    getter = itemgetter(key) if isinstance(key, str) else itemgetter(*key)
     try:
-        last = dict(zip(map(itemgetter(key), rows), rows, strict=True))
+        keys = list(map(getter, rows))
+        last = dict(zip(keys, rows, strict=True))
     except (KeyError, TypeError):  # a row without the key, or an unhashable key
+        return None
+    # Rows are told apart by the JSON value of their key, and True == 1 in Python: a key of any
+    # type but these (a bool, say) goes row by row, where each key gets its own identity.
+    if not _PLAIN_KEYS.issuperset(map(type, keys if isinstance(key, str)
+                                      else chain.from_iterable(keys))):
         return None
     # A dict adds its keys to a set with the hashes it stores: no field name is hashed again.
     if len(fields.union(*rows)) != len(fields):  # a field the table does not know yet

@@ -15,7 +15,9 @@ kept in step with one small delta per frame instead of one message per input mes
 
 from __future__ import annotations
 
+import json
 import math
+import re
 import time
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Mapping
@@ -24,9 +26,12 @@ from itertools import islice, repeat
 from operator import itemgetter
 from typing import Any, Literal
 
+import orjson
+
 from ._batch import coalesce_rows, metric_columns
 
-__all__ = ["Alert", "MetricsStore", "NotificationStore", "TableStore"]
+__all__ = ["Alert", "LogStore", "MetricsStore", "NotificationStore", "TableStore", "epoch_seconds",
+           "full_text", "log_text", "number_of"]
 
 Clock = Callable[[], float]
 Level = Literal["info", "success", "warning", "error"]
@@ -52,13 +57,116 @@ def _check_positive_int(name: str, value: Any) -> int:
     return value
 
 
+_NUMERIC = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+_NUMBERS = frozenset((int, float))
+_first = itemgetter(0)
+
+
+def number_of(text: str) -> float | None:
+    """The number a numeric string spells (``"192.31"``, ``"-1e-3"``), or ``None``: digits with
+    an optional sign, point and exponent only (no spaces, ``inf``, ``nan``, hex or ``_``), finite.
+
+    >>> number_of("192.31"), number_of("1e3"), number_of("12 "), number_of("nan")
+    (192.31, 1000.0, None, None)
+    """
+    if len(text) > 64 or not _NUMERIC.fullmatch(text):
+        return None
+    value = float(text)
+    return value if math.isfinite(value) else None
+
+
+def epoch_seconds(value: Any) -> float | None:
+    """A timestamp as epoch seconds: a number (seconds), an ISO-8601 string (UTC when it has no
+    offset) or a numeric string (its unit inferred from its size: s, ms, µs or ns); ``None``
+    otherwise.
+
+    >>> epoch_seconds("1970-01-01T00:01:00Z"), epoch_seconds("1672515782136"), epoch_seconds(True)
+    (60.0, 1672515782.136, None)
+    """
+    kind = type(value)
+    if kind is float or kind is int:
+        return float(value)
+    if kind is not str:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        number = number_of(value)
+        if number is None:
+            return None
+        size = abs(number)
+        return number * (1e-9 if size >= 1e17 else 1e-6 if size >= 1e14 else
+                         1e-3 if size >= 1e11 else 1.0)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+class _Bool:
+    """The identity of a JSON ``true``/``false`` key: ``True == 1`` in Python, but a row keyed
+    ``true`` and a row keyed ``1`` are two rows."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: bool) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "true" if self.value else "false"
+
+
+_TRUE = _Bool(True)
+_FALSE = _Bool(False)
+
+
+_PLAIN_KEYS = frozenset((str, int, float, type(None)))
+
+
+def _identity(value: Any) -> Hashable:
+    """A key value as the store tells rows apart: by JSON value (``1``, ``true`` and ``"1"`` are
+    three rows; ``1`` and ``1.0`` one, as in JSON). An array or object raises TypeError."""
+    kind = type(value)
+    if kind in _PLAIN_KEYS:
+        return value  # type: ignore[no-any-return]
+    if kind is bool:
+        return _TRUE if value else _FALSE
+    if kind is list or kind is dict:  # a JSON array or object is no key (a misconfiguration)
+        raise TypeError(f"unusable key {value!r}")
+    hash(value)  # a hashable Python value someone applied by hand: itself (TypeError otherwise)
+    return value  # type: ignore[no-any-return]
+
+
+def _public(k: Hashable) -> Any:
+    """A stored key as a JSON value (what a view is sent and ``keys`` returns)."""
+    if type(k) is _Bool:
+        return k.value
+    if type(k) is tuple:
+        return [_public(v) for v in k]
+    return k
+
+
+def _key_fields(key: Any) -> tuple[str, ...]:
+    fields = (key,) if isinstance(key, str) else tuple(key) if isinstance(key, tuple | list) else ()
+    if not fields or not all(isinstance(f, str) and f for f in fields) or len(set(fields)) != len(
+            fields):
+        raise ValueError(f"key must be a field name or a tuple of distinct field names, got {key!r}")
+    return fields
+
+
 class TableStore:
     """Rows keyed by ``key``, kept in first-insertion order (oldest first, newest last).
 
+    - ``key`` is a field (``"id"``) or a tuple of fields (``("symbol", "id", "side")``): a row's
+      key is that field's value or the tuple of those values, told apart by JSON value (``1``,
+      ``true`` and ``"1"`` key three rows; ``1.5`` and ``"1.5"`` two).
     - ``apply(row)`` upserts: a new key appends a row; a known key merges the given fields into the
       existing row and keeps its position. A list applies each element in order (a batch).
     - ``delete(key)`` removes a row. Past ``max_rows`` the oldest row (first inserted) is evicted.
-    - A row that is not a dict or lacks ``key`` is not applied: it is counted in ``errors`` and
+    - ``apply_action(row, action)`` applies a feed's action (BitMEX-style): ``"delete"`` deletes the
+      row's key, ``"partial"`` replaces the table's contents with the rows of the partial (the rows
+      of partial messages in a row, up to any other action or :meth:`end_partial`), anything else
+      upserts.
+    - A row that is not a dict or lacks a key field is not applied: it is counted in ``errors`` and
       described in ``last_error``.
     - ``columns``: the given list, or every field seen so far in first-seen order.
     - ``drain()`` returns what changed since the previous drain (or ``None``) and increments
@@ -72,17 +180,27 @@ class TableStore:
     ``_settle_coalesced``). Stored rows are never changed in place (a merge makes a new dict), so a
     row handed out in a delta or kept by the caller stays as it was. Not thread-safe: use a store
     from one thread.
+
+    >>> t = TableStore(key=("symbol", "side"))
+    >>> t.apply([{"symbol": "XBT", "side": "Buy", "size": 1}, {"symbol": "XBT", "side": "Sell"}])
+    >>> t.apply_action({"symbol": "XBT", "side": "Buy"}, "delete"); t.keys
+    [['XBT', 'Sell']]
     """
 
     def __init__(
         self,
-        key: str = "id",
+        key: str | tuple[str, ...] = "id",
         max_rows: int = 10_000,
         columns: Iterable[str] | None = None,
     ) -> None:
-        if not isinstance(key, str) or not key:
-            raise ValueError(f"key must be a non-empty string, got {key!r}")
-        self.key = key
+        fields = _key_fields(key)
+        #: The key as given: a field name, or a tuple of field names.
+        self.key: str | tuple[str, ...] = key if isinstance(key, str) else fields
+        #: The key's fields, in order (one for a single-field key).
+        self.key_fields = fields
+        self._single = len(fields) == 1
+        # What the batch passes read the key with: the field, or the fields (a tuple per row).
+        self._spec: str | tuple[str, ...] = fields[0] if self._single else fields
         self.max_rows = _check_positive_int("max_rows", max_rows)
         # A plain dict keeps rows in insertion order and stores a row ~6x faster than an
         # OrderedDict, but finding its oldest key scans the holes earlier evictions left at its
@@ -93,11 +211,11 @@ class TableStore:
         self._order: deque[tuple[Hashable, int]] = deque()
         self._born: dict[Hashable, int] = {}
         self._generation = 0
-        self._key_of = itemgetter(key)
+        self._key_of = itemgetter(*fields)
         self._fixed_columns = columns is not None
-        self._columns: list[str] = list(columns) if columns is not None else [key]
+        self._columns: list[str] = list(columns) if columns is not None else list(fields)
         # Every field seen in any row (with fixed columns, also those not shown).
-        self._fields: set[str] = set(self._columns)
+        self._fields: set[str] = set(self._columns) | set(fields)
         self._inbox: list[Any] = []
         self._dirty: dict[Hashable, object] = {}
         # The row each key had in the last delta (what a view holds), to send only what changed.
@@ -105,6 +223,8 @@ class TableStore:
         self._deleted: dict[Hashable, None] = {}
         self._cleared = False
         self._columns_changed = False
+        self._errors_changed = False
+        self._in_partial = False
         self.seq = 0
         self._errors = 0
         self._evicted = 0
@@ -130,14 +250,21 @@ class TableStore:
             # stored one as it is: applied now, while it is still in the CPU cache.
             rows = self._rows
             try:
-                k = payload[self.key]
-                known = k in rows
-                if self._fields.issuperset(payload) and (known or len(rows) < self.max_rows):
-                    rows[k] = payload
-                    if not known:
-                        self._inserted(k)
-                    self._dirty[k] = None
-                    return
+                # A bool key (or one in a tuple) has an identity of its own: the row-by-row path.
+                if self._single:
+                    k = payload[self._spec]
+                    plain = type(k) is not bool
+                else:
+                    k = self._key_of(payload)
+                    plain = _PLAIN_KEYS.issuperset(map(type, k))
+                if plain:
+                    known = k in rows
+                    if self._fields.issuperset(payload) and (known or len(rows) < self.max_rows):
+                        rows[k] = payload
+                        if not known:
+                            self._inserted(k)
+                        self._dirty[k] = None
+                        return
             except (KeyError, TypeError):
                 pass  # the row-by-row path reports it
         inbox.append(payload)
@@ -150,6 +277,28 @@ class TableStore:
         inbox += payloads
         if len(inbox) >= INBOX_LIMIT:
             self._settle()
+
+    def apply_action(self, payload: Any, action: str | None) -> None:
+        """Apply a message's rows (a row or a list of rows) as its ``action`` says: ``"delete"``
+        deletes them (by their key fields), ``"partial"`` makes them the table's contents (the first
+        partial message after anything else clears the table; the partial messages that follow it
+        add to it), anything else (``"insert"``, ``"update"``, ``None``) upserts."""
+        if action == "partial":
+            if not self._in_partial:
+                self.clear()
+                self._in_partial = True
+            self.queue(payload)
+            return
+        self._in_partial = False
+        if action == "delete":
+            self.apply_delete(payload)
+        else:
+            self.queue(payload)
+
+    def end_partial(self) -> None:
+        """The next ``partial`` starts the table afresh even if nothing came since the last one
+        (a new connection: its partial is a new image)."""
+        self._in_partial = False
 
     def _settle(self) -> None:
         """Apply the queued rows, in order."""
@@ -171,8 +320,9 @@ class TableStore:
     def _settle_coalesced(self, batch: list[Any]) -> bool:
         """Apply ``batch`` with one pass over its rows (``_batch.coalesce_rows``) and one store per
         key; ``False`` (nothing applied) when it needs the row-by-row path: non-dict or keyless rows,
-        a new field, or an eviction of a row the batch also holds."""
-        coalesced = coalesce_rows(batch, self.key, self._fields)
+        keys that are not plain JSON scalars, a new field, or an eviction of a row the batch also
+        holds."""
+        coalesced = coalesce_rows(batch, self._spec, self._fields)
         if coalesced is None:
             return False
         last, whole = coalesced
@@ -210,16 +360,28 @@ class TableStore:
         self._dirty.update(last)  # only the keys matter: no dict made for them
         return True
 
-    def _upsert(self, row: dict[str, Any], adopt: bool) -> None:
+    def _key(self, row: dict[str, Any]) -> Hashable | None:
+        """The identity of ``row``'s key, or ``None`` (an error recorded) when it has none."""
         try:
-            k = row[self.key]
-            existing = self._rows.get(k)
+            k = self._key_of(row)
         except KeyError:
-            self._error(f"table row ignored: it has no {self.key!r} field: {_sample(row)}")
-            return
+            missing = [f for f in self.key_fields if f not in row]
+            names = ", ".join(map(repr, missing))
+            self._error(f"table row ignored: it has no {names} field"
+                        f"{'s' if len(missing) > 1 else ''} (the table's key): {_sample(row)}")
+            return None
+        try:
+            return _identity(k) if self._single else tuple(map(_identity, k))
         except TypeError:
-            self._error(f"table row ignored: its {self.key!r} is not a usable key: {_sample(row)}")
+            self._error(f"table row ignored: its key {_sample(k)} is not a usable key (a JSON "
+                        f"string, number, boolean or null): {_sample(row)}")
+            return None
+
+    def _upsert(self, row: dict[str, Any], adopt: bool) -> None:
+        k = self._key(row)
+        if k is None:
             return
+        existing = self._rows.get(k)
         if existing is None:
             self._rows[k] = row if adopt else dict(row)
             self._inserted(k)
@@ -279,32 +441,54 @@ class TableStore:
             self._order = deque((key, born[key]) for key in self._rows)
 
     def _reject(self, row: Any) -> None:
-        self._error(f"table row ignored: expected an object with key {self.key!r}, got {_sample(row)}")
+        self._error(f"table row ignored: expected an object with key {self._describe_key()}, "
+                    f"got {_sample(row)}")
 
-    def delete(self, key: Hashable) -> bool:
-        """Remove the row with this key; returns whether it existed."""
+    def _describe_key(self) -> str:
+        return repr(self.key_fields[0]) if self._single else repr(self.key_fields)
+
+    def _lookup(self, key: Any) -> Hashable:
+        """The identity of a key given by a caller: the field's value, or a tuple (or list) of the
+        fields' values. Raises TypeError when it cannot be a key."""
+        if self._single:
+            return _identity(key)
+        if not isinstance(key, tuple | list) or len(key) != len(self.key_fields):
+            raise TypeError(f"expected {len(self.key_fields)} values")
+        return tuple(map(_identity, key))
+
+    def delete(self, key: Any) -> bool:
+        """Remove the row with this key (a tuple of values for a tuple key); returns whether it
+        existed."""
         self._settle()
         try:
-            found = self._rows.pop(key, None) is not None
+            k = self._lookup(key)
         except TypeError:
-            self._error(f"table delete ignored: {_sample(key)} is not a usable key")
+            self._error(f"table delete ignored: {_sample(key)} is not a key of this table "
+                        f"(keyed by {self._describe_key()})")
             return False
+        found = self._rows.pop(k, None) is not None
         if found:
-            self._forget(key)
-            self._mark_deleted(key)
+            self._forget(k)
+            self._mark_deleted(k)
         return found
 
     def apply_delete(self, payload: Any) -> None:
         """Delete by a message payload: a key, a row holding the key, or a list of either."""
-        items = payload if isinstance(payload, list) else [payload]
+        if not isinstance(payload, list):
+            items = [payload]
+        elif self._single or any(isinstance(v, dict | list) for v in payload):
+            items = payload
+        else:  # the values of one tuple key
+            items = [payload]
         for item in items:
             if isinstance(item, dict):
-                if self.key not in item:
-                    self._settle()
-                    self._error(f"table delete ignored: it has no {self.key!r} field: "
-                                f"{_sample(item)}")
+                self._settle()
+                k = self._key(item)
+                if k is None:
                     continue
-                self.delete(item[self.key])
+                if self._rows.pop(k, None) is not None:
+                    self._forget(k)
+                    self._mark_deleted(k)
             else:
                 self.delete(item)
 
@@ -327,6 +511,7 @@ class TableStore:
     def _error(self, message: str) -> None:
         self._errors += 1
         self._last_error = message
+        self._errors_changed = True
 
     # -- reading (each applies the queue first) -------------------------------------------
 
@@ -358,9 +543,18 @@ class TableStore:
         self._settle()
         return [dict(row) for row in self._rows.values()]
 
-    def get(self, key: Hashable) -> dict[str, Any] | None:
+    @property
+    def keys(self) -> list[Any]:
+        """The rows' keys as JSON values (a list of values for a tuple key), oldest first."""
         self._settle()
-        row = self._rows.get(key)
+        return [_public(k) for k in self._rows]
+
+    def get(self, key: Any) -> dict[str, Any] | None:
+        self._settle()
+        try:
+            row = self._rows.get(self._lookup(key))
+        except TypeError:
+            return None
         return None if row is None else dict(row)
 
     def __len__(self) -> int:
@@ -370,7 +564,7 @@ class TableStore:
     def __contains__(self, key: object) -> bool:
         self._settle()
         try:
-            return key in self._rows
+            return self._lookup(key) in self._rows
         except TypeError:
             return False
 
@@ -378,16 +572,18 @@ class TableStore:
     def dirty(self) -> bool:
         """Whether something changed since the last drain."""
         self._settle()
-        return bool(self._dirty or self._deleted or self._cleared or self._columns_changed)
+        return bool(self._dirty or self._deleted or self._cleared or self._columns_changed
+                    or self._errors_changed)
 
     def drain(self) -> dict[str, Any] | None:
         """The changes since the previous drain as a delta body, or ``None`` when nothing changed.
 
-        Keys: ``seq``; ``clear`` (True: drop every row), ``delete`` (keys), ``upsert`` (rows: a new
-        row whole, a row sent before as the key and the fields that changed since; merge into a
-        known key, append a new one), ``columns`` (when changed). A view applies them in that order
-        (clear, delete, upsert) and then holds the store's rows in the store's order. Do not change
-        the rows: whole ones are the store's own.
+        Keys: ``seq``; ``clear`` (True: drop every row), ``delete`` (keys as JSON values: a list
+        of values for a tuple key), ``upsert`` (rows: a new row whole, a row sent before as its
+        key fields and the fields that changed since; merge into a known key, append a new one),
+        ``columns`` (when changed), ``errors`` and ``last_error`` (when rows were ignored). A
+        view applies them in that order (clear, delete, upsert) and then holds the store's rows in
+        the store's order. Do not change the rows: whole ones are the store's own.
         """
         if not self.dirty:
             return None
@@ -395,7 +591,7 @@ class TableStore:
         if self._dirty:
             rows = self._rows
             sent = self._sent
-            key = self.key
+            fields = self.key_fields
             for k in self._dirty:
                 row = rows[k]
                 before = sent.get(k)
@@ -408,10 +604,12 @@ class TableStore:
                 changed = {name: value for name, value in row.items()
                            if name not in before or before[name] != value}
                 if changed:
-                    changed[key] = k
+                    for name in fields:
+                        changed[name] = row[name]
                     upsert.append(changed)
             self._dirty = {}
-        if not (upsert or self._deleted or self._cleared or self._columns_changed):
+        if not (upsert or self._deleted or self._cleared or self._columns_changed
+                or self._errors_changed):
             return None
         self.seq += 1
         delta: dict[str, Any] = {"seq": self.seq}
@@ -421,22 +619,30 @@ class TableStore:
             delta["upsert"] = upsert
         # After a clear the view holds nothing that deletions could still apply to.
         if self._deleted and not self._cleared:
-            delta["delete"] = list(self._deleted)
+            delta["delete"] = list(map(_public, self._deleted))
         if self._columns_changed:
             delta["columns"] = list(self._columns)
+        if self._errors_changed:
+            delta["errors"] = self._errors
+            delta["last_error"] = self._last_error
         self._deleted = {}
         self._cleared = False
         self._columns_changed = False
+        self._errors_changed = False
         return delta
 
     def snapshot(self) -> dict[str, Any]:
-        """The whole state at ``seq``: ``seq``, ``key``, ``columns``, ``rows`` (oldest first)."""
+        """The whole state at ``seq``: ``seq``, ``key`` (its first field), ``keys`` (every key
+        field), ``columns``, ``rows`` (oldest first), ``errors``, ``last_error``."""
         self._settle()
         return {
             "seq": self.seq,
-            "key": self.key,
+            "key": self.key_fields[0],
+            "keys": list(self.key_fields),
             "columns": list(self._columns),
             "rows": list(self._rows.values()),
+            "errors": self._errors,
+            "last_error": self._last_error,
         }
 
 
@@ -464,9 +670,15 @@ class MetricsStore:
     """Latest value and a bounded history per numeric series.
 
     ``apply({"cpu": 41.5, "mem": 62})`` merges into ``latest`` and appends ``(t, value)`` to each
-    series' history (at most ``history`` points). Values that are not finite numbers (strings,
-    booleans, nested objects, NaN) are ignored and counted in ``ignored``. ``t`` is the given time
-    or ``clock()`` (epoch seconds) when ``apply`` is called.
+    series' history (at most ``history`` points). A numeric string (``"192.31"``, as exchanges send
+    prices) is a number; values that are not finite numbers (other strings, booleans, nested
+    objects, NaN) are ignored and counted in ``ignored``.
+
+    ``t`` is the message's own time when it has one: epoch seconds, or an ISO-8601 string (read
+    when the point is first read, so a fast feed parses only the points that are shown); else
+    ``clock()`` (epoch seconds) when the payload arrives. Histories are read in time order, so the
+    points of a server that sends several at once keep their own times instead of piling up at
+    one instant. A time that cannot be read is the time it was read at.
 
     Thresholds: ``set_threshold("cpu", above=90)`` calls ``on_alert(Alert)`` each time a series
     moves into breach (edge-triggered: once per crossing, not once per value while it stays beyond).
@@ -492,7 +704,8 @@ class MetricsStore:
         self._latest: dict[str, float] = {}
         # Each series' history as two columns: no tuple is made per point, and a batch's points are
         # two extends.
-        self._history: dict[str, tuple[deque[float], deque[float]]] = {}
+        # Times are epoch seconds, or ISO strings not read yet (see _resolve).
+        self._history: dict[str, tuple[deque[float | str], deque[float]]] = {}
         self.series: list[str] | None = list(series) if series is not None else None
         self.thresholds: dict[str, dict[str, float]] = {}
         self._breached: dict[str, bool] = {}
@@ -500,7 +713,9 @@ class MetricsStore:
         self._ignored = 0
         self.seq = 0
         self._inbox: list[Any] = []
-        self._inbox_times: list[float] = []
+        self._inbox_times: list[float | str] = []
+        # Whether a time may still be a string (an ISO timestamp not read yet).
+        self._unread_times = False
         # Points appended since the last drain, per series: the newest ones of its history.
         self._new: dict[str, int] = {}
         self._fresh = False
@@ -532,26 +747,49 @@ class MetricsStore:
         self.series = list(series) if series is not None else None
         self._config_changed = True
 
-    def apply(self, payload: Any, t: float | None = None) -> None:
-        """Merge a ``{name: number}`` payload (a list applies each element in order), now."""
+    def apply(self, payload: Any, t: float | str | None = None) -> None:
+        """Merge a ``{name: number}`` payload (a list applies each element in order), now, at
+        time ``t`` (epoch seconds or ISO-8601; default: now)."""
         if self._inbox:
             self._settle()
-        self._merge_each([payload], [self._clock() if t is None else t])
+        self._merge_each([payload], [self._time(t)])
 
-    def queue(self, payload: Any, t: float | None = None) -> None:
+    def queue(self, payload: Any, t: float | str | None = None) -> None:
         """Like ``apply``, applied on the next read: the fast path for message handlers."""
         inbox = self._inbox
         inbox.append(payload)
-        self._inbox_times.append(self._clock() if t is None else t)
+        self._inbox_times.append(self._time(t))
         if self.thresholds or len(inbox) >= INBOX_LIMIT:
             self._settle()
 
-    def queue_many(self, payloads: list[Any], t: float | None = None) -> None:
+    def queue_many(self, payloads: list[Any], t: float | str | None = None) -> None:
         """``queue`` each of ``payloads`` in order, all at time ``t`` (default: now)."""
         self._inbox += payloads
-        self._inbox_times += repeat(self._clock() if t is None else t, len(payloads))
+        self._inbox_times += repeat(self._time(t), len(payloads))
         if self.thresholds or len(self._inbox) >= INBOX_LIMIT:
             self._settle()
+
+    def queue_stamped(self, payloads: list[Any], stamps: list[Any]) -> None:
+        """``queue`` each of ``payloads`` at its own time: ``stamps[i]`` (epoch seconds, an
+        ISO-8601 string, or ``None``: now), as a ``Timed`` handler is given them."""
+        if len(stamps) != len(payloads):
+            raise ValueError(f"{len(payloads)} payloads but {len(stamps)} timestamps")
+        if stamps.count(None):
+            now = self._clock()
+            stamps = [now if t is None else t for t in stamps]
+        if not self._unread_times and not _NUMBERS.issuperset(map(type, stamps)):
+            self._unread_times = True
+        self._inbox += payloads
+        self._inbox_times += stamps
+        if self.thresholds or len(self._inbox) >= INBOX_LIMIT:
+            self._settle()
+
+    def _time(self, t: Any) -> float | str:
+        if t is None:
+            return self._clock()
+        if type(t) is not float:
+            self._unread_times = True
+        return t  # type: ignore[no-any-return]
 
     def _settle(self) -> None:
         payloads = self._inbox
@@ -563,12 +801,12 @@ class MetricsStore:
         if not self._settle_by_series(payloads, times):
             self._merge_each(payloads, times)
 
-    def _merge_each(self, payloads: list[Any], times: list[float]) -> None:
+    def _merge_each(self, payloads: list[Any], times: list[float | str]) -> None:
         for payload, when in zip(payloads, times, strict=True):
             for item in payload if isinstance(payload, list) else (payload,):
                 self._merge(item, when)
 
-    def _settle_by_series(self, payloads: list[Any], times: list[float]) -> bool:
+    def _settle_by_series(self, payloads: list[Any], times: list[float | str]) -> bool:
         """Apply payloads that all hold the same known series, a series at a time; ``False``
         (nothing applied) when they need the payload-by-payload path."""
         if self.thresholds or type(payloads[0]) is not dict:
@@ -595,7 +833,7 @@ class MetricsStore:
         self._fresh = True
         return True
 
-    def _merge(self, payload: Any, when: float) -> None:
+    def _merge(self, payload: Any, when: float | str) -> None:
         if not isinstance(payload, dict):
             self._ignored += 1
             return
@@ -605,9 +843,15 @@ class MetricsStore:
         isfinite = math.isfinite
         for name, value in payload.items():
             kind = type(value)
+            if kind is int or (kind is float and isfinite(value)):
+                pass
+            elif kind is str:  # "192.31": a price as exchanges send it
+                value = number_of(value)
+                if value is None:
+                    self._ignored += 1
+                    continue
             # A subclass of int or float counts; bool, although an int, does not.
-            if not (kind is int or (kind is float and isfinite(value))) and (
-                    not isinstance(value, int | float) or isinstance(value, bool)
+            elif (not isinstance(value, int | float) or isinstance(value, bool)
                     or not isfinite(value)):
                 self._ignored += 1
                 continue
@@ -657,10 +901,15 @@ class MetricsStore:
         return self._ignored
 
     def history(self, name: str) -> list[tuple[float, float]]:
-        """The ``(t, value)`` points of one series, oldest first."""
+        """The ``(t, value)`` points of one series, in time order (oldest first)."""
         self._settle()
         series = self._history.get(name)
-        return list(zip(*series, strict=True)) if series is not None else []
+        if series is None:
+            return []
+        self._resolve(series[0], 0, {})
+        points: list[tuple[float, float]] = list(zip(*series, strict=True))  # type: ignore[arg-type]
+        points.sort(key=_first)
+        return points
 
     @property
     def names(self) -> list[str]:
@@ -687,7 +936,8 @@ class MetricsStore:
             new = self._new
             appended = {name: min(n, keep) for name, n in new.items() if n}
             delta["latest"] = {name: self._latest[name] for name in appended}
-            delta["append"] = {name: self._points(name, n) for name, n in appended.items()}
+            memo: dict[str, float] = {}
+            delta["append"] = {name: self._points(name, n, memo) for name, n in appended.items()}
             for name in appended:
                 new[name] = 0
         if self._config_changed:
@@ -696,19 +946,43 @@ class MetricsStore:
             self._config_changed = False
         return delta
 
-    def _points(self, name: str, n: int) -> list[list[float]]:
-        """The last ``n`` points of a series, as ``[t, value]`` lists (oldest first)."""
+    def _points(self, name: str, n: int, memo: dict[str, float] | None = None
+                ) -> list[list[float]]:
+        """The last ``n`` points of a series, as ``[t, value]`` lists in time order."""
         times, values = self._history[name]
         start = max(len(times) - n, 0)
-        return list(map(list, zip(islice(times, start, None), islice(values, start, None),
-                                  strict=True)))
+        self._resolve(times, start, {} if memo is None else memo)
+        points: list[list[float]] = list(map(list, zip(islice(times, start, None),  # type: ignore[arg-type]
+                                                       islice(values, start, None), strict=True)))
+        points.sort(key=_first)  # already in order but for a late point: a linear pass
+        return points
+
+    def _resolve(self, times: deque[float | str], start: int, memo: dict[str, float]) -> None:
+        """Read the ISO-8601 times from ``start`` on into epoch seconds, in place (each is read
+        once, only when a reader first needs it; ``memo``: times already read in this pass)."""
+        if not self._unread_times:
+            return
+        for i in range(start, len(times)):
+            t = times[i]
+            if type(t) is float:
+                continue
+            seconds = memo.get(t) if type(t) is str else None
+            if seconds is None:
+                seconds = epoch_seconds(t)
+                if seconds is None:
+                    seconds = self._clock()
+                if type(t) is str:
+                    memo[t] = seconds
+            times[i] = seconds
 
     def snapshot(self) -> dict[str, Any]:
         self._settle()
+        memo: dict[str, float] = {}
         return {
             "seq": self.seq,
             "latest": dict(self._latest),
-            "history": {name: self._points(name, self.history_size) for name in self._history},
+            "history": {name: self._points(name, self.history_size, memo)
+                        for name in self._history},
             "series": self.series,
             "thresholds": {k: dict(v) for k, v in self.thresholds.items()},
         }
@@ -801,3 +1075,297 @@ class NotificationStore:
 
     def snapshot(self) -> dict[str, Any]:
         return {"seq": self.seq, "items": list(self._items)}
+
+
+# A log entry's text: at most this many characters of a string value or of a field name, items of
+# an array or object, levels of nesting, and characters in all (then "…" says what was cut).
+LOG_VALUE_CHARS = 200
+LOG_NAME_CHARS = 60
+LOG_ITEMS = 25
+LOG_DEPTH = 6
+LOG_TEXT_CHARS = 2000
+# The text of every entry of one delta, and of a snapshot, at most (newest entries first).
+LOG_DELTA_CHARS = 64_000
+LOG_SNAPSHOT_CHARS = 256_000
+# The full text of one entry, at most.
+LOG_FULL_CHARS = 1_000_000
+_ELLIPSIS = "…"
+
+
+class _Render:
+    """What one entry's rendering has produced so far."""
+
+    __slots__ = ("size", "truncated")
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.truncated = False
+
+
+def _cut(text: str, limit: int, state: _Render) -> str:
+    if len(text) > limit:
+        state.truncated = True
+        return text[:limit] + _ELLIPSIS
+    return text
+
+
+def _quoted(text: str, limit: int, state: _Render) -> str:
+    if len(text) > limit:
+        state.truncated = True
+        return _json_string(text[:limit])[:-1] + _ELLIPSIS + '"'
+    return _json_string(text)
+
+
+def _json_string(text: str) -> str:
+    try:
+        return orjson.dumps(text).decode()
+    except TypeError:  # a lone surrogate (never in decoded JSON; maybe in a str given by hand)
+        return json.dumps(text)
+
+
+def _scalar(value: Any, state: _Render) -> str | None:
+    if isinstance(value, str):
+        return _quoted(value, LOG_VALUE_CHARS, state)
+    if value is None or isinstance(value, bool | int | float):
+        try:
+            return orjson.dumps(value).decode()
+        except TypeError:  # an int past 64 bits
+            return _cut(str(value), LOG_VALUE_CHARS, state)
+    if isinstance(value, bytes | bytearray | memoryview):
+        data = bytes(value)
+        shown = data[:32].hex(" ")
+        if len(data) > 32:
+            shown += " " + _ELLIPSIS
+            state.truncated = True
+        return f"<{len(data)} bytes: {shown}>"
+    return None
+
+
+_INLINE_CHARS = 72
+
+
+def _inline(value: dict[Any, Any] | list[Any] | tuple[Any, ...], state: _Render) -> str | None:
+    """A container of scalars on one line: an object when it fits (``{"x": 1}``), an array as
+    many of its first items as fit (``[1, 2, … 98 more]``); ``None`` to show it a line per item."""
+    is_dict = isinstance(value, dict)
+    probe = _Render()
+    parts: list[str] = []
+    size = 0
+    pairs = value.items() if isinstance(value, dict) else ((None, v) for v in value)
+    for i, (name, item) in enumerate(pairs):
+        if isinstance(item, dict | list | tuple) and item:
+            return None
+        shown = _scalar(item, probe) or ("{}" if isinstance(item, dict) else "[]")
+        if is_dict:
+            shown = f"{_quoted(str(name), LOG_NAME_CHARS, probe)}: {shown}"
+        size += len(shown) + 2
+        if size > _INLINE_CHARS or i == LOG_ITEMS:
+            if is_dict or not parts:
+                return None
+            probe.truncated = True
+            parts.append(f"{_ELLIPSIS} {len(value) - i} more")
+            break
+        parts.append(shown)
+    if probe.truncated:
+        state.truncated = True
+    body = ", ".join(parts)
+    return "{" + body + "}" if is_dict else "[" + body + "]"
+
+
+def _render(value: Any, pad: str, depth: int, state: _Render) -> str:
+    text = _scalar(value, state)
+    if text is None:
+        is_dict = isinstance(value, dict)
+        if not isinstance(value, dict | list | tuple):
+            text = _cut(repr(value), LOG_VALUE_CHARS, state)
+        elif not value:
+            text = "{}" if is_dict else "[]"
+        elif depth >= LOG_DEPTH or state.size >= LOG_TEXT_CHARS:
+            state.truncated = True
+            text = ("{" if is_dict else "[") + _ELLIPSIS + ("}" if is_dict else "]")
+        else:
+            text = _inline(value, state)
+        if text is None:
+            inner = pad + "  "
+            lines: list[str] = []
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for i, (name, item) in enumerate(items):
+                if i == LOG_ITEMS or state.size >= LOG_TEXT_CHARS:
+                    state.truncated = True
+                    lines.append(f"{inner}{_ELLIPSIS} {len(value) - i} more")
+                    break
+                head = f"{_quoted(str(name), LOG_NAME_CHARS, state)}: " if is_dict else ""
+                line = inner + head + _render(item, inner, depth + 1, state)
+                state.size += len(line) + 2
+                lines.append(line)
+            opening, closing = ("{", "}") if is_dict else ("[", "]")
+            text = opening + "\n" + ",\n".join(lines) + "\n" + pad + closing
+    return text
+
+
+def log_text(value: Any) -> tuple[str, bool]:
+    """A message payload as a log shows it: pretty JSON, with long strings and names, long arrays
+    and objects, deep nesting and the whole cut short; and whether anything was cut.
+
+    >>> print(log_text({"s": "BTCUSDT", "p": "0.001", "levels": [[1, 2], [3, 4]]})[0])
+    {
+      "s": "BTCUSDT",
+      "p": "0.001",
+      "levels": [
+        [1, 2],
+        [3, 4]
+      ]
+    }
+    >>> log_text("x" * 300)[1]
+    True
+    """
+    state = _Render()
+    text = _render(value, "", 0, state)
+    if len(text) > LOG_TEXT_CHARS:
+        state.truncated = True
+        text = text[:LOG_TEXT_CHARS] + _ELLIPSIS
+    return text, state.truncated
+
+
+def full_text(value: Any) -> str:
+    """The whole payload as pretty JSON (up to :data:`LOG_FULL_CHARS` characters)."""
+    try:
+        text = orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        text = repr(value) if not isinstance(value, bytes | bytearray | memoryview) else (
+            bytes(value).hex(" "))
+    if len(text) > LOG_FULL_CHARS:
+        text = text[:LOG_FULL_CHARS] + f"\n{_ELLIPSIS} ({len(text) - LOG_FULL_CHARS:,} more characters)"
+    return text
+
+
+def _iso(t: Any) -> str:
+    if isinstance(t, str):
+        return t[:40]
+    return datetime.fromtimestamp(float(t), UTC).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z")
+
+
+class LogStore:
+    """The last ``limit`` messages (of one type, or of every type), newest last, for a log view.
+
+    ``add(type, payload, t)`` keeps the message as it is: nothing is formatted per message. What a
+    view is sent is rendered when it is drained, and only for the entries it is sent: each entry
+    is ``{"id", "type", "time", "text", "truncated", "size"}``, its ``text`` the payload as
+    :func:`log_text` renders it (bounded), ``time`` the message's own time when it has one
+    (``t``: epoch seconds or ISO-8601), else its arrival. :meth:`full` gives the whole text of
+    an entry still kept. Not thread-safe: use a store from one thread.
+
+    >>> log = LogStore(limit=2, clock=lambda: 0.0)
+    >>> for i in range(3): log.add("tick", {"n": i})
+    >>> [e["text"].replace(chr(10), "") for e in log.snapshot()["entries"]], log.total
+    (['{"n": 1}', '{"n": 2}'], 3)
+    """
+
+    def __init__(self, limit: int = 200, *, clock: Clock = time.time) -> None:
+        self.limit = _check_positive_int("limit", limit)
+        self._clock = clock
+        # [id, type, payload, time, rendered entry or None]
+        self._items: deque[list[Any]] = deque(maxlen=self.limit)
+        self._next_id = 1
+        self._sent_id = 0
+        self.seq = 0
+        #: Messages logged since the store was made (the kept ones are the last ``limit``).
+        self.total = 0
+
+    def add(self, type: str, payload: Any, t: float | str | None = None) -> None:
+        """Log one message (``t``: its own time, if it has one)."""
+        self._items.append([self._next_id, type, payload, self._clock() if t is None else t, None])
+        self._next_id += 1
+        self.total += 1
+
+    def add_many(self, type: str, payloads: list[Any], stamps: list[Any] | None = None) -> None:
+        """Log several messages of one type, in order (``stamps``: their own times, or ``None``)."""
+        if len(payloads) > self.limit:  # only the last ``limit`` would stay
+            skipped = len(payloads) - self.limit
+            payloads = payloads[skipped:]
+            stamps = None if stamps is None else stamps[skipped:]
+            self._next_id += skipped
+            self.total += skipped
+        now = self._clock()
+        first = self._next_id
+        self._items.extend(
+            [first + i, type, payload, now if stamps is None or stamps[i] is None else stamps[i],
+             None] for i, payload in enumerate(payloads))
+        self._next_id += len(payloads)
+        self.total += len(payloads)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def dirty(self) -> bool:
+        return self._next_id - 1 > self._sent_id
+
+    def _entry(self, item: list[Any]) -> dict[str, Any]:
+        entry: dict[str, Any] | None = item[4]
+        if entry is None:
+            text, truncated = log_text(item[2])
+            t = item[3]
+            entry = item[4] = {
+                "id": item[0], "type": _cut(str(item[1]), LOG_NAME_CHARS * 4, _Render()),
+                "time": _iso(t) if isinstance(t, str) or epoch_seconds(t) is not None else "",
+                "text": text, "truncated": truncated, "size": _size(item[2]),
+            }
+        return entry
+
+    def _newest(self, count: int, budget: int) -> list[dict[str, Any]]:
+        """The rendered newest ``count`` entries (fewer past ``budget`` characters), oldest first."""
+        out: list[dict[str, Any]] = []
+        used = 0
+        items = self._items
+        for i in range(len(items) - 1, max(len(items) - count, 0) - 1, -1):
+            entry = self._entry(items[i])
+            used += len(entry["text"]) + 100
+            if out and used > budget:
+                break
+            out.append(entry)
+        out.reverse()
+        return out
+
+    def drain(self) -> dict[str, Any] | None:
+        """``{"seq", "add": [entries, oldest first], "total"}`` with the entries logged since the
+        last drain (the newest of them, within a size budget), or ``None``."""
+        if not self.dirty:
+            return None
+        new = self._next_id - 1 - self._sent_id
+        self._sent_id = self._next_id - 1
+        self.seq += 1
+        return {"seq": self.seq, "add": self._newest(min(new, len(self._items)), LOG_DELTA_CHARS),
+                "total": self.total}
+
+    def snapshot(self) -> dict[str, Any]:
+        """``{"seq", "limit", "total", "entries"}``: the kept entries (the newest within a size
+        budget), oldest first."""
+        return {"seq": self.seq, "limit": self.limit, "total": self.total,
+                "entries": self._newest(len(self._items), LOG_SNAPSHOT_CHARS)}
+
+    def full(self, id: int) -> str | None:
+        """The whole text of entry ``id``, or ``None`` once it is no longer kept."""
+        items = self._items
+        if not items or isinstance(id, bool) or not isinstance(id, int):
+            return None
+        index = id - items[0][0]
+        if not 0 <= index < len(items) or items[index][0] != id:
+            return None
+        return full_text(items[index][2])
+
+    @property
+    def entries(self) -> list[dict[str, Any]]:
+        """Every kept entry, rendered, oldest first."""
+        return [dict(self._entry(item)) for item in self._items]
+
+
+def _size(value: Any) -> int:
+    """The payload's size in bytes as JSON (bytes: their length)."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return len(value)
+    try:
+        return len(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS))
+    except TypeError:
+        return len(repr(value))

@@ -38,16 +38,21 @@ def reference_group_by_type(data: list[Any]) -> _batch.Grouped | None:
             [[obj.get("payload") for obj in groups[kind]] for kind in distinct])
 
 
-def reference_coalesce_rows(rows: list[Any], key: str, fields: set[str]
+def reference_coalesce_rows(rows: list[Any], key: str | tuple[str, ...], fields: set[str]
                             ) -> tuple[dict[Any, Any], bool] | None:
     last: dict[Any, Any] = {}
+    names = (key,) if isinstance(key, str) else key
     for row in rows:
-        if type(row) is not dict or key not in row:
+        if type(row) is not dict or not all(name in row for name in names):
             return None
         if not all(name in fields for name in row):
             return None
+        # Only keys of plain JSON scalar types (a bool key would equal 1 in Python).
+        if not all(type(row[name]) in (str, int, float, type(None)) for name in names):
+            return None
+        value = row[key] if isinstance(key, str) else tuple(row[name] for name in names)
         try:
-            last[row[key]] = row
+            last[value] = row
         except TypeError:  # an unhashable key
             return None
     return last, all(len(row) == len(fields) for row in last.values())
@@ -182,16 +187,17 @@ rows_strategy = st.lists(
 def test_coalesce_rows_matches_its_contract(rows: list[Any], fields: set[Any], decode: bool) -> None:
     if decode:
         rows = fresh(rows)
-    fields.add("id")
-    expected = reference_coalesce_rows(rows, "id", fields)
-    got = _batch.coalesce_rows(rows, "id", fields)
-    if expected is None:
-        assert got is None
-        return
-    assert got is not None
-    assert got[1] is expected[1]
-    assert list(got[0]) == list(expected[0])  # keys in order of first appearance
-    assert all(a is b for a, b in zip(got[0].values(), expected[0].values(), strict=True))
+    fields.update(("id", "x"))
+    for key in ("id", ("id", "x")):
+        expected = reference_coalesce_rows(rows, key, fields)
+        got = _batch.coalesce_rows(rows, key, fields)
+        if expected is None:
+            assert got is None
+            continue
+        assert got is not None
+        assert got[1] is expected[1]
+        assert list(got[0]) == list(expected[0])  # keys in order of first appearance
+        assert all(a is b for a, b in zip(got[0].values(), expected[0].values(), strict=True))
 
 
 def test_coalesce_rows_examples() -> None:
@@ -207,8 +213,15 @@ def test_coalesce_rows_examples() -> None:
     row = {"id": 1, 5: 1, "x": 2}
     assert _batch.coalesce_rows([row], "id", fields) == ({1: row}, True)
     assert _batch.coalesce_rows([{"id": 1}], "id", fields) == ({1: {"id": 1}}, False)
+    # Keys are JSON values: true is not 1, so a batch with a bool key goes row by row.
+    assert _batch.coalesce_rows([{"id": 1, "x": 1}, {"id": 1.0, "x": 2}], "id", full) == (
+        {1: {"id": 1.0, "x": 2}}, True)
+    pair = [{"id": "a", "x": 1}, {"id": "a", "x": 2}, {"id": "b", "x": 1}]
+    assert _batch.coalesce_rows(pair, ("id", "x"), full) == (
+        {("a", 1): pair[0], ("a", 2): pair[1], ("b", 1): pair[2]}, True)
     for bad in ([{"x": 1}], [{"id": [1]}], [{"id": 1, "y": 1}], [{"id": 1, 5: 1}], [[("id", 1)]],
-                [DictSubclass(id=1)], ["id"], [{"id": 1}, None]):
+                [DictSubclass(id=1)], ["id"], [{"id": 1}, None], [{"id": True}],
+                [{"id": 1}, {"id": True}, {"id": 1}], [{"id": ("a",)}]):
         assert _batch.coalesce_rows(bad, "id", full) is None, bad
         assert reference_coalesce_rows(bad, "id", full) is None, bad
 

@@ -134,8 +134,8 @@ def test_snapshot() -> None:
     t = TableStore(key="k")
     t.apply({"k": "x", "v": 1})
     t.drain()
-    assert t.snapshot() == {"seq": 1, "key": "k", "columns": ["k", "v"],
-                            "rows": [{"k": "x", "v": 1}]}
+    assert t.snapshot() == {"seq": 1, "key": "k", "keys": ["k"], "columns": ["k", "v"],
+                            "rows": [{"k": "x", "v": 1}], "errors": 0, "last_error": None}
 
 
 def test_rows_are_copies_and_input_is_not_mutated() -> None:
