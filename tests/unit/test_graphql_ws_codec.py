@@ -200,3 +200,23 @@ def test_bad_arguments_say_what_was_expected() -> None:
         GraphQLWS("subscription { a }", connection_params="token")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="JSON-serialisable"):
         GraphQLWS("subscription { a }", connection_params={"token": object()})
+
+
+def test_sends_from_several_threads_never_share_an_operation_id() -> None:
+    import threading
+
+    gql = GraphQLWS("subscription { a }")
+    ids: list[str] = []
+    lock = threading.Lock()
+
+    def send_many() -> None:
+        mine = [gql.encode("{ hello }", None)[0]["id"] for _ in range(2000)]
+        with lock:
+            ids.extend(mine)
+
+    threads = [threading.Thread(target=send_many) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(ids)) == len(ids) == 8000 and "1" not in ids
