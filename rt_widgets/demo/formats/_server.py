@@ -69,6 +69,7 @@ class _Client:
         self.written = 0  # frames written to the socket (or given up on a closed link)
         self.progress = asyncio.Event()
         self.gone = False
+        self.frames_in = 0  # frames received from the client
 
     def put(self, frames: list[Frame]) -> int:
         self.queue.extend(frames)
@@ -293,12 +294,14 @@ class FormatServer:
                 raise TimeoutError(f"expected {count} client(s) within {timeout} s, have "
                                    f"{len(self._clients)}")
 
-    def wait_subscribed(self, clients: int = 1, timeout: float = 5.0) -> None:
-        """Block until ``clients`` clients are subscribed to something and every frame their
-        subscription asked for (acknowledgements, snapshots) was written."""
+    def wait_subscribed(self, clients: int = 1, timeout: float = 5.0, frames: int = 0) -> None:
+        """Block until ``clients`` clients have sent at least ``frames`` frames each, are
+        subscribed to something, and every frame their subscription asked for (acknowledgements,
+        snapshots) was written."""
         def ready() -> bool:
             done = [c for c in self._clients.values()
-                    if c.session.topics and not c.queue and c.written == c.queued]
+                    if c.session.topics and c.frames_in >= frames and not c.queue
+                    and c.written == c.queued]
             return len(done) >= clients
 
         with self._changed:
@@ -397,6 +400,7 @@ class FormatServer:
                 data = message.encode() if isinstance(message, str) else bytes(message)
                 with self._changed:
                     self._received.append(Frame(number, data, isinstance(message, str), "client"))
+                    client.frames_in += 1
                     self._queue(client, session.receive(message))
                     self._changed.notify_all()
         except ConnectionClosed:
