@@ -23,6 +23,9 @@ On every (re)connect: ``connection_init`` (carrying ``connection_params``) goes 
 - Anything else (text that is not JSON, an unknown message type, a ``next`` without an id or a
   payload...) is a decode error: counted, reported, never fatal.
 
+The legacy subscriptions-transport-ws protocol (subprotocol ``graphql-ws``: ``start``/``data``/``ka``)
+is not spoken: a server that knows only that one refuses the subprotocol.
+
 ``send(document, variables)`` runs a GraphQL operation: ``conn.send("mutation($n: Int!) {
 publish(n: $n) { n } }", {"n": 1})`` sends a ``subscribe`` message with a fresh id, and its result
 comes back as messages like any other (type = its root field: ``"publish"``). A query or a mutation
