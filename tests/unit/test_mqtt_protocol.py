@@ -23,7 +23,7 @@ from rt_widgets.protocols.mqtt import (
     publish_packet,
     subscribe_packet,
 )
-from tests.unit.test_nats import FakeHost
+from tests.unit.test_nats_protocol import FakeHost
 
 CONNACK_OK = b"\x20\x02\x00\x00"
 SUBACK_OK = b"\x90\x03\x00\x01\x00"
