@@ -1,8 +1,9 @@
 """``messages="auto"``, the default: any JSON feed, with no configuration.
 
 - An object with a string ``type`` and a ``payload`` key is an envelope (see :mod:`.envelope`).
-- Any other object: its type is the first string value among the fields :data:`TYPE_FIELDS`, in
-  that order (``"message"`` when there is none), and its payload is the whole object.
+- Any other object: its type is the first non-empty string value among the fields
+  :data:`TYPE_FIELDS`, in that order (``"message"`` when there is none), and its payload is the
+  whole object.
 - A top-level array whose elements are all objects is a batch: each element is one message, as
   above. Any other JSON value is one message of type ``"message"``.
 - A text frame that is not JSON is a ``"text"`` message (its string); a binary frame that is not
@@ -46,7 +47,7 @@ def type_of(obj: dict[str, Any]) -> str:
     """The type ``auto`` gives a non-envelope object."""
     for field in TYPE_FIELDS:
         value = obj.get(field)
-        if type(value) is str:
+        if type(value) is str and value:  # "" names no type (no handler can ask for it)
             return value
     return DEFAULT_TYPE
 

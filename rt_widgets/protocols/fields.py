@@ -17,8 +17,9 @@ becomes a getter function when the ``Fields`` is built.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
 import orjson
@@ -63,11 +64,17 @@ def _steps(path: Path) -> list[tuple[str | None, int | None]]:
             raise TypeError(f"path {path!r}: {part!r} is neither a key nor an index")
         if isinstance(part, int):
             steps.append((None, part))
-        elif part.lstrip("-").isdigit():
+        elif _is_index(part):
             steps.append((part, int(part)))
         else:
             steps.append((part, None))
     return steps
+
+
+def _is_index(part: str) -> bool:
+    # ASCII digits only: "²".isdigit() is true but int("²") fails, and "--1" is a key, not an index.
+    digits = part[1:] if part[:1] == "-" else part
+    return digits.isascii() and digits.isdigit()
 
 
 def get_path(value: Any, path: Path) -> Any:
@@ -142,24 +149,33 @@ def compile_path(path: Path) -> Getter:
 
 def to_seconds(value: Any, unit: str | None) -> float | None:
     """A timestamp as seconds since the epoch: a number or numeric string in ``unit`` (``None``:
-    inferred from its size), or an ISO-8601 string; ``None`` when it is neither."""
+    inferred from its size), or an ISO-8601 string (UTC when it has no offset); ``None`` when it
+    is neither, or not a finite time."""
     if type(value) is str:
         try:
             value = float(value)
         except ValueError:
-            if unit not in (None, "iso"):
-                return None
-            try:
-                return datetime.fromisoformat(value).timestamp()
-            except ValueError:
-                return None
-    if type(value) not in (int, float) or value != value:
+            return _iso_seconds(value) if unit in (None, "iso") else None
+    if type(value) not in (int, float):
         return None
     if unit is None or unit == "iso":
         magnitude = abs(value)
         unit = "ns" if magnitude >= 1e17 else "us" if magnitude >= 1e14 else (
             "ms" if magnitude >= 1e11 else "s")
-    return float(value) * _SCALE[unit]
+    try:
+        seconds = float(value) * _SCALE[unit]
+    except OverflowError:  # an int beyond any float
+        return None
+    return seconds if math.isfinite(seconds) else None
+
+
+def _iso_seconds(text: str) -> float | None:
+    try:
+        parsed = datetime.fromisoformat(text)
+        # No offset: UTC, as feeds mean it, not the local time of whoever reads it.
+        return (parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)).timestamp()
+    except (ValueError, OverflowError):
+        return None
 
 
 class Fields(FrameProtocol):
