@@ -18,8 +18,13 @@ cost, which other load on the machine barely moves).
   ``Connection(ws_url, protocol=MQTT(topic))`` against paho-mqtt over the same listener; the
   publisher is paho-mqtt, QoS 0. amqtt is written in Python and is much slower than nats-server:
   the wall figures there are the broker's, and the CPU figures tell the clients apart.
+- ``failover``: a three-node nats-server cluster, nats-py publishing ``{"seq": i}`` at 1,000
+  messages a second on one node, ``Connection([urls], protocol=NATS(subject))`` on another; the
+  client's node is killed (SIGKILL) or hung (SIGSTOP): the time until connected to the third
+  node, until messages arrive again, and how many the client missed (core NATS delivers at most
+  once: what is published while no node holds the client's subscription is not kept for it).
 
-    .venv/bin/python -m bench.brokers [--quick] [--only nats,mqtt] [--n N] [--reps R]
+    .venv/bin/python -m bench.brokers [--quick] [--only nats,mqtt,failover] [--n N] [--reps R]
 """
 
 from __future__ import annotations
@@ -101,9 +106,10 @@ class Publisher:
             raise RuntimeError(f"the publisher said {line!r}, not {word!r}")
 
     def publish(self, subject: str, n: int) -> None:
-        """Start publishing (returns at once; the publisher says ``done`` later)."""
+        """Start publishing n messages (returns at once; the publisher says ``done`` later).
+        ``publish("pace SUBJECT RATE SECONDS", 0)``: paced ``{"seq": i}`` messages instead."""
         assert self.process.stdin is not None
-        self.process.stdin.write(f"{subject} {n}\n")
+        self.process.stdin.write(f"{subject}\n" if subject.startswith("pace ") else f"{subject} {n}\n")
         self.process.stdin.flush()
 
     def finished(self) -> None:
@@ -197,6 +203,85 @@ def _nats_version() -> str:
     return out.stdout.strip().rsplit(" ", 1)[-1]
 
 
+# ------------------------------------------------------------------------------------ failover
+
+
+def bench_failover(reps: int, workdir: Path, rate: float = 1000.0) -> str:
+    """A three-node cluster, a publisher on one node at ``rate`` messages a second (``{"seq": i}``),
+    a client on another; kill the client's node (SIGKILL) or hang it (SIGSTOP) and measure the
+    time to connected on a third node, the time until messages arrive again, and how many of the
+    publisher's messages the client missed."""
+    from rt_widgets import Connection
+    from rt_widgets.protocols import NATS
+    from tests.integration._brokers import NatsCluster
+
+    home = workdir / "failover"
+    home.mkdir()
+    cluster = NatsCluster(home).start()
+    publisher_node = cluster.nodes[2]
+    publisher = Publisher("nats", publisher_node.nats_url)
+    rows: list[list[Any]] = []
+    try:
+        for how in ("killed (SIGKILL)", "hung (SIGSTOP), heartbeat 0.5 s + 0.5 s"):
+            connected_ms: list[float] = []
+            data_ms: list[float] = []
+            lost: list[float] = []
+            for rep in range(reps):
+                first, second = cluster.nodes[rep % 2], cluster.nodes[1 - rep % 2]
+                subject = f"failover.{len(rows)}.{rep}"
+                seqs: list[tuple[float, int]] = []
+                states: list[tuple[float, str]] = []
+                options: dict[str, Any] = {}
+                if how.startswith("hung"):
+                    options = {"heartbeat_interval": 0.5, "heartbeat_timeout": 0.5}
+                conn = Connection([first.ws_url, second.ws_url, publisher_node.ws_url],
+                                  protocol=NATS(subject), **options)
+                conn.on(subject, lambda p, seqs=seqs: seqs.append((time.monotonic(), p["seq"])))
+                conn.on_state(lambda old, new, states=states: states.append(
+                    (time.monotonic(), str(new))))
+                conn.start()
+                conn.wait_for_state("connected", 10)
+                publisher.publish(f"pace {subject} {rate} 4", 0)  # "pace" takes no count
+                _wait(lambda seqs=seqs: len(seqs) > rate, 10)
+                cut = time.monotonic()
+                if how.startswith("hung"):
+                    first.pause()
+                else:
+                    first.kill()
+                _wait(lambda states=states, cut=cut: any(
+                    t > cut and st == "connected" for t, st in states), 10)
+                back = next(t for t, st in states if t > cut and st == "connected")
+                _wait(lambda seqs=seqs, back=back: any(t > back for t, _ in seqs), 10)
+                publisher.finished()
+                after = next(t for t, _ in seqs if t > back)
+                got = {q for _, q in seqs}
+                top = max(got)
+                connected_ms.append((back - cut) * 1000)
+                data_ms.append((after - cut) * 1000)
+                lost.append(float(top + 1 - len(got)))
+                conn.stop()
+                first.kill()
+                first.start()
+                cluster.wait_routes()
+            rows.append([how, median(connected_ms), f"{min(connected_ms):.0f}-{max(connected_ms):.0f}",
+                         median(data_ms), median(lost), rate])
+    finally:
+        publisher.close()
+        cluster.stop()
+    return table(f"NATS cluster failover, {reps} runs each (3 nodes, nats-server {_nats_version()})",
+                 ["node in use", "connected elsewhere after, ms (median)", "range, ms",
+                  "messages again after, ms (median)", "messages missed (median)",
+                  "publisher rate, msg/s"], rows)
+
+
+def _wait(predicate: Callable[[], Any], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"not within {timeout} s")
+        time.sleep(0.002)
+
+
 # ----------------------------------------------------------------------------------------- MQTT
 
 
@@ -276,10 +361,24 @@ async def _publish_nats(url: str, bodies: list[bytes], commands: IO[str], out: I
     print("ready", file=out, flush=True)
     loop = asyncio.get_running_loop()
     while line := await loop.run_in_executor(None, commands.readline):
-        subject, count = line.split()
+        words = line.split()
         publish = nc.publish
-        for i in range(int(count)):
-            await publish(subject, bodies[i % 100])
+        if words[0] == "pace":
+            # pace SUBJECT RATE SECONDS: {"seq": i} at RATE messages a second, flushed each time
+            subject, rate, seconds = words[1], float(words[2]), float(words[3])
+            start = time.monotonic()
+            i = 0
+            while (now := time.monotonic()) < start + seconds:
+                due = int((now - start) * rate)
+                while i < due:
+                    await publish(subject, b'{"seq": %d}' % i)
+                    i += 1
+                await nc.flush(5)
+                await asyncio.sleep(0.001)
+        else:
+            subject, count = words
+            for i in range(int(count)):
+                await publish(subject, bodies[i % 100])
         await nc.flush(60)
         print("done", file=out, flush=True)
     await nc.close()
@@ -345,13 +444,13 @@ def _report(title: str, runs: dict[str, list[Run]], reference: str, ours: str) -
     return text + verdict
 
 
-SECTIONS = ("nats", "mqtt")
+SECTIONS = ("nats", "mqtt", "failover")
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="bench.brokers")
     p.add_argument("--quick", action="store_true", help="fewer messages and runs")
-    p.add_argument("--only", default=",".join(SECTIONS), help="comma-separated: nats, mqtt")
+    p.add_argument("--only", default=",".join(SECTIONS), help="comma-separated: " + ", ".join(SECTIONS))
     p.add_argument("--n", type=int, default=None, help="messages per run (NATS; MQTT takes a tenth)")
     p.add_argument("--reps", type=int, default=None, help="runs per client")
     p.add_argument("--publisher", nargs=2, metavar=("KIND", "TARGET"), help=argparse.SUPPRESS)
@@ -371,6 +470,8 @@ def main(argv: list[str] | None = None) -> int:
             bench_nats(n, reps, Path(tmp))
         if "mqtt" in names:
             bench_mqtt(max(n // 10, 100), reps, Path(tmp))
+        if "failover" in names:
+            bench_failover(reps * 2, Path(tmp))
     return 0
 
 
