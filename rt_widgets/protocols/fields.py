@@ -20,12 +20,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from itertools import repeat
 from typing import Any, Final, Literal
 
 import orjson
 
+from ..dispatch import Dispatcher
 from ..protocol import Message
-from .base import FrameProtocol, Payload
+from .base import FrameProtocol, Host, Payload
 
 __all__ = ["MISSING", "Fields", "Path", "compile_path", "get_path", "to_seconds"]
 
@@ -178,6 +180,23 @@ def _iso_seconds(text: str) -> float | None:
         return None
 
 
+def _read(target: str, source: str, path: Any, getter: str, absent: str = "missing") -> list[str]:
+    """Source lines setting ``target`` to ``path`` read from ``source`` (``absent`` when it is not
+    there): subscripts for a path of keys, else a call of the compiled ``getter``."""
+    steps = _steps(path)
+    if not steps:
+        return [f"{target} = {source}"]
+    if any(index is not None for _key, index in steps):
+        lines = [f"{target} = {getter}({source})"]
+        if absent != "missing":
+            lines += [f"if {target} is missing:", f"    {target} = {absent}"]
+        return lines
+    # Only dict keys are ever found: a str key on a list, a str or a number raises TypeError.
+    subscripts = "".join(f"[{key!r}]" for key, _index in steps)
+    return ["try:", f"    {target} = {source}{subscripts}",
+            "except (KeyError, TypeError, IndexError):", f"    {target} = {absent}"]
+
+
 class Fields(FrameProtocol):
     """A JSON feed described by where its parts are (see design: Protocols).
 
@@ -228,6 +247,7 @@ class Fields(FrameProtocol):
         self._default_type = default_type
         self._batch = batch
         self._last_seq: dict[str, int] = {}
+        self._deliver = self._compile()
 
     def __repr__(self) -> str:
         inner = ", ".join(f"{k}={v!r}" for k, v in self._description.items())
@@ -235,6 +255,10 @@ class Fields(FrameProtocol):
 
     def link_opened(self) -> None:
         self._last_seq.clear()  # sequence numbers start afresh on a new link
+
+    def bind(self, host: Host, dispatcher: Dispatcher) -> None:
+        super().bind(host, dispatcher)
+        self._deliver = self._compile()
 
     def receive(self, data: Payload, text: bool = True) -> int:
         try:
@@ -244,12 +268,15 @@ class Fields(FrameProtocol):
             body: Any = bytes(data).decode("utf-8", "replace") if text else bytes(data)
             self.dispatcher.dispatch(Message(kind, body))
             return 1
+        # (isinstance over repeat(dict) in map: the check runs in C; orjson makes no subclasses.)
         if type(value) is list and self._batch is not False and value and (
-                self._batch is True or all(type(item) is dict for item in value)):
-            return sum(self._one(item) for item in value)
-        return self._one(value)
+                self._batch is True or all(map(isinstance, value, repeat(dict)))):
+            return self._deliver(value)
+        return self._deliver((value,))
 
-    def _kind(self, value: Any) -> str:
+    def _kind(self, value: Any, found: Any = MISSING) -> str:
+        """The type of ``value`` the slow way: a type function, a number, or the default type
+        (counted in ``unmatched`` when a type was asked for). ``found``: what the type path gave."""
         if self._type_fn is not None:
             try:
                 kind = self._type_fn(value)
@@ -258,42 +285,91 @@ class Fields(FrameProtocol):
                 return self._default_type
             if isinstance(kind, str) and kind:
                 return kind
-        if self._type is not None:
-            kind = self._type(value)
-            if type(kind) is str and kind:
-                return kind
-            if type(kind) in (int, float):
-                return str(kind)  # an op code, say
+        elif self._type is not None:
+            if type(found) is str and found:
+                return found
+            if type(found) in (int, float):
+                return str(found)  # an op code, say
+        else:
+            return self._default_type  # no type asked for: nothing is unmatched
         self.unmatched += 1
         return self._default_type
 
-    def _one(self, value: Any) -> int:
-        kind = self._kind(value)
-        action = self._action(value) if self._action is not None else None
-        action = action if type(action) is str else None
-        seq = None
-        if self._seq is not None:
-            seq = self._seq(value)
-            seq = self._count_gap(kind, seq) if type(seq) is int else None
-        if self._rows is not None:
-            rows = self._rows(value)
-            if type(rows) is list:
-                dispatch = self.dispatcher.dispatch
-                for row in rows:
-                    dispatch(self._message(kind, row, seq, action))
-                return len(rows)
-        self.dispatcher.dispatch(self._message(kind, value, seq, action))
-        return 1
+    def _compile(self) -> Callable[[Any], int]:
+        """The function that delivers the messages of a frame's values (the value itself in a
+        1-tuple, or a batch's list) and returns how many there were.
 
-    def _message(self, kind: str, value: Any, seq: int | None, action: str | None) -> Message:
-        payload = self._payload(value) if self._payload is not None else value
-        if payload is MISSING:
-            payload = None
-        stamp = None
+        Its source is written once per ``Fields`` and compiled, as ``namedtuple`` and
+        ``dataclasses`` do: a path of keys becomes plain subscripts in a ``try`` (what
+        :func:`compile_path` does for one or two keys, without the call), a numeric timestamp in
+        a named unit a multiplication, and nothing else is called per message but the
+        dispatcher. Other paths call their compiled getter."""
+        namespace: dict[str, Any] = {
+            "dispatch": self.dispatcher.dispatch, "new": tuple.__new__, "Message": Message,
+            "missing": MISSING, "slow_kind": self._kind, "count_gap": self._count_gap,
+            "to_seconds": to_seconds, "unit": self._unit, "default_type": self._default_type,
+            "get_type": self._type, "get_payload": self._payload, "get_stamp": self._timestamp,
+            "get_rows": self._rows, "get_action": self._action, "get_seq": self._seq,
+        }
+        body: list[str] = []
+        if self._type_fn is not None:
+            body.append("kind = slow_kind(value)")
+        elif self._type is None:
+            body.append("kind = default_type")
+        else:
+            body += _read("kind", "value", self._description["type"], "get_type")
+            body.append("if type(kind) is not str or not kind:")
+            body.append("    kind = slow_kind(value, kind)")
+        action = seq = "None"  # constants in the message when not asked for
+        if self._action is not None:
+            action = "action"
+            body += _read("action", "value", self._description["action"], "get_action")
+            body.append("if type(action) is not str:")
+            body.append("    action = None")
+        if self._seq is not None:
+            seq = "seq"
+            body += _read("seq", "value", self._description["seq"], "get_seq")
+            body.append("seq = count_gap(kind, seq) if type(seq) is int else None")
+        item = "value" if self._rows is None else "item"
+        per_item: list[str] = []
+        payload = item
+        if self._payload is not None:
+            payload = "payload"
+            per_item += _read("payload", item, self._description["payload"], "get_payload", "None")
+        stamp = "None"
         if self._timestamp is not None:
-            raw = self._timestamp(value)
-            stamp = None if raw is MISSING else to_seconds(raw, self._unit)
-        return Message(kind, payload, stamp, seq, None, action)
+            stamp = "stamp"
+            per_item += _read("raw", item, self._description["timestamp"], "get_stamp")
+            scale = _SCALE.get(self._unit) if self._unit is not None else None
+            if scale is not None:
+                # What to_seconds does, without the call. orjson gives no infinite floats and
+                # no int beyond 64 bits, so the product is finite.
+                per_item += ["kind_of_raw = type(raw)",
+                             "if kind_of_raw is int or kind_of_raw is float:",
+                             f"    stamp = raw * {scale!r}",
+                             "elif raw is missing:",
+                             "    stamp = None",
+                             "else:",
+                             "    stamp = to_seconds(raw, unit)"]
+            else:
+                per_item.append("stamp = None if raw is missing else to_seconds(raw, unit)")
+        per_item.append(f"dispatch(new(Message, (kind, {payload}, {stamp}, {seq}, None, {action})))")
+        if self._rows is None:
+            body += per_item
+            start, end = ["def deliver(values):"], ["    return len(values)"]
+        else:
+            body += _read("rows", "value", self._description["rows"], "get_rows")
+            body.append("if type(rows) is not list:")
+            body.append("    rows = (value,)")
+            body.append("for item in rows:")
+            body += ["    " + line for line in per_item]
+            body.append("count += len(rows)")
+            start, end = ["def deliver(values):", "    count = 0"], ["    return count"]
+        lines = [*start, "    for value in values:", *("        " + line for line in body), *end]
+        source = self._delivery_source = "\n".join(lines) + "\n"
+        exec(compile(source, f"<Fields delivery {id(self):#x}>", "exec"), namespace)
+        deliver: Callable[[Any], int] = namespace["deliver"]
+        return deliver
 
     def _count_gap(self, kind: str, seq: int) -> int:
         last = self._last_seq.get(kind)

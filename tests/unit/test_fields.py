@@ -380,6 +380,75 @@ def test_fields_reads_text_and_binary_that_are_not_json_as_auto_does() -> None:
     assert protocol.decode_errors == 0
 
 
+def reference_fields(options: dict[str, Any], frames: list[Any]) -> tuple[list[list[Message]], int, int]:
+    """design.md's Fields rules applied with get_path and to_seconds to decoded frames: each
+    frame's messages, the gaps and the unmatched count."""
+    batch = options.get("batch", "auto")
+    out: list[list[Message]] = []
+    unmatched, gaps, last = 0, 0, {}
+    for value in frames:
+        messages: list[Message] = []
+        split = type(value) is list and batch is not False and value and (
+            batch is True or all(type(v) is dict for v in value))
+        for v in value if split else [value]:
+            kind: Any = get_path(v, options["type"]) if options.get("type") is not None else MISSING
+            if type(kind) in (int, float):
+                kind = str(kind)
+            elif type(kind) is not str or not kind:
+                unmatched += options.get("type") is not None
+                kind = "message"
+            action = get_path(v, options["action"]) if options.get("action") is not None else None
+            action = action if type(action) is str else None
+            seq = get_path(v, options["seq"]) if options.get("seq") is not None else None
+            seq = seq if type(seq) is int else None
+            if seq is not None:
+                if kind in last and seq > last[kind] + 1:
+                    gaps += seq - last[kind] - 1
+                last[kind] = seq
+            rows = get_path(v, options["rows"]) if options.get("rows") is not None else MISSING
+            for item in rows if type(rows) is list else [v]:
+                payload = get_path(item, options["payload"]) if options.get("payload") is not None else item
+                raw = (get_path(item, options["timestamp"]) if options.get("timestamp") is not None
+                       else MISSING)
+                stamp = None if raw is MISSING else to_seconds(raw, options.get("time_unit"))
+                messages.append(Message(kind, None if payload is MISSING else payload, stamp, seq, None,
+                                        action))
+        out.append(messages)
+    return out, gaps, unmatched
+
+
+SHORT_PATHS = st.one_of(
+    st.lists(st.sampled_from(["a", "b", "e", "data", "0", "1", "-1", "t"]), min_size=1, max_size=3)
+    .map(".".join),
+    st.lists(st.sampled_from(["a", "e", "data", 0, 1, -1, "t"]), min_size=1, max_size=3).map(tuple),
+)
+FIELD_VALUES = st.recursive(
+    st.one_of(SCALARS, st.integers(0, 2_000_000_000_000)),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(
+        st.sampled_from(["a", "b", "e", "data", "0", "1", "t"]), children, max_size=4),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.fixed_dictionaries({}, optional={
+        "type": SHORT_PATHS, "payload": SHORT_PATHS, "rows": SHORT_PATHS, "timestamp": SHORT_PATHS,
+        "time_unit": st.sampled_from(["s", "ms", "us", "ns", "iso"]), "seq": SHORT_PATHS,
+        "action": SHORT_PATHS, "batch": st.sampled_from([True, False, "auto"])}),
+    st.lists(FIELD_VALUES, min_size=1, max_size=4),
+)
+def test_fields_delivers_what_its_rules_give(options: dict[str, Any], frames: list[Any]) -> None:
+    # What Fields compiles for its description, against the rules read one at a time.
+    protocol, seen = fields(**options)
+    decoded = [orjson.loads(orjson.dumps(frame)) for frame in frames]
+    want, gaps, unmatched = reference_fields(options, decoded)
+    counts = [protocol.receive(orjson.dumps(frame)) for frame in decoded]
+    assert counts == [len(messages) for messages in want]
+    assert seen == [m for messages in want for m in messages]
+    assert (protocol.gaps, protocol.unmatched) == (gaps, unmatched)
+
+
 @pytest.mark.parametrize(("options", "match"), [
     ({"time_unit": "minutes"}, "time_unit must be one of"),
     ({"default_type": ""}, "default_type must be a non-empty string"),
