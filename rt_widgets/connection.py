@@ -189,6 +189,7 @@ class Connection:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._oversized = 0
         self._recording: Recording | None = None
+        self._redirected: str | None = None  # where the server redirected the link in use
         _live.add(self)
 
     # ------------------------------------------------------------------ read-only views
@@ -205,8 +206,14 @@ class Connection:
 
     @property
     def display_url(self) -> str:
-        """The URL in use with userinfo and secret-looking query values masked."""
-        return redact_url(self._link.url)
+        """The URL in use (where a redirect led, if one did) with userinfo and secret-looking query
+        values masked."""
+        return redact_url(self._redirected or self._link.url)
+
+    @property
+    def protocol(self) -> FrameProtocol:
+        """How this connection reads frames (``messages=``/``protocol=``, as built)."""
+        return self._protocol
 
     @property
     def secrets(self) -> Secrets:
@@ -608,8 +615,10 @@ class Connection:
         kwargs: dict[str, Any] = {}
         if self._ssl is not None:
             kwargs["ssl"] = self._ssl
-        ws = await ws_connect(
-            self._protocol.url(url),
+        target = self._protocol.url(url)
+        self._redirected = None
+        connector = ws_connect(
+            target,
             additional_headers=dict(headers) if headers else None,
             subprotocols=self._subprotocols,
             open_timeout=self._open_timeout,
@@ -624,6 +633,13 @@ class Connection:
             create_connection=cast(type[ClientConnection], frame_connection_factory(self._on_frame)),
             **kwargs,
         )
+        ws = await connector
+        # websockets follows redirects (dropping credentials on a cross-origin one): show where
+        # the link really goes.
+        self._redirected = connector.uri if connector.uri != target else None
+        if self._redirected is not None:
+            self._secrets.add_url(self._redirected)
+            self._log.info("%s: redirected to %s", redact_url(url), redact_url(self._redirected))
         return cast(FrameConnection, ws)
 
     async def _run_link(self, url: str, gen: int) -> None:

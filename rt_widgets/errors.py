@@ -13,6 +13,7 @@ from websockets.exceptions import (
     InvalidMessage,
     InvalidStatus,
     InvalidURI,
+    NegotiationError,
 )
 
 from .secrets import Secrets, redact_url
@@ -137,12 +138,23 @@ def _classify_open_error(exc: BaseException, open_timeout: float, secure: bool |
         if status in _RETRY_AFTER_STATUSES:
             retry_after = _parse_retry_after(exc.response.headers.get("Retry-After"))
         reason = (exc.response.reason_phrase or "").strip()
+        text = f"handshake rejected: HTTP {status}" + (f" {reason}" if reason else "")
+        body = bytes(exc.response.body or b"")[:500].decode("utf-8", "replace")
+        if status == 400 and "protocol" in body.lower():
+            # A subprotocol mismatch: retrying offers the same subprotocols again.
+            return LinkError(
+                f"{text}: the server does not accept the subprotocol offered ({body.strip()}); "
+                "check subprotocols= or protocol=", status=status, terminal=True)
         return LinkError(
-            f"handshake rejected: HTTP {status}" + (f" {reason}" if reason else ""),
+            text,
             status=status,
             terminal=status in _TERMINAL_STATUSES,
             retry_after=retry_after,
         )
+    if isinstance(exc, NegotiationError) and "subprotocol" in str(exc).lower():
+        return LinkError(
+            f"handshake failed: {_text_of(exc)}: the server chose no subprotocol this connection "
+            "offered; check subprotocols= or protocol=", terminal=True)
     if isinstance(exc, ssl_module.SSLCertVerificationError):
         # Not a passing fault: retrying cannot make an untrusted certificate trusted.
         return LinkError(
