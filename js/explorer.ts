@@ -17,6 +17,7 @@ import {
   setText,
   toEpochMs,
 } from "./dom";
+import { renderChart } from "./chart";
 import { renderMetrics } from "./metrics";
 import { renderNotifications } from "./notifications";
 import { cssColor, drawSparkline, prepareCanvas } from "./sparkline";
@@ -28,6 +29,7 @@ export const CHILD_VIEWS = {
   table: renderTable,
   metrics: renderMetrics,
   notifications: renderNotifications,
+  chart: renderChart,
   status: renderStatus,
 } as const;
 
@@ -96,11 +98,25 @@ export function renderExplorer({ model, el, signal }: ViewProps<RealtimeTraits>)
   let picked = false;
   let shownTabs = "";
 
+  /** The tab of each type: its view, and its chart (shown under the view, or alone). */
+  const tabViews = (): Map<string, { view: string | null; chart: string | null }> => {
+    const out = new Map<string, { view: string | null; chart: string | null }>();
+    for (const trait of ["children", "charts"] as const) {
+      const value: unknown = model.get(trait);
+      if (!isRecord(value)) continue;
+      for (const [type, ref] of Object.entries(value)) {
+        if (typeof ref !== "string") continue;
+        const entry = out.get(type) ?? { view: null, chart: null };
+        if (trait === "children") entry.view = ref;
+        else if (ref !== entry.view) entry.chart = ref;
+        out.set(type, entry);
+      }
+    }
+    return out;
+  };
   const children = (): Record<string, string> => {
-    const value: unknown = model.get("children");
-    if (!isRecord(value)) return {};
     const out: Record<string, string> = {};
-    for (const [type, ref] of Object.entries(value)) if (typeof ref === "string") out[type] = ref;
+    for (const [type, refs] of tabViews()) Object.defineProperty(out, type, { value: refs.view ?? refs.chart, enumerable: true });
     return out;
   };
 
@@ -218,7 +234,8 @@ export function renderExplorer({ model, el, signal }: ViewProps<RealtimeTraits>)
   const openTab = (type: string): void => {
     if (type === activeType) return;
     closeTab();
-    const id = modelId(children()[type]);
+    const refs = tabViews().get(type);
+    const id = modelId(refs?.view ?? refs?.chart);
     if (id === null) return;
     activeType = type;
     const tabScope = scope.child();
@@ -227,6 +244,16 @@ export function renderExplorer({ model, el, signal }: ViewProps<RealtimeTraits>)
     panel.append(container);
     renderTabs();
     frame.schedule();
+    if (refs?.view && refs.chart) mountChild(modelId(refs.chart), type, tabScope, container);
+    mountChild(id, type, tabScope, container, true);
+  };
+
+  /** Render a child model into the tab's container (first, or after what is there). */
+  const mountChild = (id: string | null, type: string, tabScope: Scope, tab: HTMLElement, first = false): void => {
+    if (id === null) return;
+    const container = h("div", { class: "rtw-tab-view" });
+    if (first) tab.prepend(container);
+    else tab.append(container);
     model.widget_manager.get_model<Record<string, unknown>>(id).then(
       (child) => {
         if (tabScope.disposed) return;
@@ -262,6 +289,15 @@ export function renderExplorer({ model, el, signal }: ViewProps<RealtimeTraits>)
   scope.on(model, "change:children", () => {
     renderTabs();
     frame.schedule();
+  });
+  scope.on(model, "change:charts", () => {
+    // A chart that joins the open tab shows under its view.
+    const type = activeType;
+    if (type !== null && tabViews().get(type)?.chart && !panel.querySelector(".rtw-chart")) {
+      closeTab();
+      openTab(type);
+    }
+    renderTabs();
   });
   scope.listen(tabs, "click", (ev) => pick((ev.target as Element | null)?.closest<HTMLElement>(".rtw-tab")?.dataset.type));
   const rowType = (ev: Event): string | undefined =>

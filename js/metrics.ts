@@ -3,6 +3,7 @@
 import type { MetricsDelta, MetricsState, MetricsTraits, Threshold } from "./contract";
 import { FrameTask, Scope, type ViewProps, finite, formatCompact, h, isRecord, setHidden } from "./dom";
 import { cssColor, drawSparkline, prepareCanvas } from "./sparkline";
+import { pauseControl } from "./pause";
 import { SeqSync } from "./sync";
 
 /** Sparkline width before the browser reports the card's real width (and in jsdom). */
@@ -313,7 +314,7 @@ export function renderMetrics({ model, el, signal }: ViewProps<MetricsTraits>): 
 
   const frame = new FrameTask(scope, draw);
 
-  new SeqSync<"metrics">(model, {
+  const sync = new SeqSync<"metrics">(model, {
     reset: (state) => {
       frame.measure(() => data.reset(state));
       adoptSelection();
@@ -329,6 +330,7 @@ export function renderMetrics({ model, el, signal }: ViewProps<MetricsTraits>): 
       frame.schedule();
     },
   }, scope);
+  root.prepend(pauseControl(model, sync, scope).el);
 
   scope.on(model, "change:series", () => {
     adoptSelection();

@@ -1,6 +1,7 @@
 // Notifications: toasts for items that arrive while the view is open, and a history of every item.
 import type { Level, NotificationsTraits } from "./contract";
 import { FrameTask, Scope, type ViewProps, h, isRecord, setText, toEpochMs } from "./dom";
+import { pauseControl } from "./pause";
 import { SeqSync } from "./sync";
 
 export type { Level } from "./contract";
@@ -133,7 +134,7 @@ export function renderNotifications({ model, el, signal }: ViewProps<Notificatio
     frame.schedule();
   };
 
-  new SeqSync<"notifications">(model, {
+  const sync = new SeqSync<"notifications">(model, {
     reset: (state) => {
       items = [];
       ids.clear();
@@ -141,6 +142,7 @@ export function renderNotifications({ model, el, signal }: ViewProps<Notificatio
     },
     apply: (delta) => add(Array.isArray(delta.add) ? delta.add : [], true),
   }, scope);
+  root.prepend(pauseControl(model, sync, scope).el);
 
   scope.listen(history, "toggle", () => {
     historyDirty = true;

@@ -7,7 +7,7 @@ import { type ModelOf, type ToView, type TraitsOf, requestSnapshot } from "./con
 import { type Scope, isRecord } from "./dom";
 
 /** The interfaces of the data views (contract.ts). */
-export type DataInterface = "table" | "metrics" | "notifications";
+export type DataInterface = "table" | "metrics" | "notifications" | "chart";
 /** The whole state of a data view: its `_snapshot` trait and the `snapshot` message. */
 export type StateOf<I extends DataInterface> = TraitsOf<I>["_snapshot"];
 export type DeltaOf<I extends DataInterface> = Extract<ToView<I>, { kind: "delta" }> & { seq: number };
@@ -30,6 +30,8 @@ const MAX_BUFFER = 2000;
 export class SeqSync<I extends DataInterface> {
   seq = 0;
   waiting = false;
+  /** Paused (hold()): every delta and snapshot is dropped, so the view's picture holds still. */
+  held = false;
   private buffer: DeltaOf<I>[] = [];
   private cancelRetry: (() => void) | null = null;
 
@@ -44,6 +46,7 @@ export class SeqSync<I extends DataInterface> {
     target.reset(state);
     scope.on(model, "msg:custom", (msg: unknown) => this.onMessage(msg));
     scope.on(model, "change:_snapshot", () => {
+      if (this.held) return;
       const snap: unknown = model.get("_snapshot");
       if (isRecord(snap)) this.onSnapshot(snap as Partial<StateOf<I>>);
     });
@@ -52,7 +55,7 @@ export class SeqSync<I extends DataInterface> {
   /** A custom message from the kernel. Only its kind and seq are checked here: the target reads
    * every other field defensively, since a kernel of another version may send other shapes. */
   onMessage(msg: unknown): void {
-    if (!isRecord(msg)) return;
+    if (!isRecord(msg) || this.held) return;
     if (msg.kind === "delta") this.onDelta(msg);
     else if (msg.kind === "snapshot") this.onSnapshot(msg as Partial<StateOf<I>>);
   }
@@ -75,10 +78,34 @@ export class SeqSync<I extends DataInterface> {
     this.request();
   }
 
+  /** Pause: drop everything the kernel sends until release(). */
+  hold(): void {
+    this.held = true;
+    this.buffer = [];
+    this.settle();
+  }
+
+  /**
+   * Resume: the view's state is behind by whatever it dropped. The kernel answers a resume with a
+   * snapshot; until it comes deltas wait, and if none comes within RETRY_MS the view asks for one.
+   */
+  release(): void {
+    if (!this.held) return;
+    this.held = false;
+    this.buffer = [];
+    this.waiting = true;
+    this.cancelRetry?.();
+    this.cancelRetry = this.scope.timeout(() => {
+      this.cancelRetry = null;
+      if (this.waiting) this.request();
+    }, RETRY_MS);
+  }
+
   private onSnapshot(snap: Partial<StateOf<I>>): void {
     const seq = seqOf(snap) ?? 0;
-    // The `_snapshot` trait is throttled and may be older than the deltas already applied.
-    if (seq <= this.seq) return;
+    // The `_snapshot` trait is throttled and may be older than the deltas already applied. While
+    // waiting, a snapshot of the view's own seq will do (after a pause nothing may have changed).
+    if (seq < this.seq || (seq === this.seq && !this.waiting)) return;
     this.target.reset(snap);
     this.seq = seq;
     this.settle();

@@ -2,6 +2,7 @@
 // small overscan, exist in the DOM) and at most once per animation frame.
 import type { TableDelta, TableState, TableTraits } from "./contract";
 import { FrameTask, Scope, type ViewProps, cellText, formatNumber, h, isRecord, setText } from "./dom";
+import { pauseControl } from "./pause";
 import { SeqSync } from "./sync";
 
 export const ROW_HEIGHT = 26;
@@ -433,7 +434,7 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
     }, soonest + 10);
   };
 
-  new SeqSync<"table">(model, {
+  const sync = new SeqSync<"table">(model, {
     reset: (state) => {
       frame.measure(() => data.reset(state));
       orderDirty = true;
@@ -444,6 +445,7 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
       frame.schedule();
     },
   }, scope);
+  root.querySelector(".rtw-toolbar")?.append(pauseControl(model, sync, scope).el);
 
   scope.listen(filterBox, "input", () => {
     filter = filterBox.value;

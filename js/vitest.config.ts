@@ -10,6 +10,7 @@ export default defineConfig({
   test: {
     environment: "jsdom",
     include: ["**/*.test.ts"],
+    setupFiles: ["./testing/setup.ts"],
     pool: "forks",
     restoreMocks: true,
   },
