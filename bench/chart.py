@@ -49,7 +49,10 @@ async ({series, points, frames}) => {
     state: {_view: "chart", window: 300, paused: false, _snapshot: state(points, 1)},
     get(k) { return this.state[k]; }, send() {}, save_changes() {},
     on(e, cb) { (handlers.get(e) || handlers.set(e, []).get(e)).push(cb); },
-    off(e, cb) { if (!e) handlers.clear(); else handlers.set(e, (handlers.get(e) || []).filter((f) => f !== cb)); },
+    off(e, cb) {
+      if (!e) handlers.clear();
+      else handlers.set(e, (handlers.get(e) || []).filter((f) => f !== cb));
+    },
     widget_manager: {get_model: async () => { throw new Error("none"); }},
   };
   const emit = (e, ...a) => { for (const cb of handlers.get(e) || []) cb(...a); };

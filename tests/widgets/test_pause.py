@@ -3,6 +3,7 @@ updates waiting (no delta, no snapshot trait), and resuming sends one fresh snap
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -76,7 +77,7 @@ def test_a_paused_view_is_sent_only_counts_and_resume_sends_a_snapshot(
     waiting = [m["count"] for _, m in comm_spy.custom(view, "waiting")]
     assert waiting == sorted(waiting) and len(waiting) == len(set(waiting))
     times = [t for t, _ in comm_spy.custom(view, "waiting")]
-    assert all(b - a >= WAITING_INTERVAL * 0.9 for a, b in zip(times, times[1:], strict=False))
+    assert all(b - a >= WAITING_INTERVAL * 0.9 for a, b in itertools.pairwise(times))
     assert sum(len(p.text) for p in sent) < 120 * len(sent)
 
     resumed_at = comm_spy.messages(view)[-1].t
