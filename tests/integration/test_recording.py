@@ -113,23 +113,30 @@ def test_a_file_cut_mid_write_replays_up_to_its_last_whole_frame(tmp_path: Path,
 
 def test_a_killed_process_leaves_a_readable_recording(tmp_path: Path) -> None:
     path = tmp_path / "killed.jsonl.gz"
+    # The child writes frames until it is killed (or, should the test die first, for 60 s at most).
     code = f"""
 import time
 from rt_widgets.recording import Recording
 rec = Recording({str(path)!r}, {{"url": "ws://x/"}})
-for i in range(10**9):
+end = time.monotonic() + 60
+i = 0
+while time.monotonic() < end:
     rec.add(b'{{"type": "n", "payload": %d}}' % i, True)
+    i += 1
     if i == 2000:
         print("ready", flush=True)
-        time.sleep(0.7)  # past FLUSH_EVERY: the first frames are flushed
 """
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    assert child.stdout is not None
-    assert child.stdout.readline().strip() == "ready"
-    wait_until(lambda: len(list(read_frames(path))) > 0, 10)
-    child.kill()
-    child.wait(10)
-    child.stdout.close()
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "ready"
+        # Flushed at least every FLUSH_EVERY seconds: frames become readable while it writes.
+        wait_until(lambda: len(list(read_frames(path))) > 2000, 10)
+    finally:
+        child.kill()
+        child.wait(10)
+        if child.stdout is not None:
+            child.stdout.close()
     got = list(read_frames(path))
     assert got and [data for _t, data, _ in got] == [b'{"type": "n", "payload": %d}' % i
                                                      for i in range(len(got))]
