@@ -15,7 +15,7 @@ import type { AnyModel } from "@anywidget/types";
 export const ENUMS = {
   Status: ["connecting", "connected", "reconnecting", "disconnected", "closed"],
   Position: ["inline", "fixed"],
-  ViewKind: ["table", "metrics", "notifications", "raw"],
+  ViewKind: ["table", "metrics", "notifications", "log", "raw"],
   Level: ["info", "success", "warning", "error"],
   BrowserEvent: ["online", "offline", "visible", "hidden"],
 } as const;
@@ -32,6 +32,8 @@ export const SHAPES = {
     dropped_points: "integer",
     ignored: "integer",
   },
+  LogEntry: { id: "integer", type: "string", time: "string", text: "string", truncated: "boolean", size: "integer" },
+  LogState: { seq: "integer", limit: "integer", total: "integer", entries: "list<LogEntry>" },
   MetricsState: {
     seq: "integer",
     latest: "map<number>",
@@ -50,7 +52,15 @@ export const SHAPES = {
   },
   NotificationsState: { seq: "integer", items: "list<Notification>" },
   OverviewEntry: { count: "integer", rate: "integer", last_seen: "string", rates: "list<integer>", kind: "ViewKind" },
-  TableState: { seq: "integer", key: "string", columns: "list<string>", rows: "list<object>" },
+  TableState: {
+    seq: "integer",
+    key: "string",
+    keys: "list<string>",
+    columns: "list<string>",
+    rows: "list<object>",
+    errors: "integer",
+    last_error: "string|null",
+  },
   Threshold: { "above?": "number", "below?": "number" },
 } as const;
 
@@ -101,7 +111,15 @@ export const INTERFACES = {
     view: "table",
     traits: { _snapshot: "TableState", _view: "string", message_type: "string", paused: "boolean" },
     to_view: {
-      delta: { seq: "integer", "clear?": "boolean", "delete?": "list<any>", "upsert?": "list<object>", "columns?": "list<string>" },
+      delta: {
+        seq: "integer",
+        "clear?": "boolean",
+        "delete?": "list<any>",
+        "upsert?": "list<object>",
+        "columns?": "list<string>",
+        "errors?": "integer",
+        "last_error?": "string|null",
+      },
       snapshot: SHAPES.TableState,
       waiting: WAITING,
     },
@@ -145,6 +163,17 @@ export const INTERFACES = {
       waiting: WAITING,
     },
     to_kernel: DATA_REQUESTS,
+  },
+  log: {
+    view: "log",
+    traits: { _snapshot: "LogState", _view: "string", message_type: "string", paused: "boolean" },
+    to_view: {
+      delta: { seq: "integer", add: "list<LogEntry>", total: "integer" },
+      snapshot: SHAPES.LogState,
+      entry: { id: "integer", text: "string|null" },
+      waiting: WAITING,
+    },
+    to_kernel: { ...DATA_REQUESTS, entry_request: { id: "integer" } },
   },
 } as const;
 
@@ -208,6 +237,8 @@ export type NotificationsState = Decode<"NotificationsState">;
 export type Notification = Decode<"Notification">;
 export type Threshold = Decode<"Threshold">;
 export type ChartState = Decode<"ChartState">;
+export type LogEntry = Decode<"LogEntry">;
+export type LogState = Decode<"LogState">;
 export type ChartColumn = Decode<"ChartColumn">;
 
 export type ConnectionTraits = TraitsOf<"connection">;
@@ -217,6 +248,7 @@ export type TableTraits = TraitsOf<"table">;
 export type MetricsTraits = TraitsOf<"metrics">;
 export type NotificationsTraits = TraitsOf<"notifications">;
 export type ChartTraits = TraitsOf<"chart">;
+export type LogTraits = TraitsOf<"log">;
 
 export type ConnectionCommand = ToKernel<"connection">;
 export type DataRequest = ToKernel<"table">;
@@ -225,6 +257,9 @@ export type TableDelta = Extract<ToView<"table">, { kind: "delta" }>;
 export type MetricsDelta = Extract<ToView<"metrics">, { kind: "delta" }>;
 export type NotificationsDelta = Extract<ToView<"notifications">, { kind: "delta" }>;
 export type ChartDelta = Extract<ToView<"chart">, { kind: "delta" }>;
+export type LogDelta = Extract<ToView<"log">, { kind: "delta" }>;
+export type LogEntryText = Extract<ToView<"log">, { kind: "entry" }>;
+export type LogRequest = ToKernel<"log">;
 
 /** A model of one interface: what each view is given. */
 export type ModelOf<I extends InterfaceName> = AnyModel<TraitsOf<I>>;

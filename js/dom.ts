@@ -324,3 +324,16 @@ export function formatAgo(ms: number, now: number = Date.now()): string {
   if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
   return new Date(ms).toLocaleString();
 }
+
+const NUMERIC = /^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$/;
+
+/** A value as a number: a finite number, or a numeric string ("192.31", as exchanges send prices;
+ * the same strings the kernel counts as numbers); null for anything else (booleans included). */
+export function numeric(value: unknown): number | null {
+  if (typeof value === "number") return Number.isFinite(value) ? value : null;
+  if (typeof value === "string" && value.length <= 64 && NUMERIC.test(value)) {
+    const n = Number(value);
+    return Number.isFinite(n) ? n : null;
+  }
+  return null;
+}

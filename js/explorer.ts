@@ -18,6 +18,7 @@ import {
   toEpochMs,
 } from "./dom";
 import { renderChart } from "./chart";
+import { renderLog } from "./log";
 import { renderMetrics } from "./metrics";
 import { renderNotifications } from "./notifications";
 import { cssColor, drawSparkline, prepareCanvas } from "./sparkline";
@@ -30,6 +31,7 @@ export const CHILD_VIEWS = {
   metrics: renderMetrics,
   notifications: renderNotifications,
   chart: renderChart,
+  log: renderLog,
   status: renderStatus,
 } as const;
 

@@ -1,7 +1,7 @@
 // Live metrics: one KPI card per series with a canvas sparkline. Deltas only mark series dirty; one
 // animation frame redraws just the dirty, visible cards.
 import type { MetricsDelta, MetricsState, MetricsTraits, Threshold } from "./contract";
-import { FrameTask, Scope, type ViewProps, finite, formatCompact, h, isRecord, setHidden } from "./dom";
+import { FrameTask, Scope, type ViewProps, finite, formatCompact, h, isRecord, numeric, setHidden } from "./dom";
 import { cssColor, drawSparkline, prepareCanvas } from "./sparkline";
 import { pauseControl } from "./pause";
 import { SeqSync } from "./sync";
@@ -59,11 +59,27 @@ export class MetricsData {
     if (!Array.isArray(points)) return;
     for (const p of points) {
       if (!Array.isArray(p)) continue;
-      const t = finite(p[0]);
-      const v = finite(p[1]);
+      // Values may be numeric strings ("192.31"): numbers all the same.
+      const t = numeric(p[0]);
+      const v = numeric(p[1]);
       if (t === null || v === null) continue;
-      s.ts.push(t);
-      s.vs.push(v);
+      const n = s.ts.length;
+      if (n === 0 || t >= s.ts[n - 1]!) {
+        s.ts.push(t);
+        s.vs.push(v);
+        continue;
+      }
+      // A point older than the newest (each point carries its message's own time): into its
+      // place, after the points of the same time.
+      let lo = 0;
+      let hi = n;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (s.ts[mid]! <= t) lo = mid + 1;
+        else hi = mid;
+      }
+      s.ts.splice(lo, 0, t);
+      s.vs.splice(lo, 0, v);
     }
     const extra = s.vs.length - this.cap;
     if (extra > 0) {
@@ -82,7 +98,7 @@ export class MetricsData {
     const latest = isRecord(state.latest) ? state.latest : {};
     for (const [name, value] of Object.entries(latest)) {
       const s = this.get(name);
-      s.latest = finite(value);
+      s.latest = numeric(value);
     }
     for (const s of this.series.values()) {
       const n = s.vs.length;
@@ -107,7 +123,7 @@ export class MetricsData {
     if (isRecord(delta.latest)) {
       for (const [name, value] of Object.entries(delta.latest)) {
         const s = this.get(name);
-        const v = finite(value);
+        const v = numeric(value);
         if (s.latest !== null && v !== s.latest) s.previous = s.latest;
         s.latest = v;
         changed.add(name);

@@ -89,7 +89,7 @@ describe("view sources", () => {
     const fs = await loadFs();
     const files = fs.readdirSync(SOURCE_DIR).filter((f) => f.endsWith(".ts") && !f.endsWith(".test.ts") && !f.endsWith(".d.ts"));
     // The views are here: an empty or wrong directory must fail, not pass vacuously.
-    for (const view of ["status.ts", "table.ts", "metrics.ts", "notifications.ts", "explorer.ts", "dom.ts", "index.ts"]) {
+    for (const view of ["status.ts", "table.ts", "metrics.ts", "notifications.ts", "log.ts", "explorer.ts", "dom.ts", "index.ts"]) {
       expect(files).toContain(view);
     }
     const hits: string[] = [];
@@ -169,6 +169,19 @@ describe("hostile server text is rendered as text", () => {
     const messages = Array.from(el.querySelectorAll(".rtw-toast-message")).map((t) => t.textContent);
     expect(titles).toEqual(expect.arrayContaining(PAYLOADS));
     expect(messages).toEqual(expect.arrayContaining(PAYLOADS));
+    expectClean(el, PAYLOADS);
+    cleanup();
+  });
+
+  it("log: types, times and texts of entries, and an entry's whole text", () => {
+    const entries = PAYLOADS.map((p, i) => ({ id: i + 1, type: p, time: evil(i + 1), text: evil(i + 2), truncated: true, size: 1 }));
+    const model = new FakeModel({ _view: "log", message_type: IMG, _snapshot: { seq: 0, limit: 10, total: 3, entries } });
+    const { el, cleanup } = mount(model);
+    nextFrame();
+    el.querySelector<HTMLButtonElement>(".rtw-log-toggle")!.click();
+    model.receive({ kind: "entry", id: 3, text: PAYLOADS.join("\n") });
+    model.receive({ kind: "delta", seq: 1, add: [{ id: 4, type: SCRIPT, time: IMG, text: SVG, truncated: false, size: 2 }], total: 4 });
+    nextFrame();
     expectClean(el, PAYLOADS);
     cleanup();
   });

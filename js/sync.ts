@@ -7,7 +7,7 @@ import { type ModelOf, type ToView, type TraitsOf, requestSnapshot } from "./con
 import { type Scope, isRecord } from "./dom";
 
 /** The interfaces of the data views (contract.ts). */
-export type DataInterface = "table" | "metrics" | "notifications" | "chart";
+export type DataInterface = "table" | "metrics" | "notifications" | "chart" | "log";
 /** The whole state of a data view: its `_snapshot` trait and the `snapshot` message. */
 export type StateOf<I extends DataInterface> = TraitsOf<I>["_snapshot"];
 export type DeltaOf<I extends DataInterface> = Extract<ToView<I>, { kind: "delta" }> & { seq: number };

@@ -236,16 +236,17 @@ describe("table view", () => {
     const data = new TableData();
     data.reset({ key: "id", rows: [{ id: "a", n: 1, s: "x", o: { v: [1] }, m: 1, z: null, b: true }] });
     data.apply({ kind: "delta", seq: 1, upsert: [{ id: "a", n: 2, s: "x", o: { v: [1] }, m: "1", z: "", b: true }] }, 1000);
-    // n changed; s is equal; o is a new object showing the same JSON; m and z show the same text.
-    expect(Array.from(data.flashes.keys())).toEqual(["a\0n"]);
+    // Flashes are by row id (the key's canonical JSON) and column. n changed; s is equal; o is a
+    // new object showing the same JSON; m and z show the same text.
+    expect(Array.from(data.flashes.keys())).toEqual(['"a"\0n']);
     data.apply({ kind: "delta", seq: 2, upsert: [{ id: "a", n: 2, s: "y", o: { v: [2] }, m: "1", z: "", b: false }] }, 1100);
     data.apply({ kind: "delta", seq: 3, upsert: [{ id: "a", n: 3, s: "y", o: { v: [2] }, m: "1", z: "", b: false }] }, 1200);
     // Oldest first: a cell that changes again moves to the end with its new time.
     expect(Array.from(data.flashes.entries())).toEqual([
-      ["a\0s", 1100],
-      ["a\0o", 1100],
-      ["a\0b", 1100],
-      ["a\0n", 1200],
+      ['"a"\0s', 1100],
+      ['"a"\0o', 1100],
+      ['"a"\0b', 1100],
+      ['"a"\0n', 1200],
     ]);
   });
 

@@ -1,7 +1,7 @@
 // Live table: keyed rows kept in sync through SeqSync, rendered virtually (only the rows in view, plus a
 // small overscan, exist in the DOM) and at most once per animation frame.
 import type { TableDelta, TableState, TableTraits } from "./contract";
-import { FrameTask, Scope, type ViewProps, cellText, formatNumber, h, isRecord, setText } from "./dom";
+import { FrameTask, Scope, type ViewProps, cellText, formatNumber, h, isRecord, numeric, setHidden, setText } from "./dom";
 import { pauseControl } from "./pause";
 import { SeqSync } from "./sync";
 
@@ -36,14 +36,30 @@ type SortDir = "asc" | "desc";
 
 const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" });
 
-function compareValues(a: unknown, b: unknown): number {
+/** Sort order of two cell values: numbers (numeric strings too: "192.31" is a price) by value and
+ * before everything else, then text; missing values last. `an`/`bn`: their numeric values. */
+function compareValues(a: unknown, b: unknown, an: number | null = numeric(a), bn: number | null = numeric(b)): number {
   const aNil = a === null || a === undefined;
   const bNil = b === null || b === undefined;
   if (aNil || bNil) return aNil === bNil ? 0 : aNil ? 1 : -1;
-  if (typeof a === "number" && typeof b === "number") return a - b;
-  if (typeof a === "number") return -1;
-  if (typeof b === "number") return 1;
+  if (an !== null && bn !== null) return an - bn;
+  if (an !== null) return -1;
+  if (bn !== null) return 1;
   return collator.compare(cellText(a), cellText(b));
+}
+
+/**
+ * A row's id in the view: the canonical JSON of its key (one field's value, or the array of the key
+ * fields' values), so `1`, `"1"` and `true` are three rows here as they are in the kernel. Object keys
+ * are sorted, so equal JSON values have one id.
+ */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (isRecord(value)) {
+    const names = Object.keys(value).sort();
+    return `{${names.map((n) => `${JSON.stringify(n)}:${canonicalJson(value[n])}`).join(",")}}`;
+  }
+  return JSON.stringify(value) ?? "null";
 }
 
 /**
@@ -66,6 +82,11 @@ function hasEveryField(row: Row, old: Row): boolean {
 
 export class TableData {
   key = "id";
+  /** The fields whose values make a row's key (the state's `keys`; `[key]` when it has none). */
+  keyFields: string[] = ["id"];
+  /** Rows the kernel ignored (no key field, say), and why the last one was. */
+  errors = 0;
+  lastError: string | null = null;
   rows = new Map<string, Row>();
   declaredColumns: string[] | null = null;
   inferred: string[] = [];
@@ -87,9 +108,29 @@ export class TableData {
     return this.inferred;
   }
 
+  /** The row's id (see canonicalJson); a row without its key fields gets `#<n>`, which no JSON
+   * text can equal. */
   keyOf(row: Row, fallback: number): string {
-    const k = row[this.key];
-    return k === undefined || k === null ? `#${fallback}` : String(k);
+    const fields = this.keyFields;
+    if (fields.length === 1) {
+      const k = row[fields[0]!];
+      return k === undefined ? `#${fallback}` : canonicalJson(k);
+    }
+    const values: unknown[] = [];
+    for (const field of fields) {
+      const v = row[field];
+      if (v === undefined) return `#${fallback}`;
+      values.push(v);
+    }
+    return canonicalJson(values);
+  }
+
+  /** What a row's `data-key` attribute shows: its key value as text (the array of the values as
+   * JSON for a tuple key). Only the row id (`keyOf`) tells `1` and `"1"` apart. */
+  label(row: Row, id: string): string {
+    if (this.keyFields.length !== 1) return id;
+    const k = row[this.keyFields[0]!];
+    return typeof k === "string" ? k : k === undefined ? "" : (JSON.stringify(k) ?? "");
   }
 
   private infer(row: Row): void {
@@ -103,6 +144,13 @@ export class TableData {
 
   reset(state: Partial<TableState>): void {
     this.key = typeof state.key === "string" && state.key !== "" ? state.key : "id";
+    const keys: unknown = state.keys;
+    this.keyFields =
+      Array.isArray(keys) && keys.length > 0 && keys.every((k) => typeof k === "string" && k !== "")
+        ? (keys as string[])
+        : [this.key];
+    this.errors = typeof state.errors === "number" ? state.errors : 0;
+    this.lastError = typeof state.last_error === "string" ? state.last_error : null;
     this.declaredColumns = Array.isArray(state.columns) ? state.columns.map(String) : null;
     this.rows = new Map();
     this.inferred = [];
@@ -116,9 +164,10 @@ export class TableData {
       this.rows.set(this.keyOf(row, i), row);
       this.infer(row);
     }
-    // Putting the key column first when inferring reads better than object key order.
-    if (!this.declaredColumns && this.inferredSet.has(this.key)) {
-      this.inferred = [this.key, ...this.inferred.filter((c) => c !== this.key)];
+    // Putting the key columns first when inferring reads better than object key order.
+    const first = this.keyFields.filter((k) => this.inferredSet.has(k));
+    if (!this.declaredColumns && first.length > 0) {
+      this.inferred = [...first, ...this.inferred.filter((c) => !first.includes(c))];
     }
     this.structureVersion++;
     this.valueVersion++;
@@ -131,9 +180,14 @@ export class TableData {
       this.structureVersion++;
     }
     if (Array.isArray(delta.columns)) this.declaredColumns = delta.columns.map(String);
+    if (typeof delta.errors === "number") {
+      this.errors = delta.errors;
+      this.lastError = typeof delta.last_error === "string" ? delta.last_error : null;
+    }
     if (Array.isArray(delta.delete)) {
+      // Each is a key as JSON: a value, or the array of the key fields' values.
       for (const k of delta.delete) {
-        if (this.rows.delete(String(k))) this.structureVersion++;
+        if (this.rows.delete(canonicalJson(k))) this.structureVersion++;
       }
     }
     if (Array.isArray(delta.upsert)) {
@@ -184,14 +238,17 @@ export class TableData {
     }
     if (sortCol !== null) {
       // Decorate once: reading the Map inside the comparator would cost n log n lookups.
-      const decorated = keys.map((k, i) => ({ k, v: this.rows.get(k)![sortCol], i }));
+      const decorated = keys.map((k, i) => {
+        const v = this.rows.get(k)![sortCol];
+        return { k, v, n: numeric(v), i };
+      });
       const sign = sortDir === "asc" ? 1 : -1;
       decorated.sort((a, b) => {
         const aNil = a.v === null || a.v === undefined;
         const bNil = b.v === null || b.v === undefined;
         // Missing values stay last in both directions.
         if (aNil || bNil) return aNil === bNil ? a.i - b.i : aNil ? 1 : -1;
-        return sign * compareValues(a.v, b.v) || a.i - b.i;
+        return sign * compareValues(a.v, b.v, a.n, b.n) || a.i - b.i;
       });
       keys = decorated.map((d) => d.k);
     }
@@ -211,6 +268,7 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
     "aria-label": "Filter rows",
   });
   const count = h("span", { class: "rtw-table-count" });
+  const ignored = h("span", { class: "rtw-table-errors", role: "status", hidden: true });
   const colgroup = h("colgroup");
   const headRow = h("tr");
   const thead = h("thead", {}, [headRow]);
@@ -220,7 +278,7 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
   const table = h("table", { class: "rtw-grid" }, [colgroup, thead, tbody]);
   const scroller = h("div", { class: "rtw-table-scroll", tabindex: "0" }, [table]);
   const root = h("div", { class: "rtw-root rtw-table" }, [
-    h("div", { class: "rtw-toolbar" }, [filterBox, h("span", { class: "rtw-spacer" }), count]),
+    h("div", { class: "rtw-toolbar" }, [filterBox, h("span", { class: "rtw-spacer" }), ignored, count]),
     scroller,
   ]);
   el.append(root);
@@ -311,7 +369,10 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
   const fillRow = (pr: PoolRow, key: string, cols: string[], now: number): void => {
     // A key deleted since the order was last computed shows as an empty row until the next refresh.
     const row = data.rows.get(key) ?? NO_ROW;
-    if (pr.key !== key) pr.tr.dataset.key = pr.key = key;
+    if (pr.key !== key) {
+      pr.key = key;
+      pr.tr.dataset.key = data.label(row, key);
+    }
     const cells = pr.cells;
     while (cells.length < cols.length) {
       const text = document.createTextNode("");
@@ -329,10 +390,11 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
         cell.raw = value;
         const text = cellText(value);
         if (text !== cell.shown) cell.text.data = cell.shown = text;
-        const numeric = typeof value === "number";
-        if (numeric !== cell.num) {
-          cell.num = numeric;
-          cell.td.classList.toggle("rtw-num", numeric);
+        // Numeric strings ("192.31") align as numbers; their text stays as the feed wrote it.
+        const isNumber = typeof value === "number" || numeric(value) !== null;
+        if (isNumber !== cell.num) {
+          cell.num = isNumber;
+          cell.td.classList.toggle("rtw-num", isNumber);
         }
       }
       let flashing = false;
@@ -365,6 +427,12 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
       }
     }
     const total = data.rows.size;
+    if (data.errors > 0) {
+      setText(ignored, `${formatNumber(data.errors)} ${data.errors === 1 ? "row" : "rows"} ignored`);
+      // The kernel's explanation (server text, shown as text): which key field was missing.
+      if (ignored.title !== (data.lastError ?? "")) ignored.title = data.lastError ?? "";
+    }
+    setHidden(ignored, data.errors === 0);
     if (order.length !== countShown[0] || total !== countShown[1]) {
       countShown = [order.length, total];
       setText(
@@ -395,8 +463,9 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
     if (sample) {
       const ths = headRow.children;
       for (let c = 0; c < ths.length && c < cols.length; c++) {
-        const numeric = typeof sample[cols[c]!] === "number";
-        if (ths[c]!.classList.contains("rtw-num") !== numeric) ths[c]!.classList.toggle("rtw-num", numeric);
+        const value = sample[cols[c]!];
+        const isNumber = typeof value === "number" || numeric(value) !== null;
+        if (ths[c]!.classList.contains("rtw-num") !== isNumber) ths[c]!.classList.toggle("rtw-num", isNumber);
       }
     }
     if (first !== padShown[0] || order.length - last !== padShown[1]) {

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from .widgets import (
         ConnectionStatus,
         LiveChart,
+        LiveLog,
         LiveMetrics,
         LiveStore,
         LiveTable,
@@ -40,6 +41,7 @@ __all__ = [
     "Fields",
     "LinkError",
     "LiveChart",
+    "LiveLog",
     "LiveMetrics",
     "LiveStore",
     "LiveTable",
@@ -58,6 +60,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "ConnectionStatus": ".widgets",
     "LiveChart": ".widgets",
+    "LiveLog": ".widgets",
     "LiveMetrics": ".widgets",
     "LiveStore": ".widgets",
     "LiveTable": ".widgets",

@@ -70,8 +70,9 @@ class Timed:
     """A handler of one type that also takes each message's own time (``Message.timestamp``: the
     envelope's ISO-8601 string, ``Fields``' epoch seconds, or ``None``): ``one(payload, timestamp)``
     for one message, ``many(payloads, timestamps)`` for several of that type at once, in arrival
-    order. It runs after the plain handlers of its type, and never stops a batch frame from being
-    delivered a type at a time.
+    order. It runs after the plain handlers of its type, and does not stop a batch frame from being
+    delivered a type at a time unless its ``batchable``, when given, says ``False`` before the
+    frame (as a :class:`Batched` handler's does).
 
     >>> d = Dispatcher(); seen = []
     >>> _ = d.on("tick", Timed(lambda p, t: seen.append((p, t)), lambda ps, ts: None))
@@ -79,14 +80,16 @@ class Timed:
     [(1, '2025-01-01T00:00:00Z')]
     """
 
-    __slots__ = ("many", "one")
+    __slots__ = ("batchable", "many", "one")
 
     def __init__(self, one: Callable[[Any, Any], Any],
-                 many: Callable[[list[Any], list[Any]], Any]) -> None:
+                 many: Callable[[list[Any], list[Any]], Any],
+                 batchable: Callable[[], bool] | None = None) -> None:
         if not callable(one) or not callable(many):
             raise TypeError(f"Timed needs two callables, got {one!r} and {many!r}")
         self.one = one
         self.many = many
+        self.batchable = batchable
 
     def __call__(self, payload: Any, timestamp: Any = None) -> Any:
         return self.one(payload, timestamp)
@@ -290,6 +293,11 @@ class Dispatcher:
         for condition in self._tap_conditions:
             if not condition():
                 return False
+        if self._timed:
+            for kind in distinct:
+                for timed_handler in self._timed.get(kind, ()):
+                    if timed_handler.batchable is not None and not timed_handler.batchable():
+                        return False
         for kind, objects, payloads in zip(distinct, groups, payload_groups, strict=True):
             # Read at each type: a view the explorer creates for one type follows the next ones.
             handlers = self._handlers.get(kind, ())

@@ -5,14 +5,16 @@ is tested on plain values. A widget feeds it messages and connection events on i
 carries out what it answers:
 
 - :class:`Explorer` counts every message type (count, rate, per-second history), infers the natural
-  view of each type from its payloads (:func:`infer_kind`) and says which views to make, and with
-  which messages to seed them (:class:`ViewPlan`); :meth:`Explorer.overview` is the overview trait.
+  view of each type from its payloads (:func:`infer_kind`, and a table's key: :func:`infer_key`,
+  :func:`repeating_key`) and says which views to make, and with which messages to seed them
+  (:class:`ViewPlan`); every type gets a view, a message log at least. :meth:`Explorer.overview`
+  is the overview trait.
 - :class:`ConnectionNotices` decides which connection events become notifications (reconnected,
   gave up, send queue overflow, malformed frames) and keeps the recent ones for views made later.
 
 >>> ex = Explorer()
 >>> ex.observe("mission_update", {"id": 1, "progress": 0.5}, now=100.0)
-ViewPlan(kind='table', type='mission_update', seed=[{'id': 1, 'progress': 0.5}])
+ViewPlan(kind='table', type='mission_update', seed=[{'id': 1, 'progress': 0.5}], key='id')
 >>> ex.observe("mission_update", {"id": 2}, now=100.1) is None   # known type: only counted
 True
 >>> ex.overview(now=100.2, wall=1_700_000_000.0)["mission_update"]["count"]
@@ -22,6 +24,7 @@ True
 # No `from __future__ import annotations`: OverviewEntry is part of the comm contract, which reads
 # its fields at run time (see widgets/_contract.py).
 import math
+import re
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -40,13 +43,17 @@ __all__ = [
     "TypeStats",
     "ViewKind",
     "ViewPlan",
+    "infer_key",
     "infer_kind",
+    "is_number",
+    "repeating_key",
 ]
 
-ViewKind = Literal["table", "metrics", "notifications", "raw"]
-"""The natural view of a message type; ``raw`` types are counted and get no view."""
+ViewKind = Literal["table", "metrics", "notifications", "log", "raw"]
+"""The natural view of a message type: ``log`` (its last messages) for any type that is none of
+the others; ``raw`` types (past the limits) are only counted."""
 VIEW_KINDS: Final[tuple[str, ...]] = get_args(ViewKind)
-AutoKind = Literal["table", "metrics", "notifications"]
+AutoKind = Literal["table", "metrics", "notifications", "log"]
 
 # The explorer makes a view per message type it can show; past this many it only counts them.
 MAX_AUTO_VIEWS: Final = 24
@@ -56,29 +63,130 @@ MAX_TYPES: Final = 200
 OTHER_TYPES: Final = "(other types)"
 # A type with no message for this long no longer changes the overview (its rates are all zero).
 ACTIVE_FOR: Final = 61.0
+# A logged type whose payloads are objects is watched for this many messages: a string field
+# whose values repeat while others vary makes it a table keyed by that field.
+SAMPLE_SIZE: Final = 8
+# Fewest messages that can show a field repeating while others vary.
+MIN_SAMPLE: Final = 3
+
+#: Fields that name an instrument, a product or a thing a feed reports on, in the order tried
+#: after ``id``: a table keyed by one holds a row per instrument (Binance ``s``, Coinbase
+#: ``product_id``, Kraken ``symbol``, OKX ``instId``, Polygon ``sym``, Hyperliquid ``coin``...).
+KEY_FIELDS: Final = ("symbol", "product_id", "instId", "instrument_name", "instrument", "s", "sym",
+                     "S", "pair", "coin", "ticker", "market", "asset", "entity_id", "key", "uuid")
+# Then any other field named like an id: ``trade_id``, ``orderId``, ``trdMatchID``...
+_ID_LIKE = re.compile(r".+(?:_id|Id|ID)")
+_NUMERIC = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+
+
+def is_number(value: Any) -> bool:
+    """Whether a value counts as a number: an int or float (not a bool), or a numeric string
+    (``"192.31"``, as exchanges send prices).
+
+    >>> is_number(1.5), is_number("192.31"), is_number(True), is_number("BTC")
+    (True, True, False, False)
+    """
+    kind = type(value)
+    if kind is int or kind is float:
+        return math.isfinite(value)
+    if kind is str:
+        return len(value) <= 64 and _NUMERIC.fullmatch(value) is not None
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _usable(value: Any, numbers: bool) -> bool:
+    """Whether a field's value can key a row (a string that is not a number; with ``numbers``,
+    an int too)."""
+    if type(value) is str:
+        return value != "" and not is_number(value)
+    return numbers and type(value) is int
+
+
+def infer_key(payload: Any) -> str | None:
+    """The field that keys rows of this payload (an object, or a list of objects that all have
+    it), or ``None``: ``id``, then an instrument field (:data:`KEY_FIELDS`), then another field
+    named like an id. Key values are strings (not numeric ones) or, for ids, integers.
+
+    >>> infer_key({"e": "trade", "s": "BTCUSDT", "t": 12345, "p": "0.01"})
+    's'
+    >>> infer_key({"type": "ticker", "trade_id": 1, "product_id": "BTC-USD"})
+    'product_id'
+    >>> infer_key({"symbol": "XBTUSD", "id": 8799, "side": "Sell"}), infer_key({"p": "1.5"})
+    ('id', None)
+    """
+    rows = payload if isinstance(payload, list) else [payload]
+    if not rows or not all(isinstance(row, dict) for row in rows):
+        return None
+    first = rows[0]
+    candidates = ["id", *(f for f in KEY_FIELDS if f in first),
+                  *(f for f in first if isinstance(f, str) and _ID_LIKE.fullmatch(f)
+                    and f not in KEY_FIELDS)]
+    for field in candidates:
+        ids = field == "id" or field not in KEY_FIELDS
+        if all(field in row and _usable(row[field], ids) for row in rows):
+            return field
+    return None
+
+
+def repeating_key(type: str, samples: list[Any]) -> str | None:
+    """A string field of every sample (objects) whose values repeat across them while another
+    field's vary: a key that rows come back to (the one with the most distinct values; ties: the
+    first). Fields whose value is the type itself, numbers and numeric strings are not keys.
+
+    >>> repeating_key("px", [{"ticker": t, "v": v} for t, v in (("A", 1), ("B", 2), ("A", 3))])
+    'ticker'
+    """
+    rows = [row for sample in samples
+            for row in (sample if isinstance(sample, list) else [sample])]
+    if len(rows) < MIN_SAMPLE or not all(isinstance(row, dict) for row in rows):
+        return None
+    fields = [f for f in rows[0] if isinstance(f, str) and all(f in row for row in rows)]
+    distinct: dict[str, int] = {}
+    for field in fields:
+        values = [row[field] for row in rows]
+        try:
+            distinct[field] = len(set(values))
+        except TypeError:  # unhashable values: objects or arrays
+            distinct[field] = len(rows)
+    best: str | None = None
+    for field in fields:
+        values = [row[field] for row in rows]
+        if not all(_usable(v, False) and v != type for v in values):
+            continue
+        n = distinct[field]
+        varying = any(distinct[other] > 1 for other in fields if other != field)
+        if n < len(rows) and varying and (best is None or n > distinct[best]):
+            best = field
+    return best
+
+
+def _fits(payload: Any, kind: str, key: str | None) -> bool:
+    """Whether a view of ``kind`` (a table keyed by ``key``) can show ``payload``."""
+    if kind == "metrics":
+        return isinstance(payload, dict)
+    rows = payload if isinstance(payload, list) else [payload]
+    return bool(rows) and all(isinstance(row, dict) and key in row for row in rows)
 
 
 def infer_kind(type: str, payload: Any) -> ViewKind | None:
-    """The natural view of a message type, from one of its payloads (``None``: undecided yet).
+    """The natural view of a message type, from one of its payloads (``None``: undecided yet):
+    rows with a key (:func:`infer_key`) make a table, an object of numbers (numeric strings too)
+    metrics, ``notification`` notifications; any other payload a message log.
 
-    >>> infer_kind("metrics_update", {"cpu": 1, "mem": 2.5}), infer_kind("order", {"id": 7})
+    >>> infer_kind("metrics_update", {"cpu": 1, "mem": "2.5"}), infer_kind("order", {"id": 7})
     ('metrics', 'table')
+    >>> infer_kind("trade", {"s": "BTCUSDT", "p": "1.5"}), infer_kind("text", "hello")
+    ('table', 'log')
     """
     if type == "notification":
         return "notifications"
     if payload is None:
         return None
-    if isinstance(payload, dict):
-        if "id" in payload:
-            return "table"
-        if payload and all(isinstance(v, int | float) and not isinstance(v, bool)
-                           for v in payload.values()):
-            return "metrics"
-        return "raw"
-    if isinstance(payload, list) and payload and all(
-            isinstance(item, dict) and "id" in item for item in payload):
+    if infer_key(payload) is not None:
         return "table"
-    return "raw"
+    if isinstance(payload, dict) and payload and all(map(is_number, payload.values())):
+        return "metrics"
+    return "log"
 
 
 class TypeStats:
@@ -88,12 +196,15 @@ class TypeStats:
     (3, 3)
     """
 
-    __slots__ = ("count", "kind", "last", "second", "second_n", "seconds", "tenth", "tenth_n",
-                 "tenths")
+    __slots__ = ("count", "kind", "last", "samples", "second", "second_n", "seconds", "tenth",
+                 "tenth_n", "tenths")
 
     def __init__(self, now: float) -> None:
         self.count = 0
         self.kind: ViewKind | None = None
+        # The first payloads of a logged type of objects, while its key may still show (see
+        # repeating_key); None once that is settled.
+        self.samples: list[Any] | None = None
         self.last = now
         self.tenth = int(now * 10)
         self.tenth_n = 0
@@ -160,6 +271,8 @@ class ViewPlan:
     kind: AutoKind
     type: str
     seed: list[Any]
+    #: The field that keys a table's rows (``None`` for other kinds).
+    key: str | None = None
 
 
 class Explorer:
@@ -178,9 +291,10 @@ class Explorer:
         self.planned = 0
 
     def observe(self, type: str, payload: Any, now: float) -> ViewPlan | None:
-        """Count one message; a plan when this message decided the kind of a new type."""
+        """Count one message; a plan when this message decided the kind of a new type (or showed
+        the key of a logged one: a table, which then takes the type's tab)."""
         stats = self.types.get(type)
-        if stats is not None and stats.kind is not None:
+        if stats is not None and stats.kind is not None and stats.samples is None:
             stats.hit(now)
             return None
         return self._first(type, payload, now, stats, None)
@@ -190,7 +304,7 @@ class Explorer:
         plan: ViewPlan | None = None
         for i, payload in enumerate(payloads):
             stats = self.types.get(type)
-            if stats is not None and stats.kind is not None:
+            if stats is not None and stats.kind is not None and stats.samples is None:
                 stats.hit(now, len(payloads) - i)
                 break
             # The first messages of a type go one at a time, to infer its kind from them; a view
@@ -208,14 +322,47 @@ class Explorer:
             if stats is None:
                 stats = self.types[type] = TypeStats(now)
         stats.hit(now)
+        seed = [payload] if pending is None else list(pending)
+        if stats.samples is not None:
+            return self._sample(type, stats, payload, seed)
         if stats.kind is not None:
             return None
-        kind = "raw" if type == OTHER_TYPES else infer_kind(type, payload)
+        kind = "raw" if type == OTHER_TYPES else infer_kind(type, payload) or "log"
         stats.kind = kind
-        if kind is None or kind == "raw" or not self.make_views or self.planned >= self.max_views:
+        if kind == "log":
+            # Logged for now; its next messages may still show a table or metrics.
+            stats.samples = [payload]
+        if kind == "raw" or not self.make_views or self.planned >= self.max_views:
+            stats.samples = None
             return None
         self.planned += 1
-        return ViewPlan(kind, type, [payload] if pending is None else list(pending))
+        return ViewPlan(kind, type, seed, infer_key(payload) if kind == "table" else None)
+
+    def _sample(self, type: str, stats: TypeStats, payload: Any, seed: list[Any]
+                ) -> ViewPlan | None:
+        """Watch one more payload of a logged type: a payload with a key or of numbers (the first
+        ones were empty, say), or a string field repeating across them, makes it a table or
+        metrics, which take its tab."""
+        samples = stats.samples
+        assert samples is not None
+        samples.append(payload)
+        kind = infer_kind(type, payload)
+        key = infer_key(payload) if kind == "table" else None
+        if kind not in ("table", "metrics"):
+            kind, key = "table", repeating_key(type, samples)
+            if key is None:
+                if len(samples) >= SAMPLE_SIZE:
+                    stats.samples = None
+                return None
+        stats.samples = None
+        if not self.make_views or self.planned >= self.max_views:
+            return None
+        stats.kind = kind
+        self.planned += 1
+        # The view starts with the messages so far that it can show (the samples before this
+        # one), then this one and the rest of its frame.
+        shown = [p for p in samples[:-1] if _fits(p, kind, key)]
+        return ViewPlan(kind, type, shown + seed, key)
 
     def active(self, now: float) -> bool:
         """Whether the overview may change with no new message (rates falling back to zero)."""

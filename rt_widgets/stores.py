@@ -117,6 +117,7 @@ class _Bool:
 
 _TRUE = _Bool(True)
 _FALSE = _Bool(False)
+_NO_KEY = _Bool(False)  # a row with no usable key (never stored: only compared by identity)
 
 
 _PLAIN_KEYS = frozenset((str, int, float, type(None)))
@@ -360,8 +361,9 @@ class TableStore:
         self._dirty.update(last)  # only the keys matter: no dict made for them
         return True
 
-    def _key(self, row: dict[str, Any]) -> Hashable | None:
-        """The identity of ``row``'s key, or ``None`` (an error recorded) when it has none."""
+    def _key(self, row: dict[str, Any]) -> Hashable:
+        """The identity of ``row``'s key, or ``_NO_KEY`` (an error recorded) when it has none
+        (``None`` is a key: a row keyed ``null``)."""
         try:
             k = self._key_of(row)
         except KeyError:
@@ -369,17 +371,17 @@ class TableStore:
             names = ", ".join(map(repr, missing))
             self._error(f"table row ignored: it has no {names} field"
                         f"{'s' if len(missing) > 1 else ''} (the table's key): {_sample(row)}")
-            return None
+            return _NO_KEY
         try:
             return _identity(k) if self._single else tuple(map(_identity, k))
         except TypeError:
             self._error(f"table row ignored: its key {_sample(k)} is not a usable key (a JSON "
                         f"string, number, boolean or null): {_sample(row)}")
-            return None
+            return _NO_KEY
 
     def _upsert(self, row: dict[str, Any], adopt: bool) -> None:
         k = self._key(row)
-        if k is None:
+        if k is _NO_KEY:
             return
         existing = self._rows.get(k)
         if existing is None:
@@ -484,7 +486,7 @@ class TableStore:
             if isinstance(item, dict):
                 self._settle()
                 k = self._key(item)
-                if k is None:
+                if k is _NO_KEY:
                     continue
                 if self._rows.pop(k, None) is not None:
                     self._forget(k)

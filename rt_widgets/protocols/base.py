@@ -83,6 +83,9 @@ class FrameProtocol:
     #: Whether the link is ``connected`` only once the protocol's own handshake is answered: the
     #: protocol calls ``host.ready()`` (subscriptions and queued sends wait until then).
     needs_ack: bool = False
+    #: Whether its messages may carry an ``action`` (``Fields(action=...)``): tables then read
+    #: each ``Message`` to apply it, where other feeds' rows take the faster payload path.
+    sets_actions: bool = False
     #: The application ping sent when the user gives no ``heartbeat_message`` (None: none).
     default_ping: Any = None
 

@@ -244,6 +244,7 @@ class Fields(FrameProtocol):
         self._unit = time_unit
         self._seq = compile_path(seq) if seq is not None else None
         self._action = compile_path(action) if action is not None else None
+        self.sets_actions = action is not None
         self._default_type = default_type
         self._batch = batch
         self._last_seq: dict[str, int] = {}

@@ -32,6 +32,8 @@ Decoder = Callable[[Any], Iterable[Any]]
 class Function(FrameProtocol):
     """Frames decoded by a user function; see the module docstring."""
 
+    sets_actions = True  # the function may give Messages with an action
+
     def __init__(self, fn: Decoder) -> None:
         super().__init__()
         if not callable(fn):

@@ -1,7 +1,8 @@
 """The notebook widgets: a connection's explorer and status, and live tables, metrics,
-notifications, charts and stores fed by its messages."""
+notifications, charts, message logs and stores fed by its messages."""
 
 from .chart import LiveChart
+from .log import LiveLog
 from .metrics import LiveMetrics
 from .notifications import Notifications
 from .realtime import RealtimeWidget
@@ -12,6 +13,7 @@ from .table import LiveTable
 __all__ = [
     "ConnectionStatus",
     "LiveChart",
+    "LiveLog",
     "LiveMetrics",
     "LiveStore",
     "LiveTable",

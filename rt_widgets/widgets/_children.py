@@ -52,10 +52,12 @@ class ChildViews:
 
     def get_or_create(self, cls: type[V], key: Hashable, make: Callable[[], V], *,
                       tab: str | None = None,
-                      check: Callable[[V], None] | None = None) -> tuple[V, bool]:
+                      check: Callable[[V], None] | None = None,
+                      take_tab: bool = False) -> tuple[V, bool]:
         """The open ``cls`` view for ``key`` and ``False``, or a new one from ``make()`` and
         ``True``. ``check(existing)`` may raise when the existing view does not fit the request;
-        a new view becomes the tab of ``tab`` unless that type already has an open one."""
+        a new view becomes the tab of ``tab`` unless that type already has an open one (or
+        ``take_tab``: it replaces that one as the tab, a table found for a logged type, say)."""
         with self._lock:
             existing = self._keyed.get((cls, key))
             if isinstance(existing, cls) and not existing.closed:
@@ -67,7 +69,7 @@ class ChildViews:
             self._keyed[(cls, key)] = view
             if tab is not None:
                 current = self._tabs.get(tab)
-                if current is None or current.closed:
+                if current is None or current.closed or take_tab:
                     self._tabs[tab] = view
                     changed = True
                 else:

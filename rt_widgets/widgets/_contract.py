@@ -59,12 +59,17 @@ ENUMS: Final[Mapping[str, tuple[str, ...]]] = {
 
 
 class TableState(TypedDict):
-    """A table's whole state at ``seq`` (``TableStore.snapshot``)."""
+    """A table's whole state at ``seq`` (``TableStore.snapshot``): ``keys`` the fields whose values
+    make a row's key (``key``: the first), ``errors`` the rows ignored (no key field, say) and
+    ``last_error`` why the last one was."""
 
     seq: int
     key: str
+    keys: list[str]
     columns: list[str]
     rows: list[dict[str, Any]]
+    errors: int
+    last_error: str | None
 
 
 class Threshold(TypedDict, total=False):
@@ -96,6 +101,28 @@ class Notification(TypedDict):
 class NotificationsState(TypedDict):
     seq: int
     items: list[Notification]
+
+
+class LogEntry(TypedDict):
+    """One message of a log: ``text`` its payload as bounded pretty JSON (``truncated``: something
+    was cut; the whole text comes on request), ``time`` its own time or its arrival (ISO 8601),
+    ``size`` its JSON size in bytes."""
+
+    id: int
+    type: str
+    time: str
+    text: str
+    truncated: bool
+    size: int
+
+
+class LogState(TypedDict):
+    """A log's kept messages (``LogStore.snapshot``), oldest first; ``total``: messages logged."""
+
+    seq: int
+    limit: int
+    total: int
+    entries: list[LogEntry]
 
 
 class ChartColumn(TypedDict):
@@ -136,6 +163,8 @@ class TableDelta(TypedDict):
     delete: NotRequired[list[Any]]
     upsert: NotRequired[list[dict[str, Any]]]
     columns: NotRequired[list[str]]
+    errors: NotRequired[int]
+    last_error: NotRequired[str | None]
 
 
 class TableSnapshot(TableState):
@@ -181,6 +210,31 @@ class ChartDelta(TypedDict):
 
 class ChartSnapshot(ChartState):
     kind: Literal["snapshot"]
+
+
+class LogDelta(TypedDict):
+    """Entries logged since the last delta (the newest of them), oldest first."""
+
+    kind: Literal["delta"]
+    seq: int
+    add: list[LogEntry]
+    total: int
+
+
+class LogSnapshot(LogState):
+    kind: Literal["snapshot"]
+
+
+ENTRY: Final = "entry"
+
+
+class LogEntryText(TypedDict):
+    """The answer to an ``entry_request``: the whole text of entry ``id`` (``None``: no longer
+    kept)."""
+
+    kind: Literal["entry"]
+    id: int
+    text: str | None
 
 
 WAITING: Final = "waiting"
@@ -252,6 +306,24 @@ class ResumeRequest(TypedDict):
 
 
 DataRequest = SnapshotRequest | PauseRequest | ResumeRequest
+
+ENTRY_REQUEST: Final = "entry_request"
+
+
+class EntryRequest(TypedDict):
+    """A log view wants the whole text of one entry."""
+
+    kind: Literal["entry_request"]
+    id: int
+
+
+def parse_entry_request(content: object) -> EntryRequest | None:
+    """The ``entry_request`` a log view sent, or ``None``."""
+    if isinstance(content, dict) and content.get("kind") == ENTRY_REQUEST:
+        id = content.get("id")
+        if isinstance(id, int) and not isinstance(id, bool):
+            return EntryRequest(kind="entry_request", id=id)
+    return None
 
 ConnectionCommand = (ReconnectRequest | DisconnectRequest | ConnectRequest | SendRequest
                      | BrowserEvent)
@@ -367,6 +439,11 @@ class NotificationsTraits(DataTraits):
     _snapshot = traitlets.Dict().tag(sync=True, echo_update=False, wire=NotificationsState)
 
 
+class LogTraits(DataTraits):
+    _view = traitlets.Unicode("log").tag(sync=True)
+    _snapshot = traitlets.Dict().tag(sync=True, echo_update=False, wire=LogState)
+
+
 class ChartTraits(DataTraits):
     _view = traitlets.Unicode("chart").tag(sync=True)
     _snapshot = traitlets.Dict().tag(sync=True, echo_update=False, wire=ChartState)
@@ -406,6 +483,8 @@ INTERFACES: Final[tuple[Interface, ...]] = (
     Interface("notifications", NotificationsTraits,
               (NotificationsDelta, NotificationsSnapshot, Waiting), _DATA_REQUESTS),
     Interface("chart", ChartTraits, (ChartDelta, ChartSnapshot, Waiting), _DATA_REQUESTS),
+    Interface("log", LogTraits, (LogDelta, LogSnapshot, LogEntryText, Waiting),
+              (*_DATA_REQUESTS, EntryRequest)),
 )
 
 

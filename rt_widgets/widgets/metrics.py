@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..dispatch import Batched
+from ..dispatch import Timed
 from ..stores import Alert, MetricsStore
 from ._base import DataView, check_positive_int, check_type, read_on_io, reject_unknown
 from ._contract import MetricsTraits
@@ -19,7 +19,9 @@ __all__ = ["LiveMetrics"]
 
 
 class LiveMetrics(MetricsTraits, DataView):
-    """The latest value and recent history of every numeric field of one message type.
+    """The latest value and recent history of every numeric field of one message type (numeric
+    strings such as ``"192.31"`` count as numbers), each point at its message's own time when the
+    message has one (``Fields(timestamp=...)``, the envelope's), else at its arrival.
 
     Created by :meth:`RealtimeWidget.metrics`; display it in a cell for KPI cards with sparklines.
 
@@ -49,14 +51,19 @@ class LiveMetrics(MetricsTraits, DataView):
         self._metrics = MetricsStore(history, series=series, thresholds=thresholds,
                                      on_alert=on_alert)
         super().__init__(self._metrics, connection, fps, type)
-        self._subscribe(type, Batched(self._on_payload, self._on_payloads, self._batchable))
+        # Timed: each point at its message's own time (the envelope's or Fields' timestamp), so
+        # the points of a server that sends many at once do not pile up at their arrival.
+        self._subscribe(type, Timed(self._on_payload, self._on_payloads, self._batchable))
 
-    def _on_payload(self, payload: Any) -> None:
-        self._metrics.queue(payload)
+    def _on_payload(self, payload: Any, timestamp: float | str | None = None) -> None:
+        self._metrics.queue(payload, timestamp)
         self._changed()
 
-    def _on_payloads(self, payloads: list[Any]) -> None:
-        self._metrics.queue_many(payloads)
+    def _on_payloads(self, payloads: list[Any], timestamps: list[Any] | None = None) -> None:
+        if timestamps is None:
+            self._metrics.queue_many(payloads)
+        else:
+            self._metrics.queue_stamped(payloads, timestamps)
         self._changed(len(payloads))
 
     def _apply(self, payloads: list[Any]) -> None:

@@ -15,7 +15,7 @@ import inspect
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .. import iothread
@@ -23,6 +23,7 @@ from ..connection import Connection
 from ..dispatch import Batched
 from ..explorer import ConnectionNotices, Explorer, Notice, ViewPlan
 from ..outbox import SendHandle
+from ..protocols.base import NO_PAYLOAD
 from ..secrets import Scrubber
 from ..sync import get_frame_clock
 from ._base import (
@@ -39,6 +40,7 @@ from ._children import ChildViews
 from ._contract import ConnectionCommand, RealtimeTraits, parse_command
 from ._status_feed import StatusFeed, state_name
 from .chart import LiveChart
+from .log import LiveLog
 from .metrics import LiveMetrics
 from .notifications import Notifications
 from .status import ConnectionStatus
@@ -89,6 +91,8 @@ class RealtimeWidget(RealtimeTraits, BaseWidget):
         self._views = ChildViews(self._mark_dirty,
                                  "this RealtimeWidget is closed; create a new one")
         self._explorer = Explorer(make_views=explore)
+        # The tables the explorer made with a key it inferred (a key asked for replaces them).
+        self._guessed: weakref.WeakSet[LiveTable] = weakref.WeakSet()
         self._notices = ConnectionNotices(self._scrub)
         # The Notifications views that were handed the backlog and now get every notice (I/O
         # thread only: handing over and delivering never interleave).
@@ -119,19 +123,21 @@ class RealtimeWidget(RealtimeTraits, BaseWidget):
         """``Connection.on``: call ``handler`` for each message of ``type`` (``"*"``: all)."""
         return self._conn.on(type, handler)
 
-    def send(self, type: str | Mapping[str, Any], payload: Any = None) -> SendHandle:
-        """``Connection.send``: queue a message (sent in order once connected).
+    def send(self, type: Any, payload: Any = NO_PAYLOAD) -> SendHandle:
+        """``Connection.send``: queue a message (sent in order once connected): ``send(type,
+        payload)`` the protocol's message, ``send(value)`` a dict, list, str or bytes as it is.
 
         >>> w.send("subscribe", {"channel": "metrics"}).wait(5)   # doctest: +SKIP
         <SendState.SENT: 'sent'>
+        >>> w.send({"method": "SUBSCRIBE", "params": ["btcusdt@trade"], "id": 1})  # doctest: +SKIP
         """
         handle = self._conn.send(type, payload)
         self._mark_dirty()  # queued and dropped counts may have changed with no message in
         return handle
 
-    def subscribe(self, type: str | Mapping[str, Any], payload: Any = None
-                  ) -> Callable[[], None]:
-        """``Connection.subscribe``: a message replayed on every (re)connect."""
+    def subscribe(self, type: Any, payload: Any = NO_PAYLOAD) -> Callable[[], None]:
+        """``Connection.subscribe``: a message replayed on every (re)connect (the same forms as
+        ``send``)."""
         return self._conn.subscribe(type, payload)
 
     def connect(self) -> None:
@@ -148,44 +154,81 @@ class RealtimeWidget(RealtimeTraits, BaseWidget):
 
     # -- views ------------------------------------------------------------------------------
 
-    def table(self, type: str = "mission_update", key: str = "id", max_rows: int = 10_000,
-              delete_type: str | None = None, columns: Iterable[str] | None = None) -> LiveTable:
-        """The live table of ``type`` messages keyed by ``key`` (the same one on every call).
+    def table(self, type: str = "mission_update", key: str | Sequence[str] | None = None,
+              max_rows: int = 10_000, delete_type: str | None = None,
+              columns: Iterable[str] | None = None) -> LiveTable:
+        """The live table of ``type`` messages keyed by ``key``: a field, or a tuple of fields
+        (``("symbol", "id", "side")``); the same table on every call.
 
         It holds what arrives after it is made; the explorer makes one as soon as the first
-        message of a keyed type arrives, and that one starts with that message.
+        message of a keyed type arrives (keyed by a field it infers: ``id``, ``symbol``,
+        ``product_id``, ``s``...), and that one starts with that message. ``key=None``: that table
+        whatever its key, or a new one keyed by ``"id"``; a ``key`` of your own replaces the
+        explorer's guess (its rows carry over).
 
         >>> w.table("mission_update", delete_type="mission_removed", max_rows=1000)  # doctest: +SKIP
+        >>> w.table("orderBookL2", key=("symbol", "id", "side"))                     # doctest: +SKIP
         """
         return self._table(type, key, max_rows, delete_type, columns)[0]
 
-    def _table(self, type: str, key: str = "id", max_rows: int = 10_000,
-               delete_type: str | None = None,
-               columns: Iterable[str] | None = None) -> tuple[LiveTable, bool]:
+    def _table(self, type: str, key: str | Sequence[str] | None = "id", max_rows: int = 10_000,
+               delete_type: str | None = None, columns: Iterable[str] | None = None,
+               take_tab: bool = False, guess: bool = False) -> tuple[LiveTable, bool]:
+        """``table()``; ``guess``: the explorer's inferred key, for a new table only (a table
+        that exists is kept whatever its key)."""
         check_type("type", type)
+        wanted = key if isinstance(key, str) or key is None else tuple(key)
+        if wanted is not None and not guess:
+            for existing in self._views.of(LiveTable):
+                if (existing.message_type == type and existing.key != wanted
+                        and existing in self._guessed):
+                    # The explorer's guess yields to the key asked for, rows and all.
+                    rows = existing.rows
+                    existing.close()
+                    view, created = self._table(type, wanted, max_rows, delete_type, columns,
+                                                take_tab=True)
+                    view.feed(rows)
+                    return view, created
 
         def same_key(existing: LiveTable) -> None:
-            if existing.key != key:
+            if wanted is not None and not guess and existing.key != wanted:
                 raise ValueError(
                     f"the table of {type!r} is already keyed by {existing.key!r}; close it "
-                    f"(w.table({type!r}).close()) before asking for key={key!r}")
+                    f"(w.table({type!r}).close()) before asking for key={wanted!r}")
 
         return self._views.get_or_create(
-            LiveTable, type, lambda: LiveTable(self._conn, type, key=key, max_rows=max_rows,
-                                               delete_type=delete_type, columns=columns,
-                                               fps=self._fps),
-            tab=type, check=same_key)
+            LiveTable, type, lambda: LiveTable(self._conn, type, key=wanted or "id",
+                                               max_rows=max_rows, delete_type=delete_type,
+                                               columns=columns, fps=self._fps),
+            tab=type, check=same_key, take_tab=take_tab)
+
+    def log(self, type: str | None = None, limit: int = 200) -> LiveLog:
+        """The last ``limit`` messages of ``type`` (``None``: of every type), newest first, each as
+        searchable text with the whole of it on demand; the same log on every call.
+
+        >>> w.log("heartbeat")          # doctest: +SKIP
+        >>> w.log()                     # every type
+        """
+        return self._log(type, limit)[0]
+
+    def _log(self, type: str | None, limit: int = 200) -> tuple[LiveLog, bool]:
+        if type is not None:
+            check_type("type", type)
+        return self._views.get_or_create(
+            LiveLog, type, lambda: LiveLog(self._conn, type, limit=limit, fps=self._fps),
+            tab=type)
 
     def metrics(self, type: str = "metrics_update", history: int = 300) -> LiveMetrics:
         """KPI cards with sparklines for the numeric fields of ``type`` messages."""
         return self._metrics(type, history)[0]
 
-    def _metrics(self, type: str, history: int = 300) -> tuple[LiveMetrics, bool]:
+    def _metrics(self, type: str, history: int = 300, take_tab: bool = False
+                 ) -> tuple[LiveMetrics, bool]:
         check_type("type", type)
         return self._views.get_or_create(
             LiveMetrics, type, lambda: LiveMetrics(self._conn, type, history=history,
                                                    on_alert=self._on_alert, fps=self._fps),
-            tab=type)
+            tab=type, take_tab=take_tab)
 
     def chart(self, type: str = "metrics_update", y: str | Sequence[str] | None = None,
               by: str | None = None, window: float | None = 300.0, *, max_series: int = 32,
@@ -264,11 +307,17 @@ class RealtimeWidget(RealtimeTraits, BaseWidget):
         if self._is_closed:
             return
         try:
-            view: LiveTable | LiveMetrics | Notifications
+            view: LiveTable | LiveMetrics | Notifications | LiveLog
+            # A table or metrics found for a type that was logged until now take its tab.
+            logged = isinstance(self._views.tabs.get(plan.type), LiveLog)
             if plan.kind == "table":
-                view, created = self._table(plan.type)
+                view, created = self._table(plan.type, key=plan.key, guess=True, take_tab=logged)
+                if created:
+                    self._guessed.add(view)
             elif plan.kind == "metrics":
-                view, created = self._metrics(plan.type)
+                view, created = self._metrics(plan.type, take_tab=logged)
+            elif plan.kind == "log":
+                view, created = self._log(plan.type)
             else:
                 view, created = self._notifications((plan.type,))
             if created:

@@ -1,4 +1,4 @@
-"""LiveTable: rows keyed by a field, upserted by messages of one type."""
+"""LiveTable: rows keyed by a field (or a tuple of fields), upserted by messages of one type."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..dispatch import Batched
+from ..protocol import Message
 from ..stores import TableStore
 from ._base import DataView, check_positive_int, check_type, read_on_io, reject_unknown
 from ._contract import TableTraits
@@ -22,12 +23,20 @@ class LiveTable(TableTraits, DataView):
     """A live table of the payloads of one message type, keyed by ``key``.
 
     Created by :meth:`RealtimeWidget.table`; display it in a cell. Each message upserts one row (or
-    a list of rows): new keys append, known keys merge the given fields. Messages of
-    ``delete_type`` remove rows by key. At most ``max_rows`` rows are kept, oldest evicted first.
+    a list of rows): new keys append, known keys merge the given fields. ``key`` is a field or a
+    tuple of fields (``("symbol", "id", "side")``); rows are told apart by the JSON value of their
+    key (``1``, ``true`` and ``"1"`` are three rows), and a row that lacks a key field is counted
+    in ``errors`` (``last_error`` says why), not stored. Messages of ``delete_type`` remove rows
+    by key. At most ``max_rows`` rows are kept, oldest evicted first.
+
+    When the connection's messages carry an action (``Fields(action=...)``, BitMEX-style), each
+    message is applied as its action says: ``"delete"`` deletes its rows, ``"partial"`` replaces the
+    table's contents with the partial's rows, anything else upserts.
 
     >>> missions = w.table("mission_update", key="id")     # doctest: +SKIP
     >>> missions.rows[-1]                                    # doctest: +SKIP
     {'id': 'm-17', 'status': 'running', 'progress': 0.4}
+    >>> book = w.table("orderBookL2", key=("symbol", "id", "side"))   # doctest: +SKIP
     >>> missions.to_pandas()                                 # doctest: +SKIP
     """
 
@@ -36,7 +45,7 @@ class LiveTable(TableTraits, DataView):
         connection: Connection,
         type: str = "mission_update",
         *,
-        key: str = "id",
+        key: str | tuple[str, ...] = "id",
         max_rows: int = 10_000,
         delete_type: str | None = None,
         columns: Iterable[str] | None = None,
@@ -45,9 +54,12 @@ class LiveTable(TableTraits, DataView):
     ) -> None:
         reject_unknown("LiveTable", kwargs)
         check_type("type", type)
-        if not isinstance(key, str) or not key:
-            raise ValueError(f"key must be the name of the row field that identifies a row, "
-                             f"got {key!r}")
+        if isinstance(key, list):
+            key = tuple(key)
+        if not (isinstance(key, str) and key) and not (
+                isinstance(key, tuple) and key and all(isinstance(f, str) and f for f in key)):
+            raise ValueError(f"key must be the name of the row field that identifies a row, or a "
+                             f"tuple of such names, got {key!r}")
         check_positive_int("max_rows", max_rows)
         if delete_type is not None:
             check_type("delete_type", delete_type)
@@ -59,10 +71,28 @@ class LiveTable(TableTraits, DataView):
                 raise ValueError(f"columns must be field names (strings), got {columns!r}")
         self._table = TableStore(key=key, max_rows=max_rows, columns=columns)
         self.delete_type = delete_type
+        self._type = type
         super().__init__(self._table, connection, fps, type)
-        self._subscribe(type, Batched(self._on_row, self._on_rows))
+        if connection.protocol.sets_actions:
+            # Only a whole Message carries its action, and only "*" handlers get one. Such feeds
+            # are decoded a message at a time anyway (no batch path to lose).
+            self._subscribe("*", self._on_message)
+            self._unsubscribe.append(connection.on_state(self._on_state))
+        else:
+            self._subscribe(type, Batched(self._on_row, self._on_rows))
         if delete_type is not None:
             self._subscribe(delete_type, self._on_delete)
+
+    def _on_message(self, message: Message) -> None:
+        if message.type == self._type:
+            self._table.apply_action(message.payload, message.action)
+            self._changed()
+
+    def _on_state(self, _old: object, new: object) -> None:
+        # A new link's partial is a new image of the table, even with nothing between it and the
+        # last link's partial.
+        if getattr(new, "value", new) == "connected":
+            self._table.end_partial()
 
     def _on_row(self, payload: Any) -> None:
         self._table.queue(payload)
@@ -87,8 +117,15 @@ class LiveTable(TableTraits, DataView):
         read_on_io(clear)
 
     @property
-    def key(self) -> str:
+    def key(self) -> str | tuple[str, ...]:
+        """The key as given: a field, or a tuple of fields."""
         return self._table.key
+
+    @property
+    def row_keys(self) -> list[Any]:
+        """The rows' keys as JSON values (a list of values per row for a tuple key), oldest first.
+        (``keys`` is taken: ipywidgets lists a widget's synced traits under that name.)"""
+        return read_on_io(lambda: self._table.keys)
 
     @property
     def max_rows(self) -> int:
@@ -105,7 +142,7 @@ class LiveTable(TableTraits, DataView):
 
     @property
     def errors(self) -> int:
-        """Rows ignored because they were not objects or lacked the key field."""
+        """Rows ignored because they were not objects or lacked a key field (the view says so)."""
         return read_on_io(lambda: self._table.errors)
 
     @property

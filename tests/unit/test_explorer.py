@@ -29,15 +29,16 @@ def test_the_module_examples_hold() -> None:
     ("notification", "text", "notifications"),
     ("notification", None, "notifications"),  # the type alone decides
     ("metrics_update", {"cpu": 1, "mem": 2.5}, "metrics"),
-    ("metrics_update", {"cpu": 1, "ok": True}, "raw"),  # booleans are not metrics
-    ("metrics_update", {"cpu": "1"}, "raw"),
+    ("metrics_update", {"cpu": 1, "ok": True}, "log"),  # booleans are not metrics
+    ("metrics_update", {"cpu": "1"}, "metrics"),  # a numeric string is a number
+    ("metrics_update", {"cpu": "high"}, "log"),
     ("mission_update", {"id": 1, "progress": 0.5}, "table"),  # a key wins over numbers
     ("mission_update", [{"id": 1}, {"id": 2}], "table"),
-    ("mission_update", [{"id": 1}, {"name": 2}], "raw"),
-    ("log", "line", "raw"),
-    ("log", {}, "raw"),
-    ("log", [], "raw"),
-    ("log", 3, "raw"),
+    ("mission_update", [{"id": 1}, {"name": 2}], "log"),
+    ("log", "line", "log"),
+    ("log", {}, "log"),
+    ("log", [], "log"),
+    ("log", 3, "log"),
     ("empty", None, None),  # undecided until a payload says more
 ])
 def test_infer_kind(type: str, payload: Any, kind: str | None) -> None:
@@ -66,17 +67,18 @@ def test_first_message_of_a_type_plans_its_view_with_that_message() -> None:
     assert ex.observe("metrics_update", {"cpu": 2.0}, 10.1) is None
     assert ex.observe("notification", "hi", 10.2) == ViewPlan("notifications", "notification",
                                                                ["hi"])
-    assert ex.observe("log", "text", 10.3) is None  # raw: counted, no view
-    assert ex.planned == 2
+    assert ex.observe("log", "text", 10.3) == ViewPlan("log", "log", ["text"])  # its messages
+    assert ex.planned == 3
     assert {t: s.kind for t, s in ex.types.items()} == {
-        "metrics_update": "metrics", "notification": "notifications", "log": "raw"}
+        "metrics_update": "metrics", "notification": "notifications", "log": "log"}
 
 
-def test_an_undecided_type_waits_for_a_payload_that_decides() -> None:
+def test_a_type_whose_first_payload_decides_nothing_is_logged_until_one_does() -> None:
     ex = Explorer()
-    assert ex.observe("order", None, 1.0) is None
-    assert ex.types["order"].kind is None
-    assert ex.observe("order", {"id": 7}, 1.1) == ViewPlan("table", "order", [{"id": 7}])
+    assert ex.observe("order", None, 1.0) == ViewPlan("log", "order", [None])
+    assert ex.types["order"].kind == "log"
+    # The table starts with what it can show of the messages so far.
+    assert ex.observe("order", {"id": 7}, 1.1) == ViewPlan("table", "order", [{"id": 7}], "id")
     assert ex.types["order"].count == 2
     assert ex.overview(2.0, 1_000.0)["order"]["kind"] == "table"
 
@@ -85,7 +87,7 @@ def test_a_batch_seeds_the_new_view_with_the_deciding_message_and_the_rest() -> 
     ex = Explorer()
     rows = [None, None, {"id": 1}, {"id": 2}, {"id": 3}]
     plan = ex.observe_many("order", rows, 5.0)
-    assert plan == ViewPlan("table", "order", [{"id": 1}, {"id": 2}, {"id": 3}])
+    assert plan == ViewPlan("table", "order", [{"id": 1}, {"id": 2}, {"id": 3}], "id")
     assert ex.types["order"].count == 5
     # A known type's batch is counted in one step and plans nothing.
     assert ex.observe_many("order", [{"id": 4}] * 10, 5.1) is None

@@ -20,6 +20,7 @@ from rt_widgets.explorer import VIEW_KINDS
 from rt_widgets.widgets import (
     ConnectionStatus,
     LiveChart,
+    LiveLog,
     LiveMetrics,
     LiveTable,
     Notifications,
@@ -48,6 +49,7 @@ WIDGETS: dict[str, type[traitlets.HasTraits]] = {
     "metrics": LiveMetrics,
     "notifications": Notifications,
     "chart": LiveChart,
+    "log": LiveLog,
 }
 
 
@@ -215,19 +217,24 @@ def test_every_trait_and_message_the_widgets_send_fits_the_contract(
                <= set(comm_spy.view_state(w).get("children", {})), 10)
     wait_until(lambda: len(table) == 1 and metrics_view.latest, 10)
     notes = w.notifications()
+    log_view = w.log("log")  # the explorer's: "log" messages have no other view
+    wait_until(lambda: len(log_view) == 1, 10)
     table.clear()
-    for view in (table, metrics_view, notes):
+    for view in (table, metrics_view, notes, log_view):
         comm_spy.from_front_end(view, {"kind": "snapshot_request"})
-    wait_until(lambda: all(comm_spy.custom(v, "snapshot") for v in (table, metrics_view, notes)),
-               10)
-    wait_until(lambda: comm_spy.custom(notes, "delta"), 10)
+    comm_spy.from_front_end(log_view, {"kind": "entry_request", "id": 1})
+    comm_spy.from_front_end(log_view, {"kind": "entry_request", "id": 99})  # not kept: null
+    views = (table, metrics_view, notes, log_view)
+    wait_until(lambda: all(comm_spy.custom(v, "snapshot") for v in views), 10)
+    wait_until(lambda: comm_spy.custom(notes, "delta") and comm_spy.custom(log_view, "delta")
+               and len(comm_spy.custom(log_view, "entry")) == 2, 10)
     w.close()
 
     c = contract()
     problems: list[str] = []
     checked: dict[str, set[str]] = {}
     for widget, name in ((w, "realtime"), (indicator, "status"), (table, "table"),
-                         (metrics_view, "metrics"), (notes, "notifications")):
+                         (metrics_view, "metrics"), (notes, "notifications"), (log_view, "log")):
         interface = c["interfaces"][name]
         state = comm_spy.view_state(widget)
         own = {k: v for k, v in state.items() if k in interface["traits"]}
@@ -242,4 +249,5 @@ def test_every_trait_and_message_the_widgets_send_fits_the_contract(
             problems += fits_fields(body, interface["to_view"][kind], f"{name}.{kind}", c)
     assert problems == []
     # Every data message kind was really seen, not just none at all.
-    assert checked == {n: {"delta", "snapshot"} for n in ("table", "metrics", "notifications")}
+    assert checked == {**{n: {"delta", "snapshot"} for n in ("table", "metrics", "notifications")},
+                       "log": {"delta", "snapshot", "entry"}}

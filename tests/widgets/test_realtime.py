@@ -304,8 +304,9 @@ def test_snapshot_request_and_throttled_snapshot_trait(ws_server: Any, make_widg
     w = make_widget(server.url, explore=False)
     table = w.table("row")
     wait_connected(w, server)
-    assert comm_spy.view_state(table)["_snapshot"] == {"seq": 0, "key": "id", "columns": ["id"],
-                                                      "rows": []}
+    assert comm_spy.view_state(table)["_snapshot"] == {
+        "seq": 0, "key": "id", "keys": ["id"], "columns": ["id"], "rows": [], "errors": 0,
+        "last_error": None}
     for i in range(5):
         server.send(frame("row", {"id": i, "v": i}))
     wait_until(lambda: len(table) == 5, 10)
@@ -363,12 +364,14 @@ def test_explorer_counts_types_infers_kinds_and_makes_views(ws_server: Any, make
     overview = comm_spy.view_state(w)["overview"]
     assert {t: o["kind"] for t, o in overview.items()} == {
         "metrics_update": "metrics", "mission_update": "table",
-        "notification": "notifications", "log": "raw"}
+        "notification": "notifications", "log": "log"}
     assert overview["metrics_update"]["count"] == 2
     assert overview["metrics_update"]["rate"] == 2
     assert overview["log"]["last_seen"].endswith("+00:00")
     children = comm_spy.view_state(w)["children"]
-    assert set(children) == {"metrics_update", "mission_update", "notification"}
+    # Every type has a view: "log" messages, which are none of the others, their last messages.
+    assert set(children) == {"metrics_update", "mission_update", "notification", "log"}
+    assert children["log"] == f"IPY_MODEL_{w.log('log').model_id}"
     assert all(v.startswith("IPY_MODEL_") for v in children.values())
     # The auto views got the first message too, and are the ones the methods return.
     assert children["mission_update"] == f"IPY_MODEL_{w.table('mission_update').model_id}"
