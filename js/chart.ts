@@ -429,14 +429,34 @@ export function renderChart({ model, el, signal }: ViewProps<ChartTraits>): () =
 
   const alignedData = (): uPlot.AlignedData => [data.xs, ...data.shown] as uPlot.AlignedData;
 
+  // Axis and grid colours follow the theme: read before a frame's DOM writes (no forced style
+  // recalculation), at most once a second, and redrawn when they change.
+  let axisColor = "#666";
+  let gridColor = "#e0e0e0";
+  let colorsAt = -Infinity;
+  const readColors = (): boolean => {
+    const now = Date.now();
+    if (now - colorsAt < 1000) return false;
+    colorsAt = now;
+    const axis = cssColor(root, "--rtw-muted", axisColor);
+    const grid = cssColor(root, "--rtw-border", gridColor);
+    const changed = axis !== axisColor || grid !== gridColor;
+    axisColor = axis;
+    gridColor = grid;
+    root.dataset.axisColor = axis;
+    return changed;
+  };
+
   const build = (): void => {
     u?.destroy();
     u = null;
     builtFor = data.structure;
     if (data.names.length === 0) return;
-    const axis = cssColor(root, "--rtw-muted", "#666");
-    const grid = cssColor(root, "--rtw-border", "#e0e0e0");
-    const axisOpts: uPlot.Axis = { stroke: axis, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } };
+    const axisOpts: uPlot.Axis = {
+      stroke: () => axisColor,
+      grid: { stroke: () => gridColor, width: 1 },
+      ticks: { stroke: () => gridColor, width: 1 },
+    };
     const opts: uPlot.Options = {
       width,
       height: CHART_HEIGHT,
@@ -511,6 +531,8 @@ export function renderChart({ model, el, signal }: ViewProps<ChartTraits>): () =
     if (text !== shownRange) setText(range, (shownRange = text));
     root.dataset.xMin = String(r.min);
     root.dataset.xMax = String(r.max);
+    root.dataset.rows = String(data.rows);
+    root.dataset.start = String(data.start);
   };
 
   // -- pan -------------------------------------------------------------------------------------------
@@ -600,7 +622,9 @@ export function renderChart({ model, el, signal }: ViewProps<ChartTraits>): () =
   // -- the frame ----------------------------------------------------------------------------------------
 
   const draw = (): void => {
+    const recolor = readColors();
     if (builtFor !== data.structure) build();
+    else if (recolor && u) u.redraw(false, true);
     if (u && drawnVersion !== data.version) {
       const chart = u;
       chart.batch(() => {
@@ -677,6 +701,10 @@ export function renderChart({ model, el, signal }: ViewProps<ChartTraits>): () =
     ro.observe(plot);
     scope.add(() => ro.disconnect());
   }
+  // A theme switch with no data arriving (a paused chart) still recolours the axes.
+  scope.interval(() => {
+    if (readColors() && u) u.redraw(false, true);
+  }, 1000);
   scope.add(() => {
     u?.destroy();
     u = null;
