@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ChartData, MAX_SERIES, presetLabel } from "./chart";
-import { FakeModel } from "./testing/fake_model";
+import { FakeManager, FakeModel } from "./testing/fake_model";
 import { countListeners, mount, nextFrame, useFakeClock } from "./testing/helpers";
 
 const T0 = 1_767_225_600; // 2026-01-01T00:00:00Z
@@ -351,5 +351,60 @@ describe("ChartData", () => {
     const data = new ChartData();
     data.reset({ series: ["a"], columns: [{ s: 0, t: [1, 2, "3", 4] as unknown as number[], v: [1, null, 3, "x"] as unknown as number[] }] });
     expect(data.xs).toEqual([1]);
+  });
+});
+
+describe("the explorer's charts", () => {
+  const flushPromises = async (): Promise<void> => {
+    for (let i = 0; i < 5; i++) await Promise.resolve();
+  };
+
+  function explorer(extra: Record<string, unknown>) {
+    const manager = new FakeManager();
+    manager.create("m1", {
+      _view: "metrics",
+      paused: false,
+      _snapshot: { seq: 0, latest: { cpu: 1 }, history: { cpu: [[T0, 1]] }, series: null, thresholds: {}, history_size: 300 },
+    });
+    const chart = chartModel();
+    manager.models.set("c1", chart);
+    manager.models.set("c2", chartModel());
+    return manager.create("rt", {
+      _view: "realtime", status: "connected", attempt: 0, next_retry_in: null, error: null, latency_ms: null, queued: 0,
+      stats: {}, url: "", overview: {}, children: {}, charts: {}, ...extra,
+    });
+  }
+
+  it("shows a type's chart under its cards, and a chart alone as its own tab", async () => {
+    const model = explorer({
+      children: { metrics_update: "IPY_MODEL_m1" },
+      charts: { metrics_update: "IPY_MODEL_c1", trade: "IPY_MODEL_c2" },
+    });
+    const { el, cleanup } = mount(model);
+    await flushPromises();
+    nextFrame();
+    const tabs = Array.from(el.querySelectorAll<HTMLElement>(".rtw-tab")).map((t) => t.dataset.type);
+    expect(tabs).toEqual(["metrics_update", "trade"]);
+    const views = Array.from(el.querySelectorAll(".rtw-tab-content > .rtw-tab-view > .rtw-root")).map((v) => v.className);
+    expect(views).toEqual(["rtw-root rtw-metrics", "rtw-root rtw-chart"]);
+    el.querySelector<HTMLElement>('.rtw-tab[data-type="trade"]')!.click();
+    await flushPromises();
+    nextFrame();
+    expect(Array.from(el.querySelectorAll(".rtw-tab-content .rtw-root")).map((v) => v.className)).toEqual(["rtw-root rtw-chart"]);
+    cleanup();
+    expect(el.querySelector(".uplot")).toBeNull();
+  });
+
+  it("adds a chart that arrives later to the open tab", async () => {
+    const model = explorer({ children: { metrics_update: "IPY_MODEL_m1" } });
+    const { el, cleanup } = mount(model);
+    await flushPromises();
+    expect(el.querySelector(".rtw-chart")).toBeNull();
+    model.set("charts", { metrics_update: "IPY_MODEL_c1" });
+    await flushPromises();
+    nextFrame();
+    expect(el.querySelector(".rtw-tab-content .rtw-metrics")).not.toBeNull();
+    expect(el.querySelector(".rtw-tab-content .rtw-chart")).not.toBeNull();
+    cleanup();
   });
 });
