@@ -387,24 +387,28 @@ async def _publish_nats(url: str, bodies: list[bytes], commands: IO[str], out: I
 def _publish_mqtt(port: int, bodies: list[bytes], commands: IO[str], out: IO[str]) -> None:
     import paho.mqtt.client as paho
 
-    connected = threading.Event()
-    client = paho.Client(paho.CallbackAPIVersion.VERSION2, transport="websockets")
-    client.on_connect = lambda *args: connected.set()
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    if not connected.wait(30):
-        raise RuntimeError("the MQTT publisher did not connect within 30 s")
     print("ready", file=out, flush=True)
     while line := commands.readline():
         topic, count = line.split()
+        # A connection of its own for each run: here a paho-mqtt WebSocket link to amqtt that
+        # lived past about 20 s (amqtt's WebSocket server pings every 20 s) was dropped mid-run.
+        connected = threading.Event()
+        client = paho.Client(paho.CallbackAPIVersion.VERSION2, transport="websockets")
+        client.on_connect = lambda *args, connected=connected: connected.set()
+        client.connect("127.0.0.1", port)
+        client.loop_start()
+        if not connected.wait(30):
+            raise RuntimeError("the MQTT publisher did not connect within 30 s")
         info = None
         for i in range(int(count)):
             info = client.publish(topic, bodies[i % 100])
+            if i % 500 == 499:
+                info.wait_for_publish(TIMEOUT)  # a short queue: paho's thread keeps reading too
         if info is not None:
             info.wait_for_publish(TIMEOUT)
+        client.disconnect()
+        client.loop_stop()
         print("done", file=out, flush=True)
-    client.disconnect()
-    client.loop_stop()
 
 
 # ---------------------------------------------------------------------------------------- report
