@@ -112,7 +112,7 @@ def run_rt(url: str, n: int, check: bool = False, stores: bool = True) -> float:
     The handlers are the stores' own, with their batch forms, as a LiveTable and a LiveMetrics
     register them; the feed's ``end`` message (``url`` has ``end=1``) marks the end."""
     from rt_widgets import Connection
-    from rt_widgets.dispatch import Batched
+    from rt_widgets.dispatch import Batched, Timed
     from rt_widgets.stores import MetricsStore, TableStore
 
     table_store = TableStore(key="id", max_rows=10_000)
@@ -130,7 +130,8 @@ def run_rt(url: str, n: int, check: bool = False, stores: bool = True) -> float:
     conn = Connection(url, heartbeat_interval=60.0, max_message_size=1 << 20)
     if stores:
         conn.on("mission_update", Batched(table_store.queue, table_store.queue_many))
-        conn.on("metrics_update", Batched(metrics.queue, metrics.queue_many))
+        # Each point at its message's own time, as LiveMetrics registers it.
+        conn.on("metrics_update", Timed(metrics.queue, metrics.queue_stamped))
     else:
         conn.on("mission_update", Batched(nothing, nothing))
         conn.on("metrics_update", Batched(nothing, nothing))
@@ -262,7 +263,7 @@ def profile(n: int, batch: int = 100, top: int = 14) -> list[list[Any]]:
     import pstats
 
     from rt_widgets import Connection
-    from rt_widgets.dispatch import Batched
+    from rt_widgets.dispatch import Batched, Timed
     from rt_widgets.stores import MetricsStore, TableStore
 
     bodies = [orjson.dumps([message(i) for i in range(first, min(first + batch, n))])
@@ -271,7 +272,7 @@ def profile(n: int, batch: int = 100, top: int = 14) -> list[list[Any]]:
     table_store = TableStore(key="id", max_rows=10_000)
     metrics = MetricsStore(history=300)
     conn.on("mission_update", Batched(table_store.queue, table_store.queue_many))
-    conn.on("metrics_update", Batched(metrics.queue, metrics.queue_many))
+    conn.on("metrics_update", Timed(metrics.queue, metrics.queue_stamped))
     on_frame = conn._on_frame
     profiler = cProfile.Profile()
     gc.collect()

@@ -80,21 +80,24 @@ def _payloads(objects: list[dict[str, Any]]) -> list[Any]:
 def coalesce_rows(rows: list[Any], key: str | tuple[str, ...], fields: set[str]
                   ) -> tuple[dict[Any, Any], bool] | None:
     """For queued table rows that are all dicts holding ``key`` (a field, or a tuple of fields
-    whose values make the key as a tuple) with str, int, float or None values, and only fields in
-    ``fields``: each key's last row (keys in order of first appearance), and whether each of those
-    rows holds every field (``len(row) == len(fields)``)."""
+    whose values make the key as a tuple) with no bool among the key values (a tuple key: only str,
+    int, float or None), and only fields in ``fields``: each key's last row (keys in order of first
+    appearance), and whether each of those rows holds every field (``len(row) == len(fields)``)."""
     if not _DICT.issuperset(map(type, rows)):
         return None
     getter = itemgetter(key) if isinstance(key, str) else itemgetter(*key)
     try:
-        keys = list(map(getter, rows))
-        last = dict(zip(keys, rows, strict=True))
+        last = dict(zip(map(getter, rows), rows, strict=True))
     except (KeyError, TypeError):  # a row without the key, or an unhashable key
         return None
-    # Rows are told apart by the JSON value of their key, and True == 1 in Python: a key of any
-    # type but these (a bool, say) goes row by row, where each key gets its own identity.
-    if not _PLAIN_KEYS.issuperset(map(type, keys if isinstance(key, str)
-                                      else chain.from_iterable(keys))):
+    # Rows are told apart by the JSON value of their key, and True == 1 in Python: a batch with a
+    # bool key goes row by row, where each key gets its own identity. Only a key equal to 0 or 1
+    # can be or meet a bool, so for one field two lookups spare the look at every key's type.
+    if isinstance(key, str):
+        if (True in last or False in last) and not _PLAIN_KEYS.issuperset(
+                map(type, map(getter, rows))):
+            return None
+    elif not _PLAIN_KEYS.issuperset(map(type, chain.from_iterable(map(getter, rows)))):
         return None
     # A dict adds its keys to a set with the hashes it stores: no field name is hashed again.
     if len(fields.union(*rows)) != len(fields):  # a field the table does not know yet

@@ -36,6 +36,8 @@ logger = logging.getLogger("rt_widgets")
 _LOG_FIRST = 5
 _LOG_EVERY = 1000
 _NONE = repeat(())
+_TIMESTAMP = repeat("timestamp")
+_STR_ONLY = frozenset((str,))
 
 
 class Batched:
@@ -309,7 +311,10 @@ class Dispatcher:
                         self._call((handler,), payload, obj)
             timed = self._timed.get(kind)
             if timed:
-                stamps = list(map(_stamp, objects))
+                # Two C-level passes when every envelope has a str timestamp (the common case).
+                stamps = list(map(dict.get, objects, _TIMESTAMP))
+                if not _STR_ONLY.issuperset(map(type, stamps)):
+                    stamps = list(map(_stamp, objects))
                 for handler in timed:
                     try:
                         handler.many(payloads, stamps)

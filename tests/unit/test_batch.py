@@ -47,8 +47,11 @@ def reference_coalesce_rows(rows: list[Any], key: str | tuple[str, ...], fields:
             return None
         if not all(name in fields for name in row):
             return None
-        # Only keys of plain JSON scalar types (a bool key would equal 1 in Python).
-        if not all(type(row[name]) in (str, int, float, type(None)) for name in names):
+        # No bool key (it would equal 1 in Python); a tuple key of plain JSON scalars only.
+        if isinstance(key, str) and type(row[key]) is bool:
+            return None
+        if not isinstance(key, str) and not all(
+                type(row[name]) in (str, int, float, type(None)) for name in names):
             return None
         value = row[key] if isinstance(key, str) else tuple(row[name] for name in names)
         try:
@@ -221,7 +224,7 @@ def test_coalesce_rows_examples() -> None:
         {("a", 1): pair[0], ("a", 2): pair[1], ("b", 1): pair[2]}, True)
     for bad in ([{"x": 1}], [{"id": [1]}], [{"id": 1, "y": 1}], [{"id": 1, 5: 1}], [[("id", 1)]],
                 [DictSubclass(id=1)], ["id"], [{"id": 1}, None], [{"id": True}],
-                [{"id": 1}, {"id": True}, {"id": 1}], [{"id": ("a",)}]):
+                [{"id": 1}, {"id": True}, {"id": 1}], [{"id": False}, {"id": 0.0}]):
         assert _batch.coalesce_rows(bad, "id", full) is None, bad
         assert reference_coalesce_rows(bad, "id", full) is None, bad
 
