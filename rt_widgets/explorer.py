@@ -66,8 +66,9 @@ ACTIVE_FOR: Final = 61.0
 # A logged type whose payloads are objects is watched for this many messages: a string field
 # whose values repeat while others vary makes it a table keyed by that field.
 SAMPLE_SIZE: Final = 8
-# Fewest messages that can show a field repeating while others vary.
-MIN_SAMPLE: Final = 3
+# Fewest messages that can show a field repeating while others vary (a few status replies that
+# happen to repeat one word are no key).
+MIN_SAMPLE: Final = 6
 
 #: Fields that name an instrument, a product or a thing a feed reports on, in the order tried
 #: after ``id``: a table keyed by one holds a row per instrument (Binance ``s``, Coinbase
@@ -129,12 +130,14 @@ def infer_key(payload: Any) -> str | None:
 
 
 def repeating_key(type: str, samples: list[Any]) -> str | None:
-    """A string field of every sample (objects) whose values repeat across them while another
-    field's vary: a key that rows come back to (the one with the most distinct values; ties: the
-    first). Fields whose value is the type itself, numbers and numeric strings are not keys.
+    """A string field of every sample (objects, at least :data:`MIN_SAMPLE`) whose values repeat
+    across them (at most half as many values as rows) while another field's vary: a key that rows
+    come back to (the one with the most distinct values; ties: the first). Fields whose value is
+    the type itself, numbers and numeric strings are not keys.
 
-    >>> repeating_key("px", [{"ticker": t, "v": v} for t, v in (("A", 1), ("B", 2), ("A", 3))])
-    'ticker'
+    >>> rows = [{"pump": p, "temp": t} for p, t in zip("ABABAB", range(6))]
+    >>> repeating_key("reading", rows)
+    'pump'
     """
     rows = [row for sample in samples
             for row in (sample if isinstance(sample, list) else [sample])]
@@ -155,7 +158,7 @@ def repeating_key(type: str, samples: list[Any]) -> str | None:
             continue
         n = distinct[field]
         varying = any(distinct[other] > 1 for other in fields if other != field)
-        if n < len(rows) and varying and (best is None or n > distinct[best]):
+        if 2 * n <= len(rows) and varying and (best is None or n > distinct[best]):
             best = field
     return best
 

@@ -102,25 +102,33 @@ def test_numbers_and_numeric_strings() -> None:
 
 def test_a_string_field_that_repeats_while_others_vary_keys_a_table() -> None:
     rows = [{"name": n, "temp": t, "unit": "C"} for n, t in
-            [("pump-1", 20), ("pump-2", 21), ("pump-1", 22), ("pump-3", 19)]]
+            [("pump-1", 20), ("pump-2", 21), ("pump-1", 22), ("pump-3", 19), ("pump-2", 18),
+             ("pump-1", 17)]]
     assert repeating_key("reading", rows) == "name"
     # Constant fields, the type itself, unique values and numbers are no keys.
-    assert repeating_key("reading", [{"kind": "reading", "v": i} for i in range(5)]) is None
-    assert repeating_key("r", [{"uid": f"u{i}", "v": i} for i in range(5)]) is None
-    assert repeating_key("r", [{"level": "1.5", "v": i} for i in range(5)]) is None
-    assert repeating_key("r", [{"state": "on"}, {"state": "on"}, {"state": "on"}]) is None  # nothing varies
-    assert repeating_key("r", rows[:2]) is None  # too few to tell
+    assert repeating_key("reading", [{"kind": "reading", "v": i} for i in range(8)]) is None
+    assert repeating_key("r", [{"uid": f"u{i}", "v": i} for i in range(8)]) is None
+    assert repeating_key("r", [{"level": "1.5", "v": i} for i in range(8)]) is None
+    assert repeating_key("r", [{"state": "on"}] * 8) is None  # nothing else varies
+    assert repeating_key("reading", rows[:5]) is None  # too few to tell
+    # Polygon's status replies: a word that repeats once in four is no key.
+    status = [{"ev": "status", "status": s, "message": m} for s, m in [
+        ("connected", "Connected Successfully"), ("auth_success", "authenticated"),
+        ("success", "subscribed to: T.AAPL"), ("success", "subscribed to: Q.AAPL"),
+        ("success", "subscribed to: T.MSFT"), ("error", "unknown")]]
+    assert repeating_key("status", status) is None
 
 
 def test_a_logged_type_becomes_a_table_once_its_key_shows_with_every_message_so_far() -> None:
     ex = Explorer()
-    rows = [{"name": n, "temp": t} for n, t in [("pump-1", 20), ("pump-2", 21), ("pump-1", 22)]]
+    rows = [{"name": f"pump-{i % 2}", "temp": 20 + i} for i in range(6)]
     assert ex.observe("reading", rows[0], 1.0) == ViewPlan("log", "reading", [rows[0]])
-    assert ex.observe("reading", rows[1], 1.1) is None
-    # The third message shows "name" repeating: a table of all three, which takes the tab.
-    assert ex.observe_many("reading", [rows[2], {"name": "pump-2", "temp": 23}], 1.2) == ViewPlan(
-        "table", "reading", [*rows, {"name": "pump-2", "temp": 23}], "name")
-    assert ex.types["reading"].kind == "table" and ex.types["reading"].count == 4
+    assert [ex.observe("reading", row, 1.1) for row in rows[1:5]] == [None] * 4
+    # The sixth message shows "name" repeating: a table of all of them, which takes the tab.
+    extra = {"name": "pump-1", "temp": 99}
+    assert ex.observe_many("reading", [rows[5], extra], 1.2) == ViewPlan(
+        "table", "reading", [*rows, extra], "name")
+    assert ex.types["reading"].kind == "table" and ex.types["reading"].count == 7
     assert ex.observe("reading", {"name": "x"}, 1.3) is None  # settled: only counted
     assert ex.overview(2.0, 1000.0)["reading"]["kind"] == "table"
 
