@@ -43,10 +43,17 @@ AMQTT_RUNNER = Path(__file__).with_name("_amqtt_broker.py")
 AMQTT_ENV = ROOT / ".venv" / "amqtt"
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
+def free_ports(n: int) -> list[int]:
+    """`n` distinct free ports on 127.0.0.1 (all bound at once: a port freed and asked for again
+    may come back, so one at a time they could repeat)."""
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(n)]
+    try:
+        for sock in sockets:
+            sock.bind((HOST, 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def port_open(port: int) -> bool:
@@ -75,40 +82,53 @@ def nats_server_binary() -> str:
     return found
 
 
+class PortTaken(RuntimeError):
+    """nats-server could not listen: another process took a port chosen for it."""
+
+
 class NatsServer:
     """One `nats-server` process; see the module docstring. `ws_url` is what clients open."""
 
     def __init__(self, workdir: Path, name: str = "n1", *, user: str | None = None,
                  password: str | None = None, token: str | None = None,
-                 cluster_port: int | None = None, routes: tuple[int, ...] = ()) -> None:
+                 cluster_port: int | None = None, routes: tuple[int, ...] = (),
+                 ports: tuple[int, int, int] | None = None) -> None:
         self.name = name
         self.workdir = workdir
-        self.ws_port = free_port()
-        self.client_port = free_port()
-        self.http_port = free_port()
         self.cluster_port = cluster_port
         self.routes = routes
         self.log = workdir / f"{name}.log"
         self.config = workdir / f"{name}.conf"
         self.process: subprocess.Popen[bytes] | None = None
         self.paused = False
-        auth = ""
+        self._started = False
+        self._auth = ""
         if user is not None:
-            auth = f"authorization {{ user: {json.dumps(user)}, password: {json.dumps(password)} }}\n"
+            self._auth = (f"authorization {{ user: {json.dumps(user)}, "
+                          f"password: {json.dumps(password)} }}\n")
         elif token is not None:
-            auth = f"authorization {{ token: {json.dumps(token)} }}\n"
+            self._auth = f"authorization {{ token: {json.dumps(token)} }}\n"
+        self._configure(ports)
+
+    def _configure(self, ports: tuple[int, int, int] | None = None) -> None:
+        """(Re)write the configuration with these WebSocket, client and monitoring ports (new
+        ones when None); the cluster port, which the other nodes' routes name, stays."""
+        avoid = {self.cluster_port, *self.routes}
+        chosen = list(ports) if ports else [p for p in free_ports(6) if p not in avoid][:3]
+        self.ws_port, self.client_port, self.http_port = chosen
         cluster = ""
-        if cluster_port is not None:
-            listed = ", ".join(f'"nats-route://{HOST}:{p}"' for p in routes)
-            cluster = (f'cluster {{ name: "rt", listen: "{HOST}:{cluster_port}", routes: [{listed}] }}\n')
+        if self.cluster_port is not None:
+            listed = ", ".join(f'"nats-route://{HOST}:{p}"' for p in self.routes)
+            cluster = (f'cluster {{ name: "rt", listen: "{HOST}:{self.cluster_port}", '
+                       f"routes: [{listed}] }}\n")
         self.config.write_text(
-            f'server_name: "{name}"\n'
+            f'server_name: "{self.name}"\n'
             f'listen: "{HOST}:{self.client_port}"\n'
             f'http: "{HOST}:{self.http_port}"\n'
             f'websocket {{ listen: "{HOST}:{self.ws_port}", no_tls: true }}\n'
             # A client that stops reading (a paused test peer) is cut off soon, not after 10 s.
             f"write_deadline: \"2s\"\n"
-            f"{auth}{cluster}"
+            f"{self._auth}{cluster}"
         )
 
     @property
@@ -124,21 +144,40 @@ class NatsServer:
         return self.process is not None and self.process.poll() is None
 
     def start(self, wait: bool = True) -> NatsServer:
+        """Start the process (and with `wait`, until it listens). A first start whose ports
+        another process took meanwhile tries again with new ones; a restart keeps its ports."""
         if self.running:
             return self
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen([nats_server_binary(), "-c", str(self.config)],
-                                            stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL)
-        self.paused = False
-        if wait:
-            self.wait_ready()
+        for tries_left in (2, 1, 0):
+            with self.log.open("ab") as log:
+                self.process = subprocess.Popen([nats_server_binary(), "-c", str(self.config)],
+                                                stdout=log, stderr=subprocess.STDOUT,
+                                                stdin=subprocess.DEVNULL)
+            self.paused = False
+            if not wait:
+                break
+            try:
+                self.wait_ready()
+            except PortTaken:
+                if self._started or not tries_left:
+                    raise
+                self._configure()
+                continue
+            except BaseException:
+                self.kill()  # never left running behind a failed start
+                raise
+            break
+        self._started = True
         return self
 
     def wait_ready(self, timeout: float = 10.0) -> None:
         def ready() -> bool:
             if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"nats-server {self.name} exited: {self.log.read_text()[-2000:]}")
+                self.process = None
+                text = self.log.read_text()[-2000:]
+                if "address already in use" in text:
+                    raise PortTaken(f"nats-server {self.name}: a port was taken: {text}")
+                raise RuntimeError(f"nats-server {self.name} exited: {text}")
             return port_open(self.ws_port) and port_open(self.client_port)
 
         poll(ready, timeout, f"nats-server {self.name} listening")
@@ -183,10 +222,18 @@ class NatsCluster:
     """Three `NatsServer` nodes with full-mesh routes on loopback."""
 
     def __init__(self, workdir: Path, size: int = 3) -> None:
-        cluster_ports = [free_port() for _ in range(size)]
+        self.workdir = workdir
+        self.size = size
+        self.nodes: list[NatsServer] = []
+        self._configure()
+
+    def _configure(self) -> None:
+        ports = free_ports(4 * self.size)
+        cluster_ports, others = ports[:self.size], ports[self.size:]
         self.nodes = [
-            NatsServer(workdir, f"n{i + 1}", cluster_port=port,
-                       routes=tuple(p for p in cluster_ports if p != port))
+            NatsServer(self.workdir, f"n{i + 1}", cluster_port=port,
+                       routes=tuple(p for p in cluster_ports if p != port),
+                       ports=(others[3 * i], others[3 * i + 1], others[3 * i + 2]))
             for i, port in enumerate(cluster_ports)
         ]
 
@@ -195,12 +242,27 @@ class NatsCluster:
         return [node.ws_url for node in self.nodes]
 
     def start(self) -> NatsCluster:
-        for node in self.nodes:
-            node.start(wait=False)
-        for node in self.nodes:
-            node.wait_ready()
-        self.wait_routes()
-        return self
+        """Start every node and wait for the routes; if a port was taken meanwhile, start over
+        with new ones. On failure no node is left running."""
+        for tries_left in (2, 1, 0):
+            try:
+                for node in self.nodes:
+                    node.start(wait=False)
+                for node in self.nodes:
+                    node.wait_ready()
+                self.wait_routes()
+                for node in self.nodes:
+                    node._started = True
+                return self
+            except PortTaken:
+                self.stop()
+                if not tries_left:
+                    raise
+                self._configure()
+            except BaseException:
+                self.stop()
+                raise
+        raise AssertionError("unreachable")
 
     def wait_routes(self, timeout: float = 15.0) -> None:
         """Until every running node has a route to every other running node."""
@@ -291,7 +353,11 @@ class AmqttBroker:
                     return int(line.split()[1])
             return 0
 
-        self.port = poll(listening, timeout, "amqtt listening")
+        try:
+            self.port = poll(listening, timeout, "amqtt listening")
+        except BaseException:
+            self.kill()  # never left running behind a failed start
+            raise
         return self
 
     def kill(self) -> None:

@@ -31,9 +31,9 @@ def broker(tmp_path: Path) -> Iterator[Callable[..., AmqttBroker]]:
     brokers: list[AmqttBroker] = []
 
     def factory(users: dict[str, str] | None = None) -> AmqttBroker:
-        made = AmqttBroker(tmp_path, users, name=f"amqtt{len(brokers)}").start()
-        brokers.append(made)
-        return made
+        made = AmqttBroker(tmp_path, users, name=f"amqtt{len(brokers)}")
+        brokers.append(made)  # killed at the end even if it fails to start
+        return made.start()
 
     yield factory
     for made in brokers:

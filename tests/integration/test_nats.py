@@ -28,9 +28,9 @@ def nats_server(tmp_path: Path) -> Iterator[Callable[..., NatsServer]]:
     servers: list[NatsServer] = []
 
     def factory(**options: Any) -> NatsServer:
-        server = NatsServer(tmp_path, f"n{len(servers) + 1}", **options).start()
-        servers.append(server)
-        return server
+        server = NatsServer(tmp_path, f"n{len(servers) + 1}", **options)
+        servers.append(server)  # killed at the end even if it fails to start
+        return server.start()
 
     yield factory
     for server in servers:
@@ -39,9 +39,11 @@ def nats_server(tmp_path: Path) -> Iterator[Callable[..., NatsServer]]:
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[NatsCluster]:
-    nodes = NatsCluster(tmp_path).start()
-    yield nodes
-    nodes.stop()
+    nodes = NatsCluster(tmp_path)
+    try:
+        yield nodes.start()
+    finally:
+        nodes.stop()
 
 
 @pytest.fixture
