@@ -201,6 +201,11 @@ def test_each_attempts_refreshed_token_stays_out_of_logs_and_errors(
     """A callable's headers are resolved on every attempt; each token it hands out is masked, in
     websockets' own DEBUG lines too, and in a close reason that quotes it."""
     caplog.set_level(logging.DEBUG)
+    # Whatever an earlier test (or a library it loaded) did to websockets' loggers, this test reads
+    # their DEBUG lines.
+    for name in ("websockets", "websockets.client"):
+        caplog.set_level(logging.DEBUG, logger=name)
+        logging.getLogger(name).disabled = False
     server = ws_server()
     issued: list[str] = []
 
