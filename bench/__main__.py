@@ -1,10 +1,10 @@
-"""Run every benchmark: ``python -m bench --quick`` (under 5 minutes) or ``python -m bench`` (full).
+"""Run every benchmark: ``python -m bench --quick`` (about 10 minutes) or ``python -m bench`` (full).
 
 Each benchmark runs in its own process (a fresh I/O thread, a clean RSS), prints Markdown tables
 with ratios against a baseline measured in the same run, and exits non-zero if it crashed. Goals
 that are not met are reported in the tables, not as a failure of the run.
 
-    .venv/bin/python -m bench [--quick] [--only ingest,comm_budget,browser,soak]
+    .venv/bin/python -m bench [--quick] [--only ingest,fields_ingest,comm_budget,browser,chart,...]
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-ALL = ("ingest", "comm_budget", "browser", "soak")
+ALL = ("ingest", "fields_ingest", "stores", "batch", "comm_budget", "browser", "chart", "adapters",
+       "brokers", "soak")
 ROOT = Path(__file__).resolve().parents[1]
 
 
