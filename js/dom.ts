@@ -294,16 +294,50 @@ export function formatCompact(value: number): string {
 }
 
 /** Any cell value as display text; objects are shown as JSON, never interpreted. */
+/** A cell's text, always a string: JSON for objects, and for what JSON cannot spell (a function, a
+ * symbol, a bigint, a cycle) whatever `String` gives, or nothing. */
 export function cellText(value: unknown): string {
   if (value === null || value === undefined) return "";
   if (typeof value === "number") return Number.isFinite(value) ? formatNumber(value) : String(value);
   if (typeof value === "string") return value;
   if (typeof value === "boolean") return value ? "true" : "false";
+  if (typeof value === "function" || typeof value === "symbol") return "";
   try {
-    return JSON.stringify(value);
+    return JSON.stringify(value) ?? "";
   } catch {
-    return String(value);
+    try {
+      return String(value);
+    } catch {
+      return "";
+    }
   }
+}
+
+const hasOwn = Object.prototype.hasOwnProperty;
+
+/** A field of a server object, read as data: only its own fields count, so a row without a
+ * `constructor` or `toString` field has no such value (rather than Object.prototype's functions). */
+export function own(obj: Record<string, unknown>, name: string): unknown {
+  return hasOwn.call(obj, name) ? obj[name] : undefined;
+}
+
+/** Whether a server object has a field of its own by that name. */
+export function hasField(obj: Record<string, unknown>, name: string): boolean {
+  return hasOwn.call(obj, name);
+}
+
+/** Sets a field as data: `__proto__` becomes a field of that name, never the object's prototype. */
+export function setField(obj: Record<string, unknown>, name: string, value: unknown): void {
+  if (name === "__proto__") Object.defineProperty(obj, name, { value, writable: true, enumerable: true, configurable: true });
+  else obj[name] = value;
+}
+
+/** Longest name or value shown whole; longer text is cut, and the whole of it is its title. */
+export const MAX_SHOWN_CHARS = 200;
+
+/** Server text as shown: at most MAX_SHOWN_CHARS characters and an ellipsis. */
+export function clip(text: string): string {
+  return text.length > MAX_SHOWN_CHARS ? `${text.slice(0, MAX_SHOWN_CHARS)}…` : text;
 }
 
 /** Timestamps may be epoch seconds, epoch milliseconds or ISO strings; returns epoch ms. */

@@ -3,8 +3,10 @@
 import { type OverviewEntry, type RealtimeTraits, sendCommand } from "./contract";
 import {
   FrameTask,
+  MAX_SHOWN_CHARS,
   Scope,
   type ViewProps,
+  clip,
   finite,
   formatAgo,
   formatCompact,
@@ -116,9 +118,10 @@ export function renderExplorer({ model, el, signal }: ViewProps<RealtimeTraits>)
     }
     return out;
   };
-  const children = (): Record<string, string> => {
-    const out: Record<string, string> = {};
-    for (const [type, refs] of tabViews()) Object.defineProperty(out, type, { value: refs.view ?? refs.chart, enumerable: true });
+  /** Each type's view, by type name: a Map, so a type named `toString` has only the view it was given. */
+  const children = (): Map<string, string | null> => {
+    const out = new Map<string, string | null>();
+    for (const [type, refs] of tabViews()) out.set(type, refs.view ?? refs.chart);
     return out;
   };
 
@@ -131,7 +134,8 @@ export function renderExplorer({ model, el, signal }: ViewProps<RealtimeTraits>)
     canvas.style.width = `${TREND_W}px`;
     canvas.style.height = `${TREND_H}px`;
     const tr = h("tr", { class: "rtw-overview-row", "data-type": type }, [
-      h("td", { class: "rtw-type", text: type }),
+      // A long name shows cut; the whole of it is on hover.
+      h("td", { class: "rtw-type", text: clip(type), ...(type.length > MAX_SHOWN_CHARS ? { title: type } : {}) }),
       kind,
       count,
       rate,
@@ -149,10 +153,10 @@ export function renderExplorer({ model, el, signal }: ViewProps<RealtimeTraits>)
   };
 
   const refreshAges = (): void => {
-    const ov = Object.fromEntries(overviewEntries());
+    const ov = new Map(overviewEntries());
     const now = Date.now();
     for (const [type, row] of rows) {
-      const info = ov[type];
+      const info = ov.get(type);
       const ms = info ? toEpochMs(info.last_seen) : null;
       setText(row.seen, ms === null ? "–" : formatAgo(ms, now));
     }
@@ -169,12 +173,12 @@ export function renderExplorer({ model, el, signal }: ViewProps<RealtimeTraits>)
         row = makeRow(type);
         rows.set(type, row);
       }
-      const has = type in kids;
+      const has = kids.has(type);
       row.tr.classList.toggle("rtw-has-view", has);
       if (has) row.tr.tabIndex = 0;
       else row.tr.removeAttribute("tabindex");
       row.tr.classList.toggle("rtw-active", type === activeType);
-      row.tr.title = has ? `Open the ${type} view` : "";
+      row.tr.title = has ? `Open the ${clip(type)} view` : "";
       setText(row.kind, typeof info.kind === "string" ? info.kind : "");
       const count = finite(info.count);
       setText(row.count, count === null ? "–" : formatNumber(count));
@@ -205,13 +209,20 @@ export function renderExplorer({ model, el, signal }: ViewProps<RealtimeTraits>)
 
   const renderTabs = (): void => {
     const kids = children();
-    const types = Object.keys(kids);
+    const types = Array.from(kids.keys());
     const sig = types.join("\0");
     if (sig !== shownTabs) {
       shownTabs = sig;
       tabs.replaceChildren(
         ...types.map((type) =>
-          h("button", { class: "rtw-tab", type: "button", role: "tab", "data-type": type, text: type }),
+          h("button", {
+            class: "rtw-tab",
+            type: "button",
+            role: "tab",
+            "data-type": type,
+            text: clip(type),
+            ...(type.length > MAX_SHOWN_CHARS ? { title: type } : {}),
+          }),
         ),
       );
     }
@@ -221,7 +232,7 @@ export function renderExplorer({ model, el, signal }: ViewProps<RealtimeTraits>)
       tab.classList.toggle("rtw-active", selected);
     }
     setHidden(tabs, types.length === 0);
-    if (activeType !== null && !(activeType in kids)) closeTab();
+    if (activeType !== null && !kids.has(activeType)) closeTab();
     if (activeType === null && !picked && types.length > 0) openTab(types[0]!);
   };
 
@@ -280,7 +291,7 @@ export function renderExplorer({ model, el, signal }: ViewProps<RealtimeTraits>)
   };
 
   const pick = (type: string | undefined): void => {
-    if (!type || !(type in children())) return;
+    if (!type || !children().has(type)) return;
     picked = true;
     openTab(type);
     renderTabs();

@@ -1,7 +1,23 @@
 // Live table: keyed rows kept in sync through SeqSync, rendered virtually (only the rows in view, plus a
 // small overscan, exist in the DOM) and at most once per animation frame.
 import type { TableDelta, TableState, TableTraits } from "./contract";
-import { FrameTask, Scope, type ViewProps, cellText, formatNumber, h, isRecord, numeric, setHidden, setText } from "./dom";
+import {
+  FrameTask,
+  MAX_SHOWN_CHARS,
+  Scope,
+  type ViewProps,
+  cellText,
+  clip,
+  formatNumber,
+  h,
+  hasField,
+  isRecord,
+  numeric,
+  own,
+  setField,
+  setHidden,
+  setText,
+} from "./dom";
 import { pauseControl } from "./pause";
 import { SeqSync } from "./sync";
 
@@ -21,7 +37,9 @@ interface Cell {
   td: HTMLTableCellElement;
   text: Text;
   raw: unknown;
+  /** The whole text; the cell shows it clipped, and as its title when clipped. */
   shown: string;
+  long: boolean;
   num: boolean;
   flash: boolean;
 }
@@ -76,8 +94,14 @@ function cellChanged(a: unknown, b: unknown): boolean {
 
 /** The table's data model, independent of the DOM so its rules are easy to test. */
 function hasEveryField(row: Row, old: Row): boolean {
-  for (const col in old) if (!(col in row)) return false;
+  for (const col in old) if (!hasField(row, col)) return false;
   return true;
+}
+
+/** Merges a partial row into the row the view holds, field by field as data (a `__proto__` field
+ * stays a field: Object.assign would set the prototype). */
+function mergeRow(old: Row, row: Row): void {
+  for (const col of Object.keys(row)) setField(old, col, row[col]);
 }
 
 export class TableData {
@@ -113,12 +137,12 @@ export class TableData {
   keyOf(row: Row, fallback: number): string {
     const fields = this.keyFields;
     if (fields.length === 1) {
-      const k = row[fields[0]!];
+      const k = own(row, fields[0]!);
       return k === undefined ? `#${fallback}` : canonicalJson(k);
     }
     const values: unknown[] = [];
     for (const field of fields) {
-      const v = row[field];
+      const v = own(row, field);
       if (v === undefined) return `#${fallback}`;
       values.push(v);
     }
@@ -129,12 +153,12 @@ export class TableData {
    * JSON for a tuple key). Only the row id (`keyOf`) tells `1` and `"1"` apart. */
   label(row: Row, id: string): string {
     if (this.keyFields.length !== 1) return id;
-    const k = row[this.keyFields[0]!];
+    const k = own(row, this.keyFields[0]!);
     return typeof k === "string" ? k : k === undefined ? "" : (JSON.stringify(k) ?? "");
   }
 
   private infer(row: Row): void {
-    for (const name in row) {
+    for (const name of Object.keys(row)) {
       if (!this.inferredSet.has(name)) {
         this.inferredSet.add(name);
         this.inferred.push(name);
@@ -198,8 +222,8 @@ export class TableData {
         if (old === undefined) {
           this.structureVersion++;
         } else if (this.flashes.size < MAX_FLASHES) {
-          for (const col in row) {
-            if (!cellChanged(old[col], row[col])) continue;
+          for (const col of Object.keys(row)) {
+            if (!cellChanged(own(old, col), row[col])) continue;
             const id = `${k}\0${col}`;
             // Re-inserting keeps the map in time order, so expiry only ever looks at its front.
             this.flashes.delete(id);
@@ -209,7 +233,7 @@ export class TableData {
         // A row the view holds comes as its key and the fields that changed: merge them (a row
         // that brings every field replaces the old one, which costs less than copying fields).
         if (old === undefined || hasEveryField(row, old)) this.rows.set(k, row);
-        else Object.assign(old, row);
+        else mergeRow(old, row);
         // Walking every key of every upserted row is a large part of a big delta; with declared
         // columns it is only needed if they are later cleared.
         if (this.declaredColumns && this.declaredColumns.length > 0) this.inferPending = true;
@@ -228,7 +252,7 @@ export class TableData {
       keys = keys.filter((k) => {
         const row = this.rows.get(k)!;
         for (const c of cols) {
-          const v = row[c];
+          const v = own(row, c);
           if (cellText(v).toLowerCase().includes(needle)) return true;
           // Numbers match as typed too ("1234" finds the cell shown as "1,234").
           if (typeof v === "number" && String(v).includes(needle)) return true;
@@ -239,7 +263,7 @@ export class TableData {
     if (sortCol !== null) {
       // Decorate once: reading the Map inside the comparator would cost n log n lookups.
       const decorated = keys.map((k, i) => {
-        const v = this.rows.get(k)![sortCol];
+        const v = own(this.rows.get(k)!, sortCol);
         return { k, v, n: numeric(v), i };
       });
       const sign = sortDir === "asc" ? 1 : -1;
@@ -303,7 +327,7 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
     const widths = cols.map((c) => c.length + 2);
     let n = 0;
     for (const row of data.rows.values()) {
-      for (let c = 0; c < cols.length; c++) widths[c] = Math.max(widths[c]!, cellText(row[cols[c]!]).length);
+      for (let c = 0; c < cols.length; c++) widths[c] = Math.max(widths[c]!, cellText(own(row, cols[c]!)).length);
       if (++n >= 50) break;
     }
     sizedWithRows = n > 0;
@@ -325,8 +349,11 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
     sizeColumns(cols);
     headRow.replaceChildren(
       ...cols.map((c) => {
-        const th = h("th", { scope: "col", "data-column": c, title: `Sort by ${c}`, tabindex: "0" }, [
-          h("span", { class: "rtw-th-label", text: c }),
+        const label = h("span", { class: "rtw-th-label", text: clip(c) });
+        // A long name shows cut; the whole of it is on hover.
+        if (c.length > MAX_SHOWN_CHARS) label.title = c;
+        const th = h("th", { scope: "col", "data-column": c, title: `Sort by ${clip(c)}`, tabindex: "0" }, [
+          label,
           h("span", { class: "rtw-sort-mark", "aria-hidden": "true" }),
         ]);
         return th;
@@ -378,18 +405,25 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
       const text = document.createTextNode("");
       const td = h("td", {}, [text]);
       pr.tr.append(td);
-      cells.push({ td, text, raw: undefined, shown: "", num: false, flash: false });
+      cells.push({ td, text, raw: undefined, shown: "", long: false, num: false, flash: false });
     }
     while (cells.length > cols.length) cells.pop()!.td.remove();
     const flashes = data.flashes.size > 0 ? data.flashes : null;
     for (let c = 0; c < cols.length; c++) {
       const cell = cells[c]!;
-      const value = row[cols[c]!];
+      const value = own(row, cols[c]!);
       // Only a cell whose value changed is formatted; its text node is updated in place.
       if (!Object.is(cell.raw, value)) {
         cell.raw = value;
         const text = cellText(value);
-        if (text !== cell.shown) cell.text.data = cell.shown = text;
+        if (text !== cell.shown) {
+          cell.shown = text;
+          cell.text.data = clip(text);
+          // A long value shows cut; the whole of it is on hover.
+          const long = text.length > MAX_SHOWN_CHARS;
+          if (long || cell.long) cell.td.title = long ? text : "";
+          cell.long = long;
+        }
         // Numeric strings ("192.31") align as numbers; their text stays as the feed wrote it.
         const isNumber = typeof value === "number" || numeric(value) !== null;
         if (isNumber !== cell.num) {
@@ -463,7 +497,7 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
     if (sample) {
       const ths = headRow.children;
       for (let c = 0; c < ths.length && c < cols.length; c++) {
-        const value = sample[cols[c]!];
+        const value = own(sample, cols[c]!);
         const isNumber = typeof value === "number" || numeric(value) !== null;
         if (ths[c]!.classList.contains("rtw-num") !== isNumber) ths[c]!.classList.toggle("rtw-num", isNumber);
       }
