@@ -169,7 +169,11 @@ class TableStore:
       upserts.
     - A row that is not a dict or lacks a key field is not applied: it is counted in ``errors`` and
       described in ``last_error``.
-    - ``columns``: the given list, or every field seen so far in first-seen order.
+    - ``columns``: the given list, or the fields seen so far in first-seen order, at most
+      ``max_columns`` of them: past that a new field is stored in its row but shown in no column,
+      and counted once in ``columns_dropped``.
+    - A deletion reaches the view (``delete`` in a delta) only for a row the view holds: a row
+      added and removed between two drains (evicted by a flood of new keys, say) is never sent.
     - ``drain()`` returns what changed since the previous drain (or ``None``) and increments
       ``seq``; ``snapshot()`` returns the whole state at the current ``seq``.
 
@@ -193,6 +197,7 @@ class TableStore:
         key: str | tuple[str, ...] = "id",
         max_rows: int = 10_000,
         columns: Iterable[str] | None = None,
+        max_columns: int = 500,
     ) -> None:
         fields = _key_fields(key)
         #: The key as given: a field name, or a tuple of field names.
@@ -203,6 +208,7 @@ class TableStore:
         # What the batch passes read the key with: the field, or the fields (a tuple per row).
         self._spec: str | tuple[str, ...] = fields[0] if self._single else fields
         self.max_rows = _check_positive_int("max_rows", max_rows)
+        self.max_columns = _check_positive_int("max_columns", max_columns)
         # A plain dict keeps rows in insertion order and stores a row ~6x faster than an
         # OrderedDict, but finding its oldest key scans the holes earlier evictions left at its
         # front. So the insertion order is also kept as (key, generation) pairs, oldest first:
@@ -222,6 +228,12 @@ class TableStore:
         # The row each key had in the last delta (what a view holds), to send only what changed.
         self._sent: dict[Hashable, dict[str, Any]] = {}
         self._deleted: dict[Hashable, None] = {}
+        # Keys added since the view last heard (a drain or a snapshot): deleting one sends nothing.
+        self._fresh: set[Hashable] = set()
+        # Fields past ``max_columns``: counted once each while this many are remembered, and at
+        # every sighting beyond (a feed that makes up a name per row keeps the count moving).
+        self._dropped_names: set[str] = set()
+        self._columns_dropped = 0
         self._cleared = False
         self._columns_changed = False
         self._errors_changed = False
@@ -358,6 +370,7 @@ class TableStore:
             self._generation += len(new)
             born.update(zip(new, generations, strict=True))
             self._order.extend(zip(new, generations, strict=True))
+            self._fresh.update(new)
         self._dirty.update(last)  # only the keys matter: no dict made for them
         return True
 
@@ -398,19 +411,33 @@ class TableStore:
         # deletes before it upserts, which moves the row to the end as it is in the store.
         self._dirty[k] = None
         if not self._fields.issuperset(row):
-            fields = self._fields
-            for name in row:
-                if name not in fields:
+            self._new_fields(row)
+
+    def _new_fields(self, row: dict[str, Any]) -> None:
+        """Make columns of the fields of ``row`` not seen before, up to ``max_columns``."""
+        fields = self._fields
+        for name in row:
+            if name in fields:
+                continue
+            if self._fixed_columns:
+                # Fixed columns show only what was given; the set only speeds up the check.
+                if len(fields) < self.max_columns + len(self._columns):
                     fields.add(name)
-                    if not self._fixed_columns:
-                        self._columns.append(name)
-                        self._columns_changed = True
+            elif len(self._columns) < self.max_columns:
+                fields.add(name)
+                self._columns.append(name)
+                self._columns_changed = True
+            elif name not in self._dropped_names:
+                self._columns_dropped += 1
+                if len(self._dropped_names) < 10 * self.max_columns:
+                    self._dropped_names.add(name)
 
     def _inserted(self, k: Hashable) -> None:
         """Record that ``k`` was just added to the rows (it is the newest)."""
         self._generation += 1
         self._born[k] = self._generation
         self._order.append((k, self._generation))
+        self._fresh.add(k)
 
     def _evict_oldest(self) -> Hashable:
         """Remove the row inserted first; returns its key."""
@@ -503,12 +530,17 @@ class TableStore:
         self._dirty.clear()
         self._deleted.clear()
         self._sent.clear()
+        self._fresh.clear()
         self._cleared = True
 
     def _mark_deleted(self, key: Hashable) -> None:
         self._dirty.pop(key, None)
         self._sent.pop(key, None)
-        self._deleted[key] = None
+        if key in self._fresh:
+            # The view never had it: nothing to delete there.
+            self._fresh.discard(key)
+        else:
+            self._deleted[key] = None
 
     def _error(self, message: str) -> None:
         self._errors += 1
@@ -527,6 +559,12 @@ class TableStore:
     def last_error(self) -> str | None:
         self._settle()
         return self._last_error
+
+    @property
+    def columns_dropped(self) -> int:
+        """How many fields no column shows because ``max_columns`` was reached."""
+        self._settle()
+        return self._columns_dropped
 
     @property
     def evicted(self) -> int:
@@ -610,6 +648,7 @@ class TableStore:
                         changed[name] = row[name]
                     upsert.append(changed)
             self._dirty = {}
+        self._fresh.clear()
         if not (upsert or self._deleted or self._cleared or self._columns_changed
                 or self._errors_changed):
             return None
@@ -637,6 +676,8 @@ class TableStore:
         """The whole state at ``seq``: ``seq``, ``key`` (its first field), ``keys`` (every key
         field), ``columns``, ``rows`` (oldest first), ``errors``, ``last_error``."""
         self._settle()
+        # A view reset to this holds every row: a later deletion must reach it.
+        self._fresh.clear()
         return {
             "seq": self.seq,
             "key": self.key_fields[0],

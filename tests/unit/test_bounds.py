@@ -1,0 +1,88 @@
+"""Bounds of the pure stores under hostile feeds: columns, series, deletions sent to a view."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rt_widgets.stores import TableStore
+
+
+def test_columns_stop_at_max_columns_and_count_what_they_drop() -> None:
+    t = TableStore(key="id", max_rows=1000, max_columns=50)
+    deltas: list[dict[str, Any]] = []
+    for i in range(200_000):
+        t.queue({"id": i % 1000, f"f{i}": i})
+        if i % 6000 == 0:
+            delta = t.drain()
+            if delta is not None:
+                deltas.append(delta)
+    last = t.drain()
+    assert last is not None
+    deltas.append(last)
+    assert len(t.columns) == 50
+    assert t.columns[0] == "id"
+    assert t.columns_dropped == 200_000 - 49
+    names_sent = sum(len(d.get("columns", ())) for d in deltas)
+    print(f"columns: {len(t.columns)}, dropped: {t.columns_dropped}, names sent in deltas: {names_sent}")
+    # Once the cap is reached the column list is never sent again.
+    assert names_sent <= 50 * 2
+    assert t.snapshot()["columns"] == t.columns
+
+
+def test_a_dropped_field_is_counted_once_and_stays_in_its_row() -> None:
+    t = TableStore(key="id", max_columns=2)
+    t.apply({"id": 1, "a": 1, "b": 2})
+    t.apply({"id": 2, "b": 3})
+    t.apply({"id": 3, "b": 4, "c": 5})
+    assert t.columns == ["id", "a"]
+    assert t.columns_dropped == 2
+    assert t.get(1) == {"id": 1, "a": 1, "b": 2}
+
+
+def test_fixed_columns_keep_their_set_of_fields_bounded() -> None:
+    t = TableStore(key="id", columns=["id", "v"], max_columns=10)
+    for i in range(10_000):
+        t.queue({"id": i % 10, "v": i, f"x{i}": i})
+    assert t.columns == ["id", "v"]
+    assert len(t._fields) <= 12
+
+
+def test_deletes_reach_the_view_only_for_rows_it_holds() -> None:
+    t = TableStore(key="id", max_rows=1000)
+    t.apply([{"id": i} for i in range(1000)])
+    assert t.drain() is not None  # the view holds rows 0..999
+    # A flood of new keys between two drains: 1000 of the evicted rows were sent, 99,000 never.
+    for i in range(1000, 101_000):
+        t.queue({"id": i})
+    delta = t.drain()
+    assert delta is not None
+    print(f"deletes sent: {len(delta['delete'])} for 100,000 evictions")
+    assert sorted(delta["delete"]) == list(range(1000))
+    assert [r["id"] for r in delta["upsert"]] == list(range(100_000, 101_000))
+    # Row by row (not the batch path), and an explicit delete of a row the view never saw.
+    t.apply({"id": "new"})
+    assert t.delete("new")
+    t.delete(100_000)
+    delta = t.drain()
+    assert delta is not None
+    assert delta["delete"] == [100_000]
+
+
+def test_a_row_in_a_snapshot_is_deleted_in_the_view() -> None:
+    t = TableStore(key="id")
+    t.apply({"id": 1})
+    t.snapshot()  # a view reset to this holds row 1
+    t.delete(1)
+    delta = t.drain()
+    assert delta is not None and delta["delete"] == [1]
+
+
+def test_a_row_deleted_inserted_and_deleted_again_between_drains_is_deleted_once() -> None:
+    t = TableStore(key="id")
+    t.apply({"id": 1})
+    t.drain()
+    t.delete(1)
+    t.apply({"id": 1, "v": 2})
+    t.delete(1)
+    delta = t.drain()
+    assert delta is not None and delta["delete"] == [1] and "upsert" not in delta
