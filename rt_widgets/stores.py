@@ -715,7 +715,9 @@ class MetricsStore:
     ``apply({"cpu": 41.5, "mem": 62})`` merges into ``latest`` and appends ``(t, value)`` to each
     series' history (at most ``history`` points). A numeric string (``"192.31"``, as exchanges send
     prices) is a number; values that are not finite numbers (other strings, booleans, nested
-    objects, NaN) are ignored and counted in ``ignored``.
+    objects, NaN) are ignored and counted in ``ignored``. At most ``max_series`` series are kept:
+    the values of a new name past that are ignored, and each such name is counted once in
+    ``series_dropped``.
 
     ``t`` is the message's own time when it has one: epoch seconds, or an ISO-8601 string (read
     when the point is first read, so a fast feed parses only the points that are shown); else
@@ -741,8 +743,14 @@ class MetricsStore:
         thresholds: Mapping[str, Mapping[str, float]] | None = None,
         on_alert: Callable[[Alert], None] | None = None,
         clock: Clock = time.time,
+        max_series: int = 1000,
     ) -> None:
         self.history_size = _check_positive_int("history", history)
+        self.max_series = _check_positive_int("max_series", max_series)
+        # Names past ``max_series``: counted once each while this many are remembered, and at
+        # every sighting beyond.
+        self._dropped_names: set[str] = set()
+        self._series_dropped = 0
         self._clock = clock
         self._latest: dict[str, float] = {}
         # Each series' history as two columns: no tuple is made per point, and a batch's points are
@@ -903,6 +911,12 @@ class MetricsStore:
                 if not isinstance(name, str):
                     self._ignored += 1
                     continue
+                if len(history) >= self.max_series:
+                    if name not in self._dropped_names:
+                        self._series_dropped += 1
+                        if len(self._dropped_names) < 10 * self.max_series:
+                            self._dropped_names.add(name)
+                    continue
                 keep = self.history_size
                 series = history[name] = (deque(maxlen=keep), deque(maxlen=keep))
                 self._new[name] = 0
@@ -930,6 +944,12 @@ class MetricsStore:
             self.on_alert(Alert(name, crossed[0], crossed[1], value))
 
     # -- reading (each applies the queue first) -------------------------------------------
+
+    @property
+    def series_dropped(self) -> int:
+        """How many series names were not kept because ``max_series`` was reached."""
+        self._settle()
+        return self._series_dropped
 
     @property
     def latest(self) -> dict[str, float]:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import tracemalloc
 from typing import Any
 
-from rt_widgets.stores import TableStore
+from rt_widgets.stores import MetricsStore, TableStore
 
 
 def test_columns_stop_at_max_columns_and_count_what_they_drop() -> None:
@@ -86,3 +87,31 @@ def test_a_row_deleted_inserted_and_deleted_again_between_drains_is_deleted_once
     t.delete(1)
     delta = t.drain()
     assert delta is not None and delta["delete"] == [1] and "upsert" not in delta
+
+
+def test_metric_series_stop_at_max_series_and_memory_stays_small() -> None:
+    tracemalloc.start()
+    try:
+        m = MetricsStore(history=300)
+        for i in range(200):
+            m.queue({f"s{i * 1000 + j}": j for j in range(1000)}, t=float(i))
+        names = len(m.names)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    print(f"200,000 series: {names} kept, {m.series_dropped} dropped, peak {peak / 1e6:.1f} MB")
+    assert names == m.max_series == 1000
+    assert m.series_dropped == 199_000
+    assert peak < 40e6
+    snap = m.snapshot()
+    assert len(snap["latest"]) == 1000
+
+
+def test_a_kept_series_goes_on_growing_past_the_cap() -> None:
+    m = MetricsStore(history=5, max_series=2)
+    m.apply({"a": 1, "b": 2, "c": 3}, t=1.0)
+    m.apply({"a": 4, "c": 5}, t=2.0)
+    assert m.names == ["a", "b"]
+    assert m.latest == {"a": 4, "b": 2}
+    assert m.series_dropped == 1
+    assert m.history("a") == [(1.0, 1), (2.0, 4)]
