@@ -45,15 +45,20 @@ describe("comm contract", () => {
     }
     for (const name of ["table", "metrics", "notifications", "chart"] as const) {
       const iface = CONTRACT.interfaces[name];
-      expect(Object.keys(iface.to_view).sort()).toEqual(["delta", "snapshot", "waiting"]);
+      expect(Object.keys(iface.to_view).sort()).toEqual(["delta", "live", "snapshot", "waiting"]);
       expect(iface.to_view.delta.seq).toBe("integer");
-      expect(iface.to_kernel).toEqual({ snapshot_request: {}, pause: {}, resume: {} });
+      expect(iface.to_kernel).toEqual({
+        snapshot_request: {},
+        pause: {},
+        resume: {},
+        presence: { view: "string", lease: "number" },
+      });
       expect(iface.traits.paused).toBe("boolean");
     }
     // The explorer is a connection: it has every connection trait and takes every command.
     const { connection, realtime } = CONTRACT.interfaces;
     expect(realtime.traits).toMatchObject(connection.traits);
-    expect(realtime.to_kernel).toEqual(connection.to_kernel);
+    expect(realtime.to_kernel).toEqual({ ...connection.to_kernel, presence: { view: "string", lease: "number" } });
   });
 
   it("knows exactly the contract's statuses", () => {

@@ -84,6 +84,10 @@ const CONNECTION_COMMANDS = {
 } as const;
 
 const DATA_REQUESTS = { snapshot_request: {}, pause: {}, resume: {} } as const;
+/** What every rendered view sends its own model: count me for `lease` more seconds (0: gone). */
+const PRESENCE = { presence: { view: "string", lease: "number" } } as const;
+/** The kernel's answer to a view's first presence: a kernel holds this model. */
+const LIVE = { live: { view: "string" } } as const;
 /** What every data view is sent while paused, instead of deltas. */
 const WAITING = { count: "integer" } as const;
 
@@ -94,22 +98,23 @@ export const INTERFACES = {
     traits: {
       ...CONNECTION_TRAITS,
       _view: "string",
+      as_of: "string",
       charts: "map<model>",
       children: "map<model>",
       overview: "map<OverviewEntry>",
     },
-    to_view: {},
-    to_kernel: CONNECTION_COMMANDS,
+    to_view: LIVE,
+    to_kernel: { ...CONNECTION_COMMANDS, ...PRESENCE },
   },
   status: {
     view: "status",
     traits: { _view: "string", details: "boolean", position: "Position", source: "model|null" },
-    to_view: {},
-    to_kernel: {},
+    to_view: LIVE,
+    to_kernel: PRESENCE,
   },
   table: {
     view: "table",
-    traits: { _snapshot: "TableState", _view: "string", message_type: "string", paused: "boolean" },
+    traits: { _snapshot: "TableState", _view: "string", as_of: "string", message_type: "string", paused: "boolean" },
     to_view: {
       delta: {
         seq: "integer",
@@ -122,12 +127,13 @@ export const INTERFACES = {
       },
       snapshot: SHAPES.TableState,
       waiting: WAITING,
+      ...LIVE,
     },
-    to_kernel: DATA_REQUESTS,
+    to_kernel: { ...DATA_REQUESTS, ...PRESENCE },
   },
   metrics: {
     view: "metrics",
-    traits: { _snapshot: "MetricsState", _view: "string", message_type: "string", paused: "boolean" },
+    traits: { _snapshot: "MetricsState", _view: "string", as_of: "string", message_type: "string", paused: "boolean" },
     to_view: {
       delta: {
         seq: "integer",
@@ -138,18 +144,19 @@ export const INTERFACES = {
       },
       snapshot: SHAPES.MetricsState,
       waiting: WAITING,
+      ...LIVE,
     },
-    to_kernel: DATA_REQUESTS,
+    to_kernel: { ...DATA_REQUESTS, ...PRESENCE },
   },
   notifications: {
     view: "notifications",
-    traits: { _snapshot: "NotificationsState", _view: "string", message_type: "string", paused: "boolean" },
-    to_view: { delta: { seq: "integer", add: "list<Notification>" }, snapshot: SHAPES.NotificationsState, waiting: WAITING },
-    to_kernel: DATA_REQUESTS,
+    traits: { _snapshot: "NotificationsState", _view: "string", as_of: "string", message_type: "string", paused: "boolean" },
+    to_view: { delta: { seq: "integer", add: "list<Notification>" }, snapshot: SHAPES.NotificationsState, waiting: WAITING, ...LIVE },
+    to_kernel: { ...DATA_REQUESTS, ...PRESENCE },
   },
   chart: {
     view: "chart",
-    traits: { _snapshot: "ChartState", _view: "string", message_type: "string", paused: "boolean", window: "number|null" },
+    traits: { _snapshot: "ChartState", _view: "string", as_of: "string", message_type: "string", paused: "boolean", window: "number|null" },
     to_view: {
       delta: {
         seq: "integer",
@@ -161,19 +168,21 @@ export const INTERFACES = {
       },
       snapshot: SHAPES.ChartState,
       waiting: WAITING,
+      ...LIVE,
     },
-    to_kernel: DATA_REQUESTS,
+    to_kernel: { ...DATA_REQUESTS, ...PRESENCE },
   },
   log: {
     view: "log",
-    traits: { _snapshot: "LogState", _view: "string", message_type: "string", paused: "boolean" },
+    traits: { _snapshot: "LogState", _view: "string", as_of: "string", message_type: "string", paused: "boolean" },
     to_view: {
       delta: { seq: "integer", add: "list<LogEntry>", total: "integer" },
       snapshot: SHAPES.LogState,
       entry: { id: "integer", text: "string|null" },
       waiting: WAITING,
+      ...LIVE,
     },
-    to_kernel: { ...DATA_REQUESTS, entry_request: { id: "integer" } },
+    to_kernel: { ...DATA_REQUESTS, entry_request: { id: "integer" }, ...PRESENCE },
   },
 } as const;
 

@@ -1,7 +1,7 @@
 // Test helpers: render a view against a fake model, count DOM listeners, and a recording canvas context.
 import type { RenderProps } from "@anywidget/types";
 import { vi } from "vitest";
-import widget from "../index";
+import { renderView } from "../index";
 import type { FakeModel } from "./fake_model";
 
 export interface Rendered {
@@ -10,12 +10,14 @@ export interface Rendered {
   cleanup: () => void;
 }
 
-export function mount(model: FakeModel): Rendered {
+/** Render `model` as anywidget would; `presence` (off by default: most tests watch one view's own
+ * messages and timers) adds the view's presence lease (presence.ts). */
+export function mount(model: FakeModel, { presence = false }: { presence?: boolean } = {}): Rendered {
   const el = document.createElement("div");
   document.body.append(el);
   const controller = new AbortController();
   const props = { model, el, signal: controller.signal } as unknown as RenderProps;
-  const cleanup = widget.render(props);
+  const cleanup = renderView(props, { presence });
   return { el, controller, cleanup };
 }
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -25,6 +26,7 @@ import anywidget
 
 from .. import iothread
 from ..sync import get_frame_clock
+from ._audience import AudienceMixin
 from ._contract import DELTA, PAUSE, RESUME, SNAPSHOT, WAITING, DataTraits, parse_data_request
 
 if TYPE_CHECKING:
@@ -134,7 +136,7 @@ class Flusher:
         self._fn()
 
 
-class BaseWidget(anywidget.AnyWidget):
+class BaseWidget(AudienceMixin, anywidget.AnyWidget):
     """The bundle shared by every rt_widgets widget. Its synced traits come from a ``_contract``
     mixin listed before this class, whose ``_view`` picks the renderer in the bundle."""
 
@@ -162,9 +164,6 @@ class BaseWidget(anywidget.AnyWidget):
                 read_on_io(self._sync_now)
         state: dict[str, Any] = super().get_state(key, drop_defaults=drop_defaults)
         return state
-
-    def _sync_now(self) -> None:
-        """Flush what the frame clock holds back (on the I/O thread)."""
 
     def close(self) -> None:
         # ipywidgets does not close the Layout widget every DOMWidget creates for itself; left open,
@@ -306,6 +305,8 @@ class DataView(DataTraits, BaseWidget):
             self._send_delta(delta)
 
     def _send_delta(self, delta: dict[str, Any]) -> None:
+        if self._silent:
+            return  # nobody is watching: the snapshot sent when a view returns has it all
         self.send({"kind": DELTA, **delta})
         loop = iothread.get_loop()
         elapsed = loop.time() - self._snap_at
@@ -339,7 +340,9 @@ class DataView(DataTraits, BaseWidget):
 
     def _refresh_snapshot(self) -> None:
         self._snap_at = iothread.get_loop().time()
-        self._snapshot = self._snapshot_copy()
+        with self.hold_sync():
+            self._snapshot = self._snapshot_copy()
+            self.as_of = now_iso()
         get_frame_clock().spend()
 
     def _state(self) -> dict[str, Any]:
@@ -404,6 +407,11 @@ class DataView(DataTraits, BaseWidget):
         with contextlib.suppress(Exception):  # the I/O thread is gone (interpreter exit)
             read_on_io(forget)
         super().close()
+
+
+def now_iso() -> str:
+    """The time now as the ``as_of`` traits carry it: ISO 8601, UTC, to the second."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _detach(value: Any) -> Any:

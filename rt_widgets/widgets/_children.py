@@ -36,7 +36,8 @@ class ChildViews:
     (LiveTable(type='trade', key='id', rows=0, max_rows=10000), True)
     """
 
-    def __init__(self, on_tabs_changed: Callable[[], None], closed_message: str) -> None:
+    def __init__(self, on_tabs_changed: Callable[[], None], closed_message: str, *,
+                 on_new: Callable[[Child], None] | None = None) -> None:
         self._lock = threading.RLock()
         self._keyed: dict[tuple[type, Hashable], Child] = {}
         self._others: list[Child] = []
@@ -44,6 +45,8 @@ class ChildViews:
         self._on_tabs_changed = on_tabs_changed
         self._closed_message = closed_message
         self._closed = False
+        # Called with every view made or added (under the lock, before it is handed out).
+        self._on_new = on_new
 
     def check_open(self) -> None:
         """Raise the ``closed_message`` RuntimeError once :meth:`close_all` ran."""
@@ -66,6 +69,8 @@ class ChildViews:
                 return existing, False
             self.check_open()
             view = make()
+            if self._on_new is not None:
+                self._on_new(view)
             self._keyed[(cls, key)] = view
             if tab is not None:
                 current = self._tabs.get(tab)
@@ -85,6 +90,8 @@ class ChildViews:
         rest."""
         with self._lock:
             self.check_open()
+            if self._on_new is not None:
+                self._on_new(view)
             self._others.append(view)
         return view
 

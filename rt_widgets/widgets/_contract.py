@@ -248,6 +248,17 @@ class Waiting(TypedDict):
     count: int
 
 
+LIVE: Final = "live"
+
+
+class Live(TypedDict):
+    """The answer to a view's first ``presence``: a kernel holds this model (a saved view, which
+    nobody answers, shows that it is a snapshot)."""
+
+    kind: Literal["live"]
+    view: str
+
+
 # -- custom messages, view -> kernel ---------------------------------------------------------------
 
 RECONNECT: Final = "reconnect"
@@ -325,6 +336,18 @@ def parse_entry_request(content: object) -> EntryRequest | None:
             return EntryRequest(kind="entry_request", id=id)
     return None
 
+PRESENCE: Final = "presence"
+
+
+class Presence(TypedDict):
+    """Every rendered view, to its own model: count me for ``lease`` more seconds (0: I am gone).
+    With no lease running the widgets send nothing (see ``_audience``)."""
+
+    kind: Literal["presence"]
+    view: str
+    lease: float
+
+
 ConnectionCommand = (ReconnectRequest | DisconnectRequest | ConnectRequest | SendRequest
                      | BrowserEvent)
 
@@ -397,6 +420,9 @@ class RealtimeTraits(ConnectionTraits):
     # the widget returned.
     children = traitlets.Dict().tag(sync=True, echo_update=False, wire=dict[str, ModelRef],
                                     **widget_serialization)
+    # When the traits were last brought up to date (ISO 8601, UTC, to the second): what a saved view
+    # shows as the time of its data.
+    as_of = traitlets.Unicode("").tag(sync=True, echo_update=False)
     # The first chart made for each message type: the explorer shows it in that type's tab, under
     # the tab's own view (a chart that is itself the tab is shown once).
     charts = traitlets.Dict().tag(sync=True, echo_update=False, wire=dict[str, ModelRef],
@@ -419,6 +445,8 @@ class DataTraits(traitlets.HasTraits):
 
     message_type = traitlets.Unicode("").tag(sync=True, echo_update=False)
     _snapshot = traitlets.Dict().tag(sync=True, echo_update=False)
+    # The time of ``_snapshot`` (ISO 8601, UTC, to the second): what a saved view shows.
+    as_of = traitlets.Unicode("").tag(sync=True, echo_update=False)
     # Held still: the kernel sends no deltas, only ``waiting`` counts (the view asks with
     # ``pause``/``resume``; the kernel owns the value, so every view of the model agrees).
     paused = traitlets.Bool(False).tag(sync=True, echo_update=False)
@@ -462,6 +490,16 @@ class Interface:
     traits: type[traitlets.HasTraits]
     to_view: tuple[type, ...] = ()
     to_kernel: tuple[type, ...] = ()
+
+    @property
+    def messages_to_view(self) -> tuple[type, ...]:
+        """``to_view``, and for an interface with a view, the ``live`` answer to its presence."""
+        return self.to_view if self.view is None else (*self.to_view, Live)
+
+    @property
+    def messages_to_kernel(self) -> tuple[type, ...]:
+        """``to_kernel``, and for an interface with a view, the ``presence`` every view sends."""
+        return self.to_kernel if self.view is None else (*self.to_kernel, Presence)
 
     @property
     def view(self) -> str | None:
@@ -597,8 +635,8 @@ def contract() -> dict[str, Any]:
             "view": interface.view,
             "traits": {name: describe.trait(trait)
                        for name, trait in synced_traits(interface.traits).items()},
-            "to_view": dict(map(describe.message, interface.to_view)),
-            "to_kernel": dict(map(describe.message, interface.to_kernel)),
+            "to_view": dict(map(describe.message, interface.messages_to_view)),
+            "to_kernel": dict(map(describe.message, interface.messages_to_kernel)),
         }
     return {
         "enums": {name: list(values) for name, values in ENUMS.items()},

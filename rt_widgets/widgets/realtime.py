@@ -16,6 +16,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import iothread
@@ -32,6 +33,7 @@ from ._base import (
     check_fps,
     check_type,
     log,
+    now_iso,
     read_on_io,
     register_flusher,
     reject_unknown,
@@ -48,6 +50,7 @@ from .store import LiveStore, Transform
 from .table import LiveTable
 
 if TYPE_CHECKING:
+    from ..recording import Recording
     from ..stores import Alert
 
 __all__ = ["RealtimeWidget"]
@@ -86,10 +89,14 @@ class RealtimeWidget(RealtimeTraits, BaseWidget):
         self._conn = conn
         self._scrub = Scrubber(conn.secrets)
         self.name = name
+        self._replaying: str | None = None  # the recording's file name, when replay() made it
         self._explore = explore
         self._is_closed = False
+        # Closed with the widget (a replay feed it serves itself).
+        self._owned: list[Callable[[], None]] = []
         self._views = ChildViews(self._mark_dirty,
-                                 "this RealtimeWidget is closed; create a new one")
+                                 "this RealtimeWidget is closed; create a new one",
+                                 on_new=self._adopt)
         self._explorer = Explorer(make_views=explore)
         # The tables the explorer made with a key it inferred (a key asked for replaces them).
         self._guessed: weakref.WeakSet[LiveTable] = weakref.WeakSet()
@@ -107,6 +114,44 @@ class RealtimeWidget(RealtimeTraits, BaseWidget):
         _register(self)
         register_flusher(self._flusher, self._fps)
         conn.start()
+
+    @classmethod
+    def replay(cls, path: str | Path, speed: float = 1.0, loop: bool = False,
+               **options: Any) -> RealtimeWidget:
+        """The widget and views of a recorded session, fed from the file: no server needed.
+
+        The recording (from :meth:`record` or ``Connection.record``) is served on loopback by a
+        feed this widget owns and closes with it; ``speed`` divides the recorded pace (0: as fast
+        as possible), ``loop`` starts over at the end. The recording's ``messages=`` setting is
+        used unless ``options`` give one (pass a ``Fields(...)`` or a function again yourself).
+
+        >>> w = RealtimeWidget.replay("notebooks/recordings/quickstart.jsonl.gz", loop=True)  # doctest: +SKIP
+        >>> w.table("mission_update")                                                      # doctest: +SKIP
+        """
+        from ..replay import ReplayServer
+
+        server = ReplayServer(path, speed=speed, loop=loop).start()
+        try:
+            if "messages" not in options and "protocol" not in options:
+                options["messages"] = server.messages
+            widget = cls(server.url, **options)
+        except BaseException:
+            server.stop()
+            raise
+        widget._owned.append(server.stop)
+        widget._replaying = Path(path).name
+        return widget
+
+    def record(self, path: str | Path, *, max_bytes: int | None = None,
+               max_seconds: float | None = None, compress: bool | None = None) -> Recording:
+        """``Connection.record``: write every frame received from now on to ``path`` (gzip when
+        it ends in ``.gz``), until ``stop()``, ``max_bytes`` of frames or ``max_seconds``.
+
+        >>> rec = w.record("session.jsonl.gz", max_seconds=60)   # doctest: +SKIP
+        >>> rec.stop(); RealtimeWidget.replay("session.jsonl.gz")  # doctest: +SKIP
+        """
+        return self._conn.record(path, max_bytes=max_bytes, max_seconds=max_seconds,
+                                 compress=compress)
 
     # -- the connection -------------------------------------------------------------------------
 
@@ -281,6 +326,12 @@ class RealtimeWidget(RealtimeTraits, BaseWidget):
         self._views.check_open()
         return self._views.add(LiveStore(self._conn, type, transform, initial, fps=self._fps))
 
+    def _adopt(self, view: Any) -> None:
+        """A view made from this widget shares its audience (see ``_audience``)."""
+        join = getattr(view, "_join_family", None)
+        if join is not None:
+            join(self._family)
+
     # -- I/O thread: messages, explorer, notices --------------------------------------------------
 
     def _mark_dirty(self) -> None:
@@ -387,6 +438,7 @@ class RealtimeWidget(RealtimeTraits, BaseWidget):
             self.stats = status.stats
             self.overview = overview
             self.children = children
+            self.as_of = now_iso()
             self.charts = charts
         for notice in self._notices.counters(status.stats, now):
             self._deliver(notice)
@@ -440,6 +492,11 @@ class RealtimeWidget(RealtimeTraits, BaseWidget):
         self._views.close_all()
         with contextlib.suppress(Exception):  # the I/O thread is gone (interpreter exit)
             read_on_io(self._final_flush)
+        for release in self._owned:
+            try:
+                release()
+            except Exception:
+                log.exception("rt_widgets: releasing %r failed", release)
         super().close()
 
     def _final_flush(self) -> None:

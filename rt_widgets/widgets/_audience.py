@@ -1,0 +1,337 @@
+"""No audience, no traffic: who is looking at a family of widgets, and when nobody is.
+
+A family is a RealtimeWidget and every view it made (a data view made on its own is a family of
+one). Each rendered view leases its presence: it sends ``{"kind": "presence", "view": id,
+"lease": s}`` when it renders and every few seconds after (``lease`` seconds ahead of the next
+one), and ``lease: 0`` when it goes (cleanup, page hidden or closed). The family is *watched* while
+one lease runs; a view that said goodbye counts for :data:`GRACE` more seconds, so a view
+re-rendered at once (a moved cell, another explorer tab) never makes the family flap, and a page
+that vanished without a word is let go when its lease ends. A new family counts as watched for
+:data:`FIRST_GRACE` seconds, the time a view takes to render after the cell displayed it.
+
+While nobody watches, the widgets send no comm message at all (a kernel that keeps publishing
+never looks idle, so Voilà and JupyterHub would never cull it); their stores keep ingesting, and
+traits keep their Python values. When a view comes back the widgets send what it missed: the traits
+that changed and a fresh snapshot.
+
+:class:`Audience` is pure (no threads, no loop): the widgets feed it presence messages with the
+time, ask :meth:`Audience.check` at :meth:`Audience.next_check`, and act on the transitions it
+returns.
+
+>>> a = Audience(now=0.0)
+>>> a.watched, a.next_check()
+(True, 5.0)
+>>> a.check(5.0)            # nobody came: silent
+False
+>>> a.presence("v1", 6.0, now=7.0), a.watched      # a view renders: watched again
+(True, True)
+>>> a.presence("v1", 0.0, now=8.0), a.next_check()   # it goes; GRACE later the family is silent
+(None, 11.0)
+>>> a.check(11.0)
+False
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import weakref
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import ipywidgets
+import traitlets
+
+from .. import iothread
+from ._contract import Live
+
+__all__ = ["FIRST_GRACE", "GRACE", "LEASE_MAX", "Audience", "AudienceMixin", "Family", "parse_presence"]
+
+log = logging.getLogger("rt_widgets")
+
+FIRST_GRACE = 5.0
+"""Seconds a new family counts as watched before any view announced itself."""
+GRACE = 3.0
+"""Seconds a view that said goodbye still counts."""
+LEASE_MAX = 3600.0
+"""The longest lease a view may take (a longer one is cut to this)."""
+
+
+def parse_presence(content: object) -> tuple[str, float] | None:
+    """``(view id, lease seconds)`` of a presence message, or ``None`` when it is not one."""
+    if not isinstance(content, Mapping) or content.get("kind") != "presence":
+        return None
+    view, lease = content.get("view"), content.get("lease")
+    if not isinstance(view, str) or not view or len(view) > 200:
+        return None
+    if isinstance(lease, bool) or not isinstance(lease, int | float) or not math.isfinite(lease):
+        return None
+    return view, min(max(float(lease), 0.0), LEASE_MAX)
+
+
+class Audience:
+    """The leases of the views of one family (see the module docstring). Not thread-safe: the
+    widgets use it on the I/O thread only; ``watched`` may be read from any thread."""
+
+    def __init__(self, now: float, *, first_grace: float = FIRST_GRACE,
+                 grace: float = GRACE) -> None:
+        self._grace = grace
+        self._until: dict[str, float] = {}
+        self._assumed_until = now + first_grace
+        self.watched = True
+        """Whether the family sends anything; changes only in :meth:`presence` and :meth:`check`."""
+
+    @property
+    def views(self) -> int:
+        """Views whose lease has not ended (or that left less than GRACE ago)."""
+        return len(self._until)
+
+    def presence(self, view: str, lease: float, now: float) -> bool | None:
+        """A view's presence message. Returns ``True`` when it is the view that brings the family
+        back (it was silent), ``False`` when the view is new to a watched family, ``None``
+        otherwise (a renewal, or a goodbye)."""
+        known = view in self._until
+        if lease > 0:
+            self._until[view] = now + lease
+        elif known:
+            self._until[view] = min(self._until[view], now + self._grace)
+        else:
+            return None
+        if lease <= 0:
+            return None
+        if not self.watched:
+            self.watched = True
+            return True
+        return None if known else False
+
+    def next_check(self) -> float | None:
+        """When :meth:`check` may change something (``None``: never, while nothing changes)."""
+        if not self.watched:
+            return None
+        ends = [*self._until.values(), self._assumed_until]
+        return max(ends)
+
+    def check(self, now: float) -> bool | None:
+        """Drop the leases that ended. Returns ``False`` when the family just went silent."""
+        self._until = {v: t for v, t in self._until.items() if t > now}
+        if self.watched and not self._until and now >= self._assumed_until:
+            self.watched = False
+            return False
+        return None
+
+
+# -- the widgets' side: families on the I/O thread, and the mixin every widget has -----------------
+
+
+class _Member(Protocol):
+    def _audience_left(self) -> None: ...
+
+    def _audience_returned(self) -> None: ...
+
+
+class Family:
+    """The widgets that share one :class:`Audience`, and the timer that notices it has gone.
+
+    Made on any thread; everything after runs on the I/O thread."""
+
+    def __init__(self) -> None:
+        # The module's constants as they are now (tests shorten them).
+        self.audience = Audience(iothread.get_loop().time(), first_grace=FIRST_GRACE, grace=GRACE)
+        self._members: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._timer: asyncio.TimerHandle | None = None
+        iothread.call_soon(self._reschedule)
+
+    @property
+    def watched(self) -> bool:
+        return self.audience.watched
+
+    def add(self, widget: Any) -> None:
+        self._members.add(widget)
+
+    def forget(self, widget: Any) -> None:
+        self._members.discard(widget)
+
+    def presence(self, view: str, lease: float) -> bool | None:
+        """A presence message (I/O thread); see :meth:`Audience.presence` for the result."""
+        result = self.audience.presence(view, lease, iothread.get_loop().time())
+        if result is True:
+            for member in list(self._members):
+                try:
+                    member._audience_returned()
+                except Exception:
+                    log.exception("rt_widgets: %r could not catch up with its view", member)
+        self._reschedule()
+        return result
+
+    def _reschedule(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        at = self.audience.next_check()
+        if at is not None and any(not m.closed for m in self._members):
+            self._timer = iothread.get_loop().call_at(at, self._check)
+
+    def _check(self) -> None:
+        self._timer = None
+        if self.audience.check(iothread.get_loop().time()) is False:
+            for member in list(self._members):
+                member._audience_left()
+        self._reschedule()
+
+
+class AudienceMixin(traitlets.HasTraits):
+    """What :class:`~rt_widgets.widgets._base.BaseWidget` adds to ``anywidget.AnyWidget``: sends
+    nothing while its family has no audience, answers a view's first presence with ``live``, closes
+    itself when its host closes its comm, and shows its saved data as ``text/html`` too.
+
+    State lives in ``__dict__`` under ``_rtw_*`` names, so that it works before and during
+    ``__init__`` (ipywidgets syncs traits from the first line of it)."""
+
+    # -- the family --------------------------------------------------------------------------
+
+    @property
+    def _family(self) -> Family:
+        family: Family | None = self.__dict__.get("_rtw_family")
+        if family is None:
+            family = Family()
+            family.add(self)
+            self.__dict__["_rtw_family"] = family
+        return family
+
+    def _join_family(self, family: Family) -> None:
+        """Share ``family``'s audience from now on (a view its RealtimeWidget made)."""
+        old: Family | None = self.__dict__.get("_rtw_family")
+        if old is family:
+            return
+        if old is not None:
+            old.forget(self)
+        self.__dict__["_rtw_family"] = family
+        family.add(self)
+        self.__dict__["_rtw_silent"] = not family.watched
+
+    @property
+    def _silent(self) -> bool:
+        """Whether this widget holds back every comm message (nobody is watching)."""
+        return bool(self.__dict__.get("_rtw_silent", False))
+
+    def _audience_left(self) -> None:
+        """The family's last view went (I/O thread): send nothing from now on."""
+        self.__dict__["_rtw_silent"] = True
+
+    def _audience_returned(self) -> None:
+        """A view came back (I/O thread): bring the state up to date, then send what changed
+        meanwhile in one update (a data view's fresh snapshot among it)."""
+        if not self._silent:
+            return
+        with contextlib.suppress(Exception):
+            self._sync_now()
+        self.__dict__["_rtw_silent"] = False
+        held: set[str] = self.__dict__.pop("_rtw_held_back", set())
+        if held and getattr(self, "comm", None) is not None:
+            self.send_state(key=sorted(held))  # type: ignore[attr-defined]
+
+    def _sync_now(self) -> None:
+        """Flush what the frame clock holds back (on the I/O thread)."""
+
+    # -- what leaves for the views -------------------------------------------------------------
+
+    def _should_send_property(self, key: str, value: Any) -> bool:
+        if self._silent:
+            self.__dict__.setdefault("_rtw_held_back", set()).add(key)
+            return False
+        sent: bool = super()._should_send_property(key, value)  # type: ignore[misc]
+        return sent
+
+    def send(self, *args: Any, **kwargs: Any) -> Any:
+        """A custom message to the views (``send(content, buffers=None)``), unless nobody is
+        watching. (RealtimeWidget's ``send`` is its connection's: it sends its views nothing.)"""
+        if self._silent:
+            return None
+        return super().send(*args, **kwargs)  # type: ignore[misc]
+
+    # -- what comes from the views -------------------------------------------------------------
+
+    @traitlets.observe("comm")
+    def _rtw_comm_changed(self, change: Mapping[str, Any]) -> None:
+        comm = change["new"]
+        if comm is None:
+            return
+        if not self.__dict__.get("_rtw_listening"):
+            self.__dict__["_rtw_listening"] = True
+            self.on_msg(self._rtw_on_msg)  # type: ignore[attr-defined]
+        _hook_close(self, comm)
+
+    def _rtw_on_msg(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        # Shell or subshell thread: the family lives on the I/O thread.
+        presence = parse_presence(content)
+        if presence is not None:
+            iothread.call_soon(self._rtw_presence, *presence)
+
+    def _rtw_presence(self, view: str, lease: float) -> None:
+        if getattr(self, "comm", None) is None:
+            return
+        if self._family.presence(view, lease) is not None:
+            ipywidgets.Widget.send(self, Live(kind="live", view=view))
+
+    def _host_closed(self) -> None:
+        """The host closed this widget's comm (a marimo session ended, a page went): the widget
+        closes too, and with it what it holds (a RealtimeWidget's connection)."""
+        try:
+            self.close()
+        except Exception:
+            log.exception("rt_widgets: closing %r after its host closed its comm failed", self)
+
+    def close(self) -> None:
+        # Closing from here is not the host's doing: the comm hook must not call back.
+        # (The family forgets it by itself: it holds its members weakly, and a closed widget sends
+        # nothing; nothing here may start the I/O thread, which is gone at interpreter exit.)
+        self.__dict__["_rtw_closing"] = True
+        super().close()  # type: ignore[misc]
+
+    # -- a readable copy of the saved data ------------------------------------------------------
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        # anywidget returns (data, metadata); ipywidgets a dict; after close(), nothing.
+        bundle = super()._repr_mimebundle_(**kwargs)  # type: ignore[misc]
+        data = bundle[0] if isinstance(bundle, tuple) else bundle
+        if not isinstance(data, dict):
+            return bundle
+        from ._static import describe
+
+        try:
+            plain, html = describe(self)
+        except Exception:
+            log.exception("rt_widgets: could not describe %r as text", self)
+            return bundle
+        data["text/plain"] = plain
+        data["text/html"] = html
+        return bundle
+
+
+def _hook_close(widget: AudienceMixin, comm: Any) -> None:
+    """Call ``widget._host_closed()`` once when ``comm`` closes while it is the widget's comm:
+    closed by the front end (``comm_close``, through ``on_close``) or by the host in the kernel
+    (marimo closes a session's comms with ``comm.close()``, which no callback announces)."""
+    original = comm.close
+    ref = weakref.ref(widget)
+    fired = False
+
+    def close(*args: Any, **kwargs: Any) -> Any:
+        nonlocal fired
+        result = original(*args, **kwargs)
+        # deleting=True: the comm is being collected (interpreter exit), nobody closed it.
+        if not fired and not kwargs.get("deleting"):
+            fired = True
+            owner = ref()
+            if (owner is not None and getattr(owner, "comm", None) is comm
+                    and not owner.__dict__.get("_rtw_closing")):
+                owner._host_closed()
+        return result
+
+    # A comm that takes no attribute: only the front end's closes are seen.
+    with contextlib.suppress(Exception):
+        comm.close = close
+    if hasattr(comm, "on_close"):
+        comm.on_close(lambda _msg: close())

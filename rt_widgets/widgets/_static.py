@@ -1,0 +1,153 @@
+"""The plain copy of a widget's data that travels with its output: ``text/plain`` and ``text/html``.
+
+Where no widget view can render (an offline ``nbconvert --to html`` export, GitHub, nbviewer, a
+terminal), this is what is shown: the widget's type, what it held when the cell displayed it (the
+status, the last rows, the latest values), the time of that copy, and how to get the live view back.
+It is worded as a copy in the past tense, so that a notebook reopened without running claims nothing
+live. Everything from the feed is escaped and cut to a bounded size.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from ._base import read_on_io
+
+__all__ = ["describe"]
+
+MAX_ROWS = 10
+MAX_COLUMNS = 12
+MAX_VALUES = 24
+MAX_TEXT = 80
+RERUN = "Run the cell for the live view."
+
+
+def describe(widget: Any) -> tuple[str, str]:
+    """``(text/plain, text/html)`` of ``widget``'s data now."""
+    kind = str(getattr(widget, "_view", ""))
+    at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    name = type(widget).__name__
+    if kind == "realtime":
+        head, body = _realtime(widget)
+    elif kind == "status":
+        head, body = _status(widget)
+    elif kind in ("table", "metrics", "notifications", "chart"):
+        state = _state(widget)
+        head, body = _DATA[kind](widget, state)
+    else:
+        head, body = "", []
+    if getattr(widget, "closed", False):
+        when = f"closed; a copy of {at}"
+    else:
+        when = f"a copy of {at}, made when the cell ran"
+    plain = f"{name}{': ' + head if head else ''} ({when}). {RERUN}"
+    parts = [
+        f"<div class=\"rtw-static-copy\"><p><strong>{_e(name)}</strong>"
+        f"{': ' + _e(head) if head else ''}</p>",
+        *body,
+        f"<p><em>{_e(when.capitalize())}, not live. {_e(RERUN)}</em></p></div>",
+    ]
+    return plain, "\n".join(parts)
+
+
+def _state(widget: Any) -> Mapping[str, Any]:
+    state: Mapping[str, Any] = read_on_io(widget._state)
+    return state
+
+
+def _e(value: Any) -> str:
+    text = value if isinstance(value, str) else _text(value)
+    return html.escape(text, quote=True)
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        text = f"{value:.6g}"
+    elif isinstance(value, str):
+        text = value
+    else:
+        text = repr(value)
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _realtime(widget: Any) -> tuple[str, list[str]]:
+    source = getattr(widget, "_replaying", None)
+    where = f"a replay of {source}" if source else str(widget.url)
+    stats = widget.stats if isinstance(widget.stats, Mapping) else {}
+    received = stats.get("messages_in", 0)
+    head = f"{where}, {widget.status} ({received} messages received)"
+    overview = widget.overview if isinstance(widget.overview, Mapping) else {}
+    rows = [(t, e.get("count"), e.get("kind"), e.get("last_seen"))
+            for t, e in list(overview.items())[:MAX_ROWS] if isinstance(e, Mapping)]
+    body = [_table(("type", "count", "view", "last seen"), rows)] if rows else []
+    return head, body
+
+
+def _status(widget: Any) -> tuple[str, list[str]]:
+    source = widget.source
+    if source is None:
+        return "no connection", []
+    return f"{source.url}, {source.status}", []
+
+
+def _data_table(widget: Any, state: Mapping[str, Any]) -> tuple[str, list[str]]:
+    rows = state.get("rows") or []
+    columns = list(state.get("columns") or [])
+    if not columns:
+        for row in rows[-MAX_ROWS:]:
+            columns.extend(c for c in row if c not in columns)
+    shown = columns[:MAX_COLUMNS]
+    head = (f"{widget.message_type} messages keyed by {state.get('key')}, {len(rows)} rows"
+            + (f" (the last {MAX_ROWS})" if len(rows) > MAX_ROWS else ""))
+    if not rows:
+        return head, []
+    last = rows[-MAX_ROWS:]
+    return head, [_table(shown, [[row.get(c) for c in shown] for row in last])]
+
+
+def _data_metrics(widget: Any, state: Mapping[str, Any]) -> tuple[str, list[str]]:
+    latest = state.get("latest") or {}
+    head = f"{widget.message_type} messages, {len(latest)} series"
+    if not latest:
+        return head + ", no values yet", []
+    items = list(latest.items())[:MAX_VALUES]
+    return head, [_table(("series", "latest"), items)]
+
+
+def _data_notifications(widget: Any, state: Mapping[str, Any]) -> tuple[str, list[str]]:
+    items = state.get("items") or []
+    head = f"{len(items)} notifications"
+    last = items[-MAX_ROWS:]
+    rows = [(i.get("timestamp"), i.get("level"), i.get("title"), i.get("message")) for i in last]
+    return head, [_table(("time", "level", "title", "message"), rows)] if rows else []
+
+
+def _data_chart(widget: Any, state: Mapping[str, Any]) -> tuple[str, list[str]]:
+    series = list(state.get("series") or [])
+    last: dict[int, Any] = {}
+    for column in state.get("columns") or []:
+        values = column.get("v") or []
+        if values:
+            last[column.get("s", -1)] = values[-1]
+    head = f"{widget.message_type} messages, {len(series)} series"
+    rows = [(name, last.get(i)) for i, name in enumerate(series[:MAX_VALUES])]
+    return head, [_table(("series", "latest"), rows)] if rows else []
+
+
+_DATA = {
+    "table": _data_table,
+    "metrics": _data_metrics,
+    "notifications": _data_notifications,
+    "chart": _data_chart,
+}
