@@ -65,6 +65,9 @@ _w = RealtimeWidget({url!r}, heartbeat_interval=60.0)
 _t = _w.table("mission_update", key="id", max_rows=10_000)
 _m = _w.metrics("metrics_update")
 display(_t, _m)
+# A view on screen for the whole run (with none the widgets send nothing: bench/audience.py).
+from rt_widgets import iothread as _io
+_io.call_soon(_w._rtw_presence, "bench-view", 3600.0)
 """
 
 RT_CHECK = """

@@ -34,6 +34,9 @@ def test_widget_keeps_receiving_and_publishing_while_a_cell_sleeps(kernel: Kerne
     server = ws_server()
     widget_id, table_id = kernel.execute(SETUP.format(url=server.url)).split()
     wait_until(lambda: server.open_connections == 1, 10)
+    # A view is on screen (with no view the widgets send nothing: tests/kernel/test_no_audience.py).
+    kernel.comm_send(widget_id, {"method": "custom",
+                                 "content": {"kind": "presence", "view": "v", "lease": 600}})
 
     stop = threading.Event()
     sent: list[tuple[float, int]] = []
