@@ -15,8 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-ALL = ("ingest", "fields_ingest", "stores", "batch", "comm_budget", "audience", "browser", "chart", "adapters",
-       "brokers", "soak")
+ALL = ("ingest", "fields_ingest", "stores", "batch", "comm_budget", "audience", "browser", "chart",
+       "adapters", "brokers", "soak")
 ROOT = Path(__file__).resolve().parents[1]
 
 
