@@ -23,6 +23,7 @@ True
 
 # No `from __future__ import annotations`: OverviewEntry is part of the comm contract, which reads
 # its fields at run time (see widgets/_contract.py).
+import hashlib
 import math
 import re
 from collections import deque
@@ -34,6 +35,7 @@ from typing import Any, Final, Literal, NamedTuple, TypedDict, get_args
 __all__ = [
     "MAX_AUTO_VIEWS",
     "MAX_TYPES",
+    "MAX_TYPE_NAME",
     "OTHER_TYPES",
     "VIEW_KINDS",
     "ConnectionNotices",
@@ -47,6 +49,7 @@ __all__ = [
     "infer_kind",
     "is_number",
     "repeating_key",
+    "shown_type",
 ]
 
 ViewKind = Literal["table", "metrics", "notifications", "log", "raw"]
@@ -57,10 +60,15 @@ AutoKind = Literal["table", "metrics", "notifications", "log"]
 
 # The explorer makes a view per message type it can show; past this many it only counts them.
 MAX_AUTO_VIEWS: Final = 24
-# The overview counts at most this many types; the rest are counted together under OTHER_TYPES
-# (a server that puts ids in the type must not grow the overview without bound).
+# The overview counts at most this many types (a server that puts ids in the type must not grow it
+# without bound): a new type past it takes the place of the type seen least recently (one with no
+# view), so a real type that comes after many junk ones is still shown; when every type has a
+# view, the new ones are counted together under OTHER_TYPES.
 MAX_TYPES: Final = 200
 OTHER_TYPES: Final = "(other types)"
+# Longest type name the overview spells whole: a longer one is cut and told apart by a hash, so
+# 200 types with 100 KB names make an overview of tens of KB, not 20 MB.
+MAX_TYPE_NAME: Final = 200
 # A type with no message for this long no longer changes the overview (its rates are all zero).
 ACTIVE_FOR: Final = 61.0
 # A logged type whose payloads are objects is watched for this many messages: a string field
@@ -192,6 +200,19 @@ def infer_kind(type: str, payload: Any) -> ViewKind | None:
     return "log"
 
 
+def shown_type(type: str) -> str:
+    """The name of ``type`` in the overview: itself, or its first MAX_TYPE_NAME characters, an
+    ellipsis and a short hash of the whole (two long names with one beginning stay two entries).
+
+    >>> shown_type("trade"), len(shown_type("x" * 10_000))
+    ('trade', 211)
+    """
+    if len(type) <= MAX_TYPE_NAME:
+        return type
+    digest = hashlib.blake2b(type.encode("utf-8", "surrogatepass"), digest_size=4).hexdigest()
+    return f"{type[:MAX_TYPE_NAME]}… #{digest}"
+
+
 class TypeStats:
     """Counts and rates of one message type. ``hit`` runs per message: a few integer operations.
 
@@ -292,6 +313,10 @@ class Explorer:
         self.max_views = max_views
         self.types: dict[str, TypeStats] = {}
         self.planned = 0
+        # The types a view was planned for: they keep their place in the overview.
+        self._viewed: set[str] = set()
+        #: Types that gave their place in the overview to a newer one.
+        self.evicted = 0
 
     def observe(self, type: str, payload: Any, now: float) -> ViewPlan | None:
         """Count one message; a plan when this message decided the kind of a new type (or showed
@@ -319,7 +344,7 @@ class Explorer:
                pending: list[Any] | None) -> ViewPlan | None:
         """Count a message of a type whose kind is not known yet."""
         if stats is None:
-            if len(self.types) >= self.max_types:
+            if len(self.types) >= self.max_types and not self._evict():
                 type = OTHER_TYPES
                 stats = self.types.get(type)
             if stats is None:
@@ -335,10 +360,13 @@ class Explorer:
         if kind == "log":
             # Logged for now; its next messages may still show a table or metrics.
             stats.samples = [payload]
-        if kind == "raw" or not self.make_views or self.planned >= self.max_views:
+        # Notifications are one view, whatever else was made: they never wait for a free view.
+        full = self.planned >= self.max_views and kind != "notifications"
+        if kind == "raw" or not self.make_views or full:
             stats.samples = None
             return None
         self.planned += 1
+        self._viewed.add(type)
         return ViewPlan(kind, type, seed, infer_key(payload) if kind == "table" else None)
 
     def _sample(self, type: str, stats: TypeStats, payload: Any, seed: list[Any]
@@ -362,10 +390,28 @@ class Explorer:
             return None
         stats.kind = kind
         self.planned += 1
+        self._viewed.add(type)
         # The view starts with the messages so far that it can show (the samples before this
         # one), then this one and the rest of its frame.
         shown = [p for p in samples[:-1] if _fits(p, kind, key)]
         return ViewPlan(kind, type, shown + seed, key)
+
+    def _evict(self) -> bool:
+        """Make room for a new type: drop the type seen least recently that has no view (nor is
+        OTHER_TYPES); ``False`` when there is none."""
+        viewed = self._viewed
+        oldest: str | None = None
+        oldest_seen = 0.0
+        for name, stats in self.types.items():
+            if name in viewed or name == OTHER_TYPES:
+                continue
+            if oldest is None or stats.last < oldest_seen:
+                oldest, oldest_seen = name, stats.last
+        if oldest is None:
+            return False
+        del self.types[oldest]
+        self.evicted += 1
+        return True
 
     def active(self, now: float) -> bool:
         """Whether the overview may change with no new message (rates falling back to zero)."""
@@ -375,7 +421,7 @@ class Explorer:
         """The overview trait: per type its count, rate, last time seen (ISO, UTC, from ``wall``,
         the epoch time at ``now``), messages per second over the last minute, and kind."""
         return {
-            type: {
+            shown_type(type): {
                 "count": stats.count,
                 "rate": stats.rate(now),
                 "last_seen": datetime.fromtimestamp(wall - (now - stats.last), UTC)

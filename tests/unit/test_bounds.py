@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import tracemalloc
 from typing import Any
 
+from rt_widgets.explorer import (
+    MAX_AUTO_VIEWS,
+    MAX_TYPE_NAME,
+    MAX_TYPES,
+    OTHER_TYPES,
+    Explorer,
+    shown_type,
+)
 from rt_widgets.stores import MetricsStore, TableStore
 
 
@@ -115,3 +124,50 @@ def test_a_kept_series_goes_on_growing_past_the_cap() -> None:
     assert m.latest == {"a": 4, "b": 2}
     assert m.series_dropped == 1
     assert m.history("a") == [(1.0, 1), (2.0, 4)]
+
+
+def test_real_types_are_shown_after_200_junk_types() -> None:
+    ex = Explorer()
+    for i in range(300):
+        ex.observe(f"junk-{i}", f"noise {i}", 1.0 + i / 1000)
+    note = ex.observe("notification", {"level": "info", "title": "hi"}, 2.0)
+    ex.observe("mission_update", {"id": "m1", "state": "go"}, 2.0)
+    overview = ex.overview(2.0, 1_767_225_600.0)
+    print(f"types in the overview: {len(overview)}, evicted: {ex.evicted}")
+    assert len(overview) == MAX_TYPES
+    assert overview["notification"]["kind"] == "notifications"
+    assert overview["mission_update"]["count"] == 1
+    assert OTHER_TYPES not in overview
+    # Notifications never wait for a free view; the junk that took every view stays listed.
+    assert note is not None and note.kind == "notifications"
+    assert all(f"junk-{i}" in overview for i in range(MAX_AUTO_VIEWS))
+    # The least recently seen junk went first.
+    assert "junk-24" not in overview and "junk-299" in overview
+
+
+def test_a_type_seen_again_keeps_its_place() -> None:
+    ex = Explorer(max_types=3, make_views=False)
+    ex.observe("a", "x", 1.0)
+    ex.observe("b", "x", 2.0)
+    ex.observe("c", "x", 3.0)
+    ex.observe("a", "x", 4.0)  # a is now the most recent
+    ex.observe("d", "x", 5.0)  # b, seen least recently, goes
+    assert list(ex.types) == ["a", "c", "d"]
+    assert ex.evicted == 1
+
+
+def test_long_type_names_are_cut_in_the_overview() -> None:
+    ex = Explorer(make_views=False)
+    names = [f"{i:03d}" + "x" * 100_000 for i in range(200)]
+    for name in names:
+        ex.observe(name, {"v": 1}, 1.0)
+    ex.observe("x" * 100_000 + "a", 1, 1.0)
+    ex.observe("x" * 100_000 + "b", 1, 1.0)
+    overview = ex.overview(1.0, 1_767_225_600.0)
+    size = len(json.dumps(overview))
+    print(f"overview of 200 types with 100 KB names: {size:,} bytes")
+    assert size < 100_000
+    assert all(len(t) <= MAX_TYPE_NAME + 11 for t in overview)
+    assert len(overview) == 200
+    assert shown_type("x" * 100_000 + "a") != shown_type("x" * 100_000 + "b")
+    assert shown_type("trade") == "trade"
