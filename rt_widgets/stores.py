@@ -51,6 +51,50 @@ def _sample(value: Any) -> str:
     return text
 
 
+# Longest value a table sends its view, in characters (of a string, or of the JSON of an object or
+# list): the view shows 200 of them and the rest on demand, so a feed of 1 MiB rows sends ~4 KB a
+# cell. The store keeps the whole value (``rows``, ``get``, ``to_pandas``).
+MAX_VALUE_CHARS = 4096
+
+
+def _larger_than(value: dict[Any, Any] | list[Any], limit: int) -> bool:
+    """Whether the JSON of ``value`` may exceed ``limit`` characters: counts strings by their
+    length and anything else as a few characters, and stops as soon as it is past the limit."""
+    size = 0
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is str:
+            size += len(item) + 3
+        elif kind is dict:
+            stack.extend(item.values())
+            size += 2 + sum(len(k) + 4 if type(k) is str else 8 for k in item)
+        elif kind is list or kind is tuple:
+            stack.extend(item)
+            size += 2
+        else:
+            size += 8
+        if size > limit:
+            return True
+    return False
+
+
+def clip_value(value: Any, limit: int = MAX_VALUE_CHARS) -> Any:
+    """``value`` as a view is sent it: a string or an object (as its JSON text) past ``limit``
+    characters is cut there and ends with an ellipsis; anything else is itself.
+
+    >>> clip_value("x" * 10, 4), clip_value([1, 2], 40), clip_value({"a": "bcdef"}, 8)
+    ('xxxx…', [1, 2], '{"a": "b…')
+    """
+    kind = type(value)
+    if kind is str:
+        return value if len(value) <= limit else f"{value[:limit]}…"
+    if (kind is dict or kind is list) and _larger_than(value, limit):
+        return f"{json.dumps(value, default=str)[:limit]}…"
+    return value
+
+
 def _check_positive_int(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -432,6 +476,17 @@ class TableStore:
                 if len(self._dropped_names) < 10 * self.max_columns:
                     self._dropped_names.add(name)
 
+    def _for_view(self, row: dict[str, Any]) -> dict[str, Any]:
+        """``row`` as its view is sent it: values past MAX_VALUE_CHARS cut (see clip_value), the
+        key fields whole (the view tells rows apart by them). The row itself when nothing is cut."""
+        for name, value in row.items():
+            kind = type(value)
+            if ((kind is str and len(value) > MAX_VALUE_CHARS) or kind is dict or kind is list) \
+                    and name not in self.key_fields and clip_value(value) is not value:
+                keys = self.key_fields
+                return {n: v if n in keys else clip_value(v) for n, v in row.items()}
+        return row
+
     def _inserted(self, k: Hashable) -> None:
         """Record that ``k`` was just added to the rows (it is the newest)."""
         self._generation += 1
@@ -657,7 +712,7 @@ class TableStore:
         if self._cleared:
             delta["clear"] = True
         if upsert:
-            delta["upsert"] = upsert
+            delta["upsert"] = list(map(self._for_view, upsert))
         # After a clear the view holds nothing that deletions could still apply to.
         if self._deleted and not self._cleared:
             delta["delete"] = list(map(_public, self._deleted))
@@ -683,7 +738,7 @@ class TableStore:
             "key": self.key_fields[0],
             "keys": list(self.key_fields),
             "columns": list(self._columns),
-            "rows": list(self._rows.values()),
+            "rows": list(map(self._for_view, self._rows.values())),
             "errors": self._errors,
             "last_error": self._last_error,
         }

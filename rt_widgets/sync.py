@@ -8,6 +8,11 @@ many widgets are dirty at once, every one of them slows down evenly.
 Why a process-wide budget: the Jupyter server drops iopub messages above about 1000 a second, so a
 notebook with twenty widgets at 20 fps each would lose updates without one.
 
+Bytes are budgeted too (``byte_budget``, :data:`DEFAULT_BYTE_BUDGET` a second): widgets report what
+they send with :meth:`FrameClock.spend_bytes`, and while the last second's bytes are past the budget
+no flush runs; dirty widgets wait, and their stores coalesce what arrives meanwhile into the next
+delta. A feed of huge rows thus slows the view down instead of flooding the browser.
+
 The clock runs on one event loop (the I/O loop, see :func:`get_frame_clock`) and sleeps while
 nothing is dirty.
 
@@ -26,11 +31,13 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
-__all__ = ["FrameClock", "Syncable", "get_frame_clock"]
+__all__ = ["DEFAULT_BYTE_BUDGET", "FrameClock", "Syncable", "get_frame_clock"]
 
 log = logging.getLogger("rt_widgets")
 
 DEFAULT_BUDGET = 100.0
+# Bytes a second that every widget of the process together sends its views (deltas, snapshots).
+DEFAULT_BYTE_BUDGET = 512 * 1024
 # Widgets that flushed within this window still count as active when the budget is shared out,
 # so a widget flushing every other frame does not make the others speed up and down.
 _ACTIVE_WINDOW = 1.0
@@ -82,11 +89,18 @@ def _interval(fps: float) -> float:
 class FrameClock:
     """Flushes dirty syncables at a bounded rate. Every method must be called on the clock's loop."""
 
-    def __init__(self, loop: _Loop, *, budget: float = DEFAULT_BUDGET) -> None:
+    def __init__(self, loop: _Loop, *, budget: float = DEFAULT_BUDGET,
+                 byte_budget: float = DEFAULT_BYTE_BUDGET) -> None:
         if not budget > 0:
             raise ValueError(f"budget must be > 0 flushes per second, got {budget!r}")
+        if not byte_budget > 0:
+            raise ValueError(f"byte_budget must be > 0 bytes per second, got {byte_budget!r}")
         self._loop = loop
         self.budget = float(budget)
+        self.byte_budget = float(byte_budget)
+        # (time, bytes) of what was sent in the last second, and their sum.
+        self._bytes: deque[tuple[float, int]] = deque()
+        self._bytes_sum = 0
         self._entries: dict[Syncable, _Entry] = {}
         self._dirty: dict[_Entry, None] = {}
         self._recent: deque[float] = deque()  # times of the flushes of the last second
@@ -142,13 +156,32 @@ class FrameClock:
         self._recent.extend([now] * messages)
 
     def has_room(self, messages: int = 1) -> bool:
-        """Whether ``messages`` more now stay within the budget. Inside a flush, count the flush's
-        own message too: it is recorded when the flush returns."""
+        """Whether ``messages`` more now stay within the budget (of messages, and of bytes).
+        Inside a flush, count the flush's own message too: it is recorded when the flush
+        returns."""
         recent = self._recent
-        since = self._loop.time() - 1.0
+        now = self._loop.time()
+        since = now - 1.0
         while recent and recent[0] <= since:
             recent.popleft()
-        return len(recent) + messages <= int(self.budget)
+        return len(recent) + messages <= int(self.budget) and not self._over_bytes(now)
+
+    def spend_bytes(self, n: int) -> None:
+        """Count ``n`` bytes sent to a view against the byte budget."""
+        self._bytes.append((self._loop.time(), n))
+        self._bytes_sum += n
+
+    def bytes_in_last_second(self) -> int:
+        """What was sent to views in the last second, in bytes (as reported to spend_bytes)."""
+        self._over_bytes(self._loop.time())
+        return self._bytes_sum
+
+    def _over_bytes(self, now: float) -> bool:
+        sent = self._bytes
+        since = now - 1.0
+        while sent and sent[0][0] <= since:
+            self._bytes_sum -= sent.popleft()[1]
+        return self._bytes_sum >= self.byte_budget
 
     # -- scheduling -----------------------------------------------------------------------
 
@@ -182,7 +215,7 @@ class FrameClock:
         limit = int(self.budget)
         for entry in due:
             # Checked per flush: a flush may also spend() for extra messages it sent.
-            if len(recent) >= limit:
+            if len(recent) >= limit or self._over_bytes(now):
                 break
             if entry.dirty:  # an earlier flush in this tick may have unregistered it
                 self._flush(entry, now)
@@ -190,7 +223,19 @@ class FrameClock:
             wake = min(e.last_flush + max(e.interval, share) for e in self._dirty)
             if len(recent) >= int(self.budget):
                 wake = max(wake, recent[0] + 1.0)
+            if self._over_bytes(now):
+                # Until enough of the last second's bytes are a second old.
+                wake = max(wake, self._bytes_free_at())
             self._schedule(max(wake, now))
+
+    def _bytes_free_at(self) -> float:
+        """When the bytes of the last second fall under the byte budget, with no more sent."""
+        over = self._bytes_sum - self.byte_budget
+        for t, n in self._bytes:
+            over -= n
+            if over < 0:
+                return t + 1.0
+        return self._loop.time()
 
     def _flush(self, entry: _Entry, now: float) -> None:
         # Cleared before flushing so that a change made during the flush schedules another one.

@@ -16,6 +16,7 @@ snapshot and deltas follow again.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import anywidget
+import orjson
 
 from .. import iothread
 from ..sync import get_frame_clock
@@ -264,7 +266,7 @@ class DataView(DataTraits, BaseWidget):
         # The view dropped what it held back: the whole current state, then deltas from it.
         self._store.drain()
         self._unsent = 0
-        self.send({"kind": SNAPSHOT, **self._state()})
+        self._send_counted({"kind": SNAPSHOT, **self._state()})
         get_frame_clock().spend()
 
     def _schedule_waiting(self) -> None:
@@ -307,7 +309,7 @@ class DataView(DataTraits, BaseWidget):
     def _send_delta(self, delta: dict[str, Any]) -> None:
         if self._silent:
             return  # nobody is watching: the snapshot sent when a view returns has it all
-        self.send({"kind": DELTA, **delta})
+        self._send_counted({"kind": DELTA, **delta})
         loop = iothread.get_loop()
         elapsed = loop.time() - self._snap_at
         # The delta and the snapshot both count against the process budget.
@@ -340,10 +342,18 @@ class DataView(DataTraits, BaseWidget):
 
     def _refresh_snapshot(self) -> None:
         self._snap_at = iothread.get_loop().time()
+        snapshot = self._snapshot_copy()
         with self.hold_sync():
-            self._snapshot = self._snapshot_copy()
+            self._snapshot = snapshot
             self.as_of = now_iso()
-        get_frame_clock().spend()
+        clock = get_frame_clock()
+        clock.spend()
+        clock.spend_bytes(message_bytes(snapshot))
+
+    def _send_counted(self, message: dict[str, Any]) -> None:
+        """Send a custom message to the view, counting its bytes against the byte budget."""
+        self.send(message)
+        get_frame_clock().spend_bytes(message_bytes(message))
 
     def _state(self) -> dict[str, Any]:
         """The whole state the view is sent (its contract's ``*State``): the store's snapshot."""
@@ -362,7 +372,7 @@ class DataView(DataTraits, BaseWidget):
         if delta is not None:
             self._send_delta(delta)
             get_frame_clock().spend()
-        self.send({"kind": SNAPSHOT, **self._state()})
+        self._send_counted({"kind": SNAPSHOT, **self._state()})
         get_frame_clock().spend()
 
     # -- any thread ---------------------------------------------------------------------------
@@ -407,6 +417,14 @@ class DataView(DataTraits, BaseWidget):
         with contextlib.suppress(Exception):  # the I/O thread is gone (interpreter exit)
             read_on_io(forget)
         super().close()
+
+
+def message_bytes(message: Any) -> int:
+    """The size of ``message`` as JSON, in bytes (what the comm sends of it, near enough)."""
+    try:
+        return len(orjson.dumps(message, option=orjson.OPT_NON_STR_KEYS, default=str))
+    except (TypeError, orjson.JSONEncodeError):
+        return len(json.dumps(message, default=str))
 
 
 def now_iso() -> str:

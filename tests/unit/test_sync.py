@@ -247,3 +247,41 @@ def test_has_room_counts_the_messages_asked_for() -> None:
     assert clock.has_room() and not clock.has_room(2)
     loop.advance(1.0)
     assert clock.has_room(3) and not clock.has_room(4)
+
+
+class Heavy:
+    """A syncable whose every flush sends ``size`` bytes, and that always has more to send."""
+
+    def __init__(self, clock: FrameClock, size: int) -> None:
+        self.clock = clock
+        self.size = size
+        self.flushes = 0
+
+    def flush(self) -> None:
+        self.flushes += 1
+        self.clock.spend_bytes(self.size)
+        self.clock.mark_dirty(self)
+
+
+def test_the_byte_budget_bounds_bytes_a_second_and_defers_flushes() -> None:
+    loop = FakeLoop()
+    clock = FrameClock(loop, byte_budget=500_000)
+    heavy = Heavy(clock, 100_000)
+    light = Heavy(clock, 1_000)
+    clock.register(heavy, fps=100)
+    clock.register(light, fps=100)
+    clock.mark_dirty(heavy)
+    clock.mark_dirty(light)
+    loop.advance(10.0)
+    sent = heavy.flushes * heavy.size + light.flushes * light.size
+    print(f"10 s: {heavy.flushes} heavy and {light.flushes} light flushes, {sent / 10 / 1e3:.0f} KB/s")
+    assert sent / 10 <= 500_000 + 100_000
+    # Deferred, not dropped: both keep flushing, evenly enough.
+    assert heavy.flushes >= 30 and light.flushes >= 30
+    assert clock.bytes_in_last_second() <= 600_000
+    assert not clock.has_room() or clock.bytes_in_last_second() < 500_000
+
+
+def test_byte_budget_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="byte_budget must be > 0"):
+        FrameClock(FakeLoop(), byte_budget=0)

@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from rt_widgets.stores import MAX_VALUE_CHARS
+from rt_widgets.sync import DEFAULT_BYTE_BUDGET
 from rt_widgets.widgets import RealtimeWidget
 from tests._servers import WsServer
 from tests.conftest import wait_until
@@ -61,3 +63,46 @@ def test_a_new_field_per_row_makes_a_bounded_column_list(
     assert len(columns) == 500
     # Column lists stop once the cap is reached: at most one list per frame while it grows.
     assert sent <= 500 * 40
+
+
+def busiest_second(published: list[Any]) -> int:
+    """The most bytes the front end got in any one second of ``published``."""
+    times = [p.t for p in published]
+    sizes = [len(p.text) for p in published]
+    best = window = start = 0
+    for end in range(len(times)):
+        window += sizes[end]
+        while times[end] - times[start] > 1.0:
+            window -= sizes[start]
+            start += 1
+        best = max(best, window)
+    return best
+
+
+def test_huge_rows_with_new_keys_stay_within_the_byte_budget(
+    ws_server: MakeServer, make_widget: Callable[..., RealtimeWidget], comm_spy: CommSpy
+) -> None:
+    server = ws_server()
+    w = make_widget(server.url, max_message_size=4 << 20, explore=False)
+    table = w.table("t", key="id", max_rows=50)
+    wait_until(lambda: w.status == "connected" and server.open_connections == 1, 10)
+    rows = 100
+    blob = "x" * (1 << 20)
+    started = time.monotonic()
+    for i in range(rows):
+        server.send(frame("t", {"id": i, "blob": blob, "n": i}))
+    wait_until(lambda: w.connection.stats()["messages_in"] >= rows, 60)
+    wait_until(lambda: any(d.get("upsert", [{}])[-1].get("id") == rows - 1
+                           for _, d in comm_spy.custom(table, "delta")), 30)
+    took = time.monotonic() - started
+    sent = comm_spy.messages(table)
+    total = sum(len(p.text) for p in sent)
+    peak = busiest_second(sent)
+    print(f"\n{rows} rows of 1 MiB in {took:.1f} s: {total / 1e6:.2f} MB to the view, "
+          f"busiest second {peak / 1e3:.0f} KB (budget {DEFAULT_BYTE_BUDGET / 1e3:.0f} KB/s)")
+    # Each cell reaches the view cut to MAX_VALUE_CHARS; the store keeps the whole row.
+    assert table.rows[-1]["blob"] == blob
+    last = comm_spy.custom(table, "delta")[-1][1]["upsert"][-1]
+    assert len(last["blob"]) == MAX_VALUE_CHARS + 1
+    assert peak <= DEFAULT_BYTE_BUDGET + 64 * 1024
+    assert total < 10 * DEFAULT_BYTE_BUDGET
