@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from .. import iothread
 from ..connection import Connection
 from ..dispatch import Batched
-from ..explorer import ConnectionNotices, Explorer, Notice, ViewPlan
+from ..explorer import ConnectionNotices, Explorer, Notice, ViewPlan, shown_type
 from ..outbox import SendHandle
 from ..protocols.base import NO_PAYLOAD
 from ..secrets import Scrubber
@@ -423,10 +423,11 @@ class RealtimeWidget(RealtimeTraits, BaseWidget):
         now = time.monotonic()
         status = self._feed.read()
         overview = self._explorer.overview(now, time.time())
-        children = {t: v for t, v in self._views.tabs.items() if not v.closed}
+        # Keyed as the overview names the types (long names cut): the view matches the two.
+        children = {shown_type(t): v for t, v in self._views.tabs.items() if not v.closed}
         charts: dict[str, LiveChart] = {}
         for chart in self._views.of(LiveChart):
-            charts.setdefault(chart.message_type, chart)
+            charts.setdefault(shown_type(chart.message_type), chart)
         with self.hold_sync():
             self.status = status.status
             self.attempt = status.attempt

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from rt_widgets.explorer import MAX_TYPE_NAME
 from rt_widgets.stores import MAX_VALUE_CHARS
 from rt_widgets.sync import DEFAULT_BYTE_BUDGET
 from rt_widgets.widgets import RealtimeWidget
@@ -106,3 +107,27 @@ def test_huge_rows_with_new_keys_stay_within_the_byte_budget(
     assert len(last["blob"]) == MAX_VALUE_CHARS + 1
     assert peak <= DEFAULT_BYTE_BUDGET + 64 * 1024
     assert total < 10 * DEFAULT_BYTE_BUDGET
+
+
+def test_200_types_with_100_kb_names_make_small_overview_updates(
+    ws_server: MakeServer, make_widget: Callable[..., RealtimeWidget], comm_spy: CommSpy
+) -> None:
+    server = ws_server()
+    w = make_widget(server.url, max_message_size=1 << 20)
+    wait_until(lambda: w.status == "connected" and server.open_connections == 1, 10)
+    names = [f"{i:03d}" + "n" * 100_000 for i in range(200)]
+    for name in names:
+        server.send(frame(name, f"hello from {name[:3]}"))
+    wait_until(lambda: w.connection.stats()["messages_in"] >= len(names), 30)
+    wait_until(lambda: len(comm_spy.view_state(w).get("overview", {})) == len(names), 30)
+    updates = [p for p in comm_spy.messages(w) if p.msg_type == "comm_msg"]
+    total = sum(len(p.text) for p in updates)
+    biggest = max(len(p.text) for p in updates)
+    print(f"\n200 types with 100 KB names: {len(updates)} updates, {total / 1e6:.2f} MB, "
+          f"biggest {biggest / 1e3:.0f} KB")
+    assert biggest < 200_000
+    assert total < 5_000_000
+    # Each type has its row, its name cut; the types with a view are matched to it by that name.
+    state = comm_spy.view_state(w)
+    assert all(len(t) <= MAX_TYPE_NAME + 11 for t in state["overview"])
+    assert state["children"] and set(state["children"]) <= set(state["overview"])
