@@ -37,6 +37,8 @@ import asyncio
 import contextlib
 import logging
 import math
+import sys
+import threading
 import weakref
 from collections.abc import Mapping
 from typing import Any, Protocol
@@ -262,6 +264,7 @@ class AudienceMixin(traitlets.HasTraits):
             self.__dict__["_rtw_listening"] = True
             self.on_msg(self._rtw_on_msg)  # type: ignore[attr-defined]
         _hook_close(self, comm)
+        _close_with_host_session(self)
 
     def _rtw_on_msg(self, _widget: Any, content: Any, _buffers: Any) -> None:
         # Shell or subshell thread: the family lives on the I/O thread.
@@ -335,3 +338,44 @@ def _hook_close(widget: AudienceMixin, comm: Any) -> None:
         comm.close = close
     if hasattr(comm, "on_close"):
         comm.on_close(lambda _msg: close())
+
+
+# -- hosts that end a session without closing its comms --------------------------------------------
+
+_session = threading.local()
+
+
+class _SessionEnd:
+    """Held in a thread-local of a host session's thread: collected when the thread ends, and then
+    closes the widgets made on it."""
+
+    def __init__(self) -> None:
+        self.widgets: weakref.WeakSet[Any] = weakref.WeakSet()
+        weakref.finalize(self, _close_all, self.widgets)
+
+
+def _close_all(widgets: weakref.WeakSet[Any]) -> None:
+    for widget in list(widgets):
+        if not widget.__dict__.get("_rtw_closing"):
+            widget._host_closed()
+
+
+def _close_with_host_session(widget: Any) -> None:
+    """``marimo run`` runs each visitor's session on a thread of its own and, when the session ends
+    (its page closed, past ``--session-ttl``), lets the thread finish without closing the session's
+    comms. A widget made on such a thread closes when the thread ends. Jupyter kernels make widgets
+    on their main thread, which ends only with the process."""
+    marimo = sys.modules.get("marimo")
+    if marimo is None or threading.current_thread() is threading.main_thread():
+        return
+    try:
+        from marimo._runtime.context import safe_get_context
+    except ImportError:
+        return
+    if safe_get_context() is None:
+        return
+    holder = getattr(_session, "holder", None)
+    if holder is None:
+        holder = _session.holder = _SessionEnd()
+    holder.widgets.add(widget)
+
