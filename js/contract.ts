@@ -122,6 +122,7 @@ export const INTERFACES = {
         "delete?": "list<any>",
         "upsert?": "list<object>",
         "columns?": "list<string>",
+        "add_columns?": "list<string>",
         "errors?": "integer",
         "last_error?": "string|null",
       },

@@ -159,3 +159,17 @@ describe("hostile type names in the explorer", () => {
     cleanup();
   });
 });
+
+describe("columns sent as they are made", () => {
+  it("appends add_columns to the columns held, once each, and renders them", () => {
+    const model = new FakeModel({ _view: "table", _snapshot: { seq: 0, key: "id", keys: ["id"], columns: ["id", "a"], rows: [{ id: 1, a: 1 }], errors: 0, last_error: null } });
+    const { el, cleanup } = mount(model);
+    nextFrame();
+    // "a" again: the snapshot already had it (a snapshot taken between two drains).
+    model.receive({ kind: "delta", seq: 1, add_columns: ["a", "b", "toString"], upsert: [{ id: 1, b: 2 }] });
+    nextFrame();
+    expect(Array.from(el.querySelectorAll<HTMLElement>("th")).map((th) => th.dataset.column)).toEqual(["id", "a", "b", "toString"]);
+    expect(shownRows(el)).toEqual([["1", "1", "2", ""]]);
+    cleanup();
+  });
+});

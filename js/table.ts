@@ -204,6 +204,19 @@ export class TableData {
       this.structureVersion++;
     }
     if (Array.isArray(delta.columns)) this.declaredColumns = delta.columns.map(String);
+    if (Array.isArray(delta.add_columns) && delta.add_columns.length > 0) {
+      // The kernel sends the columns it made since; one this view already holds (from a snapshot
+      // taken in between) is not added twice.
+      const cols = this.declaredColumns ?? [];
+      const held = new Set(cols);
+      for (const name of delta.add_columns.map(String)) {
+        if (!held.has(name)) {
+          held.add(name);
+          cols.push(name);
+        }
+      }
+      this.declaredColumns = cols;
+    }
     if (typeof delta.errors === "number") {
       this.errors = delta.errors;
       this.lastError = typeof delta.last_error === "string" ? delta.last_error : null;

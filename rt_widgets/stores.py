@@ -280,6 +280,8 @@ class TableStore:
         self._columns_dropped = 0
         self._cleared = False
         self._columns_changed = False
+        # How many of the columns the view was sent (a snapshot sends them all, a delta the rest).
+        self._columns_sent = len(self._columns)
         self._errors_changed = False
         self._in_partial = False
         self.seq = 0
@@ -676,7 +678,8 @@ class TableStore:
         Keys: ``seq``; ``clear`` (True: drop every row), ``delete`` (keys as JSON values: a list
         of values for a tuple key), ``upsert`` (rows: a new row whole, a row sent before as its
         key fields and the fields that changed since; merge into a known key, append a new one),
-        ``columns`` (when changed), ``errors`` and ``last_error`` (when rows were ignored). A
+        ``add_columns`` (the columns made since the view last heard, to append to those it holds),
+        ``errors`` and ``last_error`` (when rows were ignored). A
         view applies them in that order (clear, delete, upsert) and then holds the store's rows in
         the store's order. Do not change the rows: whole ones are the store's own.
         """
@@ -716,8 +719,10 @@ class TableStore:
         # After a clear the view holds nothing that deletions could still apply to.
         if self._deleted and not self._cleared:
             delta["delete"] = list(map(_public, self._deleted))
-        if self._columns_changed:
-            delta["columns"] = list(self._columns)
+        if self._columns_changed and len(self._columns) > self._columns_sent:
+            # Columns only grow, at the end: the view is sent the new ones.
+            delta["add_columns"] = self._columns[self._columns_sent:]
+            self._columns_sent = len(self._columns)
         if self._errors_changed:
             delta["errors"] = self._errors
             delta["last_error"] = self._last_error
@@ -731,8 +736,9 @@ class TableStore:
         """The whole state at ``seq``: ``seq``, ``key`` (its first field), ``keys`` (every key
         field), ``columns``, ``rows`` (oldest first), ``errors``, ``last_error``."""
         self._settle()
-        # A view reset to this holds every row: a later deletion must reach it.
+        # A view reset to this holds every row (a later deletion must reach it) and every column.
         self._fresh.clear()
+        self._columns_sent = len(self._columns)
         return {
             "seq": self.seq,
             "key": self.key_fields[0],

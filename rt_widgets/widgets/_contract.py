@@ -155,7 +155,7 @@ SNAPSHOT: Final = "snapshot"
 
 class TableDelta(TypedDict):
     """Apply in this order: ``clear``, ``delete`` (keys), ``upsert`` (rows; merge into a known
-    key), then hold ``columns`` when given."""
+    key), then hold ``columns`` when given and append the ``add_columns`` not held yet."""
 
     kind: Literal["delta"]
     seq: int
@@ -163,6 +163,7 @@ class TableDelta(TypedDict):
     delete: NotRequired[list[Any]]
     upsert: NotRequired[list[dict[str, Any]]]
     columns: NotRequired[list[str]]
+    add_columns: NotRequired[list[str]]
     errors: NotRequired[int]
     last_error: NotRequired[str | None]
 

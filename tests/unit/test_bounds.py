@@ -32,11 +32,25 @@ def test_columns_stop_at_max_columns_and_count_what_they_drop() -> None:
     assert len(t.columns) == 50
     assert t.columns[0] == "id"
     assert t.columns_dropped == 200_000 - 49
-    names_sent = sum(len(d.get("columns", ())) for d in deltas)
+    names_sent = sum(len(d.get("add_columns", ())) for d in deltas)
     print(f"columns: {len(t.columns)}, dropped: {t.columns_dropped}, names sent in deltas: {names_sent}")
-    # Once the cap is reached the column list is never sent again.
-    assert names_sent <= 50 * 2
-    assert t.snapshot()["columns"] == t.columns
+    # Each column is sent once, when it is made (the key column came with the first snapshot).
+    assert names_sent == 49
+    assert not any("columns" in d for d in deltas)
+    held = ["id"] + [c for d in deltas for c in d.get("add_columns", ())]
+    assert held == t.columns == t.snapshot()["columns"]
+
+
+def test_a_snapshot_sends_every_column_and_later_deltas_only_new_ones() -> None:
+    t = TableStore(key="id")
+    t.apply({"id": 1, "a": 1})
+    assert t.snapshot()["columns"] == ["id", "a"]
+    t.apply({"id": 2, "b": 1})
+    delta = t.drain()
+    assert delta is not None and delta["add_columns"] == ["b"]
+    t.apply({"id": 3, "b": 2})
+    delta = t.drain()
+    assert delta is not None and "add_columns" not in delta
 
 
 def test_a_dropped_field_is_counted_once_and_stays_in_its_row() -> None:

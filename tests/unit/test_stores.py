@@ -85,14 +85,14 @@ def test_drain_reports_changes_since_last_drain_with_increasing_seq() -> None:
     t.apply({"id": 2, "a": 2})
     d1 = t.drain()
     assert d1 == {"seq": 1, "upsert": [{"id": 1, "a": 1}, {"id": 2, "a": 2}],
-                  "columns": ["id", "a"]}
+                  "add_columns": ["a"]}
     assert t.drain() is None
     t.apply({"id": 1, "b": 5})
     t.delete(2)
     d2 = t.drain()
     # A row sent before comes back as its key and what changed.
     assert d2 == {"seq": 2, "upsert": [{"b": 5, "id": 1}], "delete": [2],
-                  "columns": ["id", "a", "b"]}
+                  "add_columns": ["b"]}
     t.apply({"id": 1, "a": 1, "b": 6})  # only b differs from what the view holds
     t.apply({"id": 2, "a": 3})  # deleted before: whole again
     assert t.drain() == {"seq": 3, "upsert": [{"b": 6, "id": 1}, {"id": 2, "a": 3}]}
@@ -107,7 +107,7 @@ def test_delete_then_reinsert_in_one_frame_moves_the_row_last() -> None:
     t.delete(1)
     t.apply({"id": 1, "v": 2})
     assert t.drain() == {"seq": 2, "delete": [1], "upsert": [{"id": 1, "v": 2}],
-                         "columns": ["id", "v"]}
+                         "add_columns": ["v"]}
     assert [r["id"] for r in t.rows] == [2, 1]
 
 
