@@ -143,7 +143,6 @@ class Family:
         self.audience = Audience(iothread.get_loop().time(), first_grace=FIRST_GRACE, grace=GRACE)
         self._members: weakref.WeakSet[Any] = weakref.WeakSet()
         self._timer: asyncio.TimerHandle | None = None
-        iothread.call_soon(self._reschedule)
 
     @property
     def watched(self) -> bool:
@@ -151,6 +150,7 @@ class Family:
 
     def add(self, widget: Any) -> None:
         self._members.add(widget)
+        iothread.call_soon(self._reschedule)  # the check that notices nobody came
 
     def forget(self, widget: Any) -> None:
         self._members.discard(widget)
@@ -263,6 +263,7 @@ class AudienceMixin(traitlets.HasTraits):
         if not self.__dict__.get("_rtw_listening"):
             self.__dict__["_rtw_listening"] = True
             self.on_msg(self._rtw_on_msg)  # type: ignore[attr-defined]
+            self._family  # noqa: B018 - made now: its grace runs from the widget's first comm
         _hook_close(self, comm)
         _close_with_host_session(self)
 

@@ -170,3 +170,14 @@ def test_host_closing_the_comm_closes_the_connection(comm_spy: CommSpy, make_wid
     table = w3.table("row")
     table.comm.close()
     assert table.closed and not w3.closed
+
+
+def test_a_bare_widget_goes_quiet_too(short_grace: None, comm_spy: CommSpy, make_widget: Any,
+                                      feed: DemoServer) -> None:
+    w = make_widget(feed.url, explore=False)
+    wait_until(lambda: w.status == "connected", 10)
+    quiet_at = wait_until(lambda: silent_since(comm_spy, 1.0), 10,
+                          message="a widget with no view and no child kept sending")
+    received = w.connection.stats()["messages_in"]
+    wait_until(lambda: w.connection.stats()["messages_in"] > received + 50, 10)
+    assert comm_msgs(comm_spy, quiet_at + 1e-6) == []
