@@ -60,6 +60,7 @@ export const SHAPES = {
     rows: "list<object>",
     errors: "integer",
     last_error: "string|null",
+    "truncated?": "integer",
   },
   Threshold: { "above?": "number", "below?": "number" },
 } as const;

@@ -173,3 +173,18 @@ describe("columns sent as they are made", () => {
     cleanup();
   });
 });
+
+describe("a snapshot too large to send whole", () => {
+  it("says how many older rows the kernel left out", () => {
+    const model = new FakeModel({ _view: "table", _snapshot: { seq: 0, key: "id", keys: ["id"], columns: ["id"], rows: [{ id: 9 }], errors: 0, last_error: null, truncated: 8 } });
+    const { el, cleanup } = mount(model);
+    nextFrame();
+    const note = el.querySelector<HTMLElement>(".rtw-table-truncated")!;
+    expect(note.hidden).toBe(false);
+    expect(note.textContent).toBe("8 older rows not sent");
+    model.receive({ kind: "snapshot", seq: 1, key: "id", keys: ["id"], columns: ["id"], rows: [{ id: 9 }], errors: 0, last_error: null });
+    nextFrame();
+    expect(note.hidden).toBe(true);
+    cleanup();
+  });
+});

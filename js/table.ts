@@ -111,6 +111,8 @@ export class TableData {
   /** Rows the kernel ignored (no key field, say), and why the last one was. */
   errors = 0;
   lastError: string | null = null;
+  /** The oldest rows the kernel left out of the last snapshot (too large to send whole). */
+  truncated = 0;
   rows = new Map<string, Row>();
   declaredColumns: string[] | null = null;
   inferred: string[] = [];
@@ -175,6 +177,7 @@ export class TableData {
         : [this.key];
     this.errors = typeof state.errors === "number" ? state.errors : 0;
     this.lastError = typeof state.last_error === "string" ? state.last_error : null;
+    this.truncated = typeof state.truncated === "number" && state.truncated > 0 ? state.truncated : 0;
     this.declaredColumns = Array.isArray(state.columns) ? state.columns.map(String) : null;
     this.rows = new Map();
     this.inferred = [];
@@ -306,6 +309,12 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
   });
   const count = h("span", { class: "rtw-table-count" });
   const ignored = h("span", { class: "rtw-table-errors", role: "status", hidden: true });
+  const truncated = h("span", {
+    class: "rtw-table-truncated",
+    role: "status",
+    hidden: true,
+    title: "The table was too large to send whole: the kernel holds every row (LiveTable.rows).",
+  });
   const colgroup = h("colgroup");
   const headRow = h("tr");
   const thead = h("thead", {}, [headRow]);
@@ -315,7 +324,7 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
   const table = h("table", { class: "rtw-grid" }, [colgroup, thead, tbody]);
   const scroller = h("div", { class: "rtw-table-scroll", tabindex: "0" }, [table]);
   const root = h("div", { class: "rtw-root rtw-table" }, [
-    h("div", { class: "rtw-toolbar" }, [filterBox, h("span", { class: "rtw-spacer" }), ignored, count]),
+    h("div", { class: "rtw-toolbar" }, [filterBox, h("span", { class: "rtw-spacer" }), truncated, ignored, count]),
     scroller,
   ]);
   el.append(root);
@@ -480,6 +489,10 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
       if (ignored.title !== (data.lastError ?? "")) ignored.title = data.lastError ?? "";
     }
     setHidden(ignored, data.errors === 0);
+    if (data.truncated > 0) {
+      setText(truncated, `${formatNumber(data.truncated)} older ${data.truncated === 1 ? "row" : "rows"} not sent`);
+    }
+    setHidden(truncated, data.truncated === 0);
     if (order.length !== countShown[0] || total !== countShown[1]) {
       countShown = [order.length, total];
       setText(

@@ -57,9 +57,19 @@ def _sample(value: Any) -> str:
 MAX_VALUE_CHARS = 4096
 
 
+# Largest table snapshot sent to a view, in characters of JSON (about): past it the snapshot holds
+# the newest rows that fit and says how many older ones it left out (``truncated``).
+MAX_SNAPSHOT_CHARS = 4 << 20
+
+
 def _larger_than(value: dict[Any, Any] | list[Any], limit: int) -> bool:
-    """Whether the JSON of ``value`` may exceed ``limit`` characters: counts strings by their
-    length and anything else as a few characters, and stops as soon as it is past the limit."""
+    """Whether the JSON of ``value`` may exceed ``limit`` characters."""
+    return _json_size(value, limit) > limit
+
+
+def _json_size(value: Any, limit: int) -> int:
+    """About the length of the JSON of ``value``: strings by their length, anything else as a
+    few characters; stops counting as soon as it is past ``limit``."""
     size = 0
     stack: list[Any] = [value]
     while stack:
@@ -76,8 +86,8 @@ def _larger_than(value: dict[Any, Any] | list[Any], limit: int) -> bool:
         else:
             size += 8
         if size > limit:
-            return True
-    return False
+            break
+    return size
 
 
 def clip_value(value: Any, limit: int = MAX_VALUE_CHARS) -> Any:
@@ -734,20 +744,34 @@ class TableStore:
 
     def snapshot(self) -> dict[str, Any]:
         """The whole state at ``seq``: ``seq``, ``key`` (its first field), ``keys`` (every key
-        field), ``columns``, ``rows`` (oldest first), ``errors``, ``last_error``."""
+        field), ``columns``, ``rows`` (oldest first), ``errors``, ``last_error``; and
+        ``truncated``, how many of the oldest rows it leaves out, when they would make it larger
+        than MAX_SNAPSHOT_CHARS."""
         self._settle()
         # A view reset to this holds every row (a later deletion must reach it) and every column.
         self._fresh.clear()
         self._columns_sent = len(self._columns)
-        return {
+        rows = list(map(self._for_view, self._rows.values()))
+        # The newest rows that fit in MAX_SNAPSHOT_CHARS: a huge table is not sent whole.
+        room = MAX_SNAPSHOT_CHARS
+        first = len(rows)
+        while first > 0:
+            room -= _json_size(rows[first - 1], room)
+            if room < 0:
+                break
+            first -= 1
+        state: dict[str, Any] = {
             "seq": self.seq,
             "key": self.key_fields[0],
             "keys": list(self.key_fields),
             "columns": list(self._columns),
-            "rows": list(map(self._for_view, self._rows.values())),
+            "rows": rows[first:] if first else rows,
             "errors": self._errors,
             "last_error": self._last_error,
         }
+        if first:
+            state["truncated"] = first
+        return state
 
 
 class Alert:

@@ -70,6 +70,8 @@ class TableState(TypedDict):
     rows: list[dict[str, Any]]
     errors: int
     last_error: str | None
+    # The oldest rows left out of a snapshot too large to send whole (only when there are some).
+    truncated: NotRequired[int]
 
 
 class Threshold(TypedDict, total=False):

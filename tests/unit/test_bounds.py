@@ -14,7 +14,7 @@ from rt_widgets.explorer import (
     Explorer,
     shown_type,
 )
-from rt_widgets.stores import MetricsStore, TableStore
+from rt_widgets.stores import MAX_SNAPSHOT_CHARS, MetricsStore, TableStore
 
 
 def test_columns_stop_at_max_columns_and_count_what_they_drop() -> None:
@@ -185,3 +185,22 @@ def test_long_type_names_are_cut_in_the_overview() -> None:
     assert len(overview) == 200
     assert shown_type("x" * 100_000 + "a") != shown_type("x" * 100_000 + "b")
     assert shown_type("trade") == "trade"
+
+
+def test_a_huge_table_snapshot_holds_the_newest_rows_that_fit_and_says_how_many_it_left_out(
+) -> None:
+    t = TableStore(key="id", max_rows=10_000)
+    blob = "x" * (1 << 20)
+    for i in range(3000):
+        t.queue({"id": i, "blob": blob})
+    snap = t.snapshot()
+    size = len(json.dumps(snap))
+    print(f"3,000 rows of 1 MiB: snapshot {size / 1e6:.1f} MB, {len(snap['rows'])} rows, "
+          f"{snap['truncated']} left out")
+    assert size <= MAX_SNAPSHOT_CHARS * 1.1
+    assert snap["truncated"] + len(snap["rows"]) == 3000
+    assert snap["rows"][-1]["id"] == 2999  # the newest rows
+    assert len(t) == 3000 and t.get(0) == {"id": 0, "blob": blob}  # the store keeps them all
+    small = TableStore(key="id")
+    small.apply({"id": 1})
+    assert "truncated" not in small.snapshot()
