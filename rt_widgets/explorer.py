@@ -14,7 +14,7 @@ carries out what it answers:
 
 >>> ex = Explorer()
 >>> ex.observe("mission_update", {"id": 1, "progress": 0.5}, now=100.0)
-ViewPlan(kind='table', type='mission_update', seed=[{'id': 1, 'progress': 0.5}], key='id')
+ViewPlan(kind='table', type='mission_update', seed=[{'id': 1, 'progress': 0.5}], key='id', retire=None)
 >>> ex.observe("mission_update", {"id": 2}, now=100.1) is None   # known type: only counted
 True
 >>> ex.overview(now=100.2, wall=1_700_000_000.0)["mission_update"]["count"]
@@ -297,6 +297,8 @@ class ViewPlan:
     seed: list[Any]
     #: The field that keys a table's rows (``None`` for other kinds).
     key: str | None = None
+    #: A logged type whose view this one replaces (every automatic view was taken): close it.
+    retire: str | None = None
 
 
 class Explorer:
@@ -317,6 +319,8 @@ class Explorer:
         self._viewed: set[str] = set()
         #: Types that gave their place in the overview to a newer one.
         self.evicted = 0
+        #: Logged types whose view went to a table or metrics (every automatic view was taken).
+        self.retired = 0
 
     def observe(self, type: str, payload: Any, now: float) -> ViewPlan | None:
         """Count one message; a plan when this message decided the kind of a new type (or showed
@@ -361,13 +365,17 @@ class Explorer:
             # Logged for now; its next messages may still show a table or metrics.
             stats.samples = [payload]
         # Notifications are one view, whatever else was made: they never wait for a free view.
+        # A table or metrics may take the view of the logged type seen least recently.
         full = self.planned >= self.max_views and kind != "notifications"
-        if kind == "raw" or not self.make_views or full:
+        retire = self._retirable() if full and kind in ("table", "metrics") else None
+        if kind == "raw" or not self.make_views or (full and retire is None):
             stats.samples = None
             return None
-        self.planned += 1
+        if retire is None:
+            self.planned += 1
         self._viewed.add(type)
-        return ViewPlan(kind, type, seed, infer_key(payload) if kind == "table" else None)
+        return ViewPlan(kind, type, seed, infer_key(payload) if kind == "table" else None,
+                        retire)
 
     def _sample(self, type: str, stats: TypeStats, payload: Any, seed: list[Any]
                 ) -> ViewPlan | None:
@@ -395,6 +403,24 @@ class Explorer:
         # one), then this one and the rest of its frame.
         shown = [p for p in samples[:-1] if _fits(p, kind, key)]
         return ViewPlan(kind, type, shown + seed, key)
+
+    def _retirable(self) -> str | None:
+        """The logged type with a view seen least recently (its view may go to a table or
+        metrics), taken off the viewed types; ``None`` when no logged type has a view."""
+        oldest: str | None = None
+        oldest_seen = 0.0
+        for name in self._viewed:
+            stats = self.types.get(name)
+            if stats is None or stats.kind != "log":
+                continue
+            if oldest is None or stats.last < oldest_seen:
+                oldest, oldest_seen = name, stats.last
+        if oldest is not None:
+            self._viewed.discard(oldest)
+            # With no view, it is no longer watched for a key either.
+            self.types[oldest].samples = None
+            self.retired += 1
+        return oldest
 
     def _evict(self) -> bool:
         """Make room for a new type: drop the type seen least recently that has no view (nor is

@@ -357,6 +357,11 @@ class RealtimeWidget(RealtimeTraits, BaseWidget):
         """Make the view the explorer asked for and hand it the messages it missed."""
         if self._is_closed:
             return
+        if plan.retire is not None:
+            # Its view goes to this type: a log the explorer made for a type seen long ago.
+            old = self._views.tabs.get(plan.retire)
+            if isinstance(old, LiveLog):
+                old.close()
         try:
             view: LiveTable | LiveMetrics | Notifications | LiveLog
             # A table or metrics found for a type that was logged until now take its tab.

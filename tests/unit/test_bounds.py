@@ -145,7 +145,7 @@ def test_real_types_are_shown_after_200_junk_types() -> None:
     for i in range(300):
         ex.observe(f"junk-{i}", f"noise {i}", 1.0 + i / 1000)
     note = ex.observe("notification", {"level": "info", "title": "hi"}, 2.0)
-    ex.observe("mission_update", {"id": "m1", "state": "go"}, 2.0)
+    mission = ex.observe("mission_update", {"id": "m1", "state": "go"}, 2.0)
     overview = ex.overview(2.0, 1_767_225_600.0)
     print(f"types in the overview: {len(overview)}, evicted: {ex.evicted}")
     assert len(overview) == MAX_TYPES
@@ -154,6 +154,11 @@ def test_real_types_are_shown_after_200_junk_types() -> None:
     assert OTHER_TYPES not in overview
     # Notifications never wait for a free view; the junk that took every view stays listed.
     assert note is not None and note.kind == "notifications"
+    # A table takes the view of the logged type seen least recently.
+    assert mission is not None and mission.kind == "table" and mission.retire == "junk-0"
+    assert ex.retired == 1
+    metrics = ex.observe("metrics_update", {"cpu": 1}, 2.0)
+    assert metrics is not None and metrics.retire == "junk-1"
     assert all(f"junk-{i}" in overview for i in range(MAX_AUTO_VIEWS))
     # The least recently seen junk went first.
     assert "junk-24" not in overview and "junk-299" in overview

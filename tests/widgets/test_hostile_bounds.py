@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from rt_widgets.explorer import MAX_TYPE_NAME
+from rt_widgets.explorer import MAX_AUTO_VIEWS, MAX_TYPE_NAME
 from rt_widgets.stores import MAX_VALUE_CHARS
 from rt_widgets.sync import DEFAULT_BYTE_BUDGET
 from rt_widgets.widgets import RealtimeWidget
@@ -131,3 +131,24 @@ def test_200_types_with_100_kb_names_make_small_overview_updates(
     state = comm_spy.view_state(w)
     assert all(len(t) <= MAX_TYPE_NAME + 11 for t in state["overview"])
     assert state["children"] and set(state["children"]) <= set(state["overview"])
+
+
+def test_a_real_table_gets_a_view_after_junk_types_took_every_automatic_view(
+    ws_server: MakeServer, make_widget: Callable[..., RealtimeWidget], comm_spy: CommSpy
+) -> None:
+    server = ws_server()
+    w = make_widget(server.url)
+    wait_until(lambda: w.status == "connected" and server.open_connections == 1, 10)
+    junk = [f"junk-{i}" for i in range(MAX_AUTO_VIEWS + 6)]
+    for name in junk:
+        server.send(frame(name, f"noise from {name}"))
+    server.send(frame("mission_update", {"id": "m1", "state": "go"}),
+                frame("notification", {"level": "info", "title": "hello"}))
+    wait_until(lambda: w.connection.stats()["messages_in"] >= len(junk) + 2, 30)
+    wait_until(lambda: "mission_update" in comm_spy.view_state(w).get("children", {}), 10)
+    children = comm_spy.view_state(w)["children"]
+    print(f"\n{len(junk)} junk types, then mission_update: views for {len(children)} types")
+    assert "junk-0" not in children  # its log view went to the table
+    assert w.table("mission_update").rows == [{"id": "m1", "state": "go"}]
+    assert "mission_update" in comm_spy.view_state(w)["overview"]
+    assert "notification" in comm_spy.view_state(w)["overview"]
