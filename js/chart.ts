@@ -9,7 +9,7 @@
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import type { ChartColumn, ChartDelta, ChartState, ChartTraits } from "./contract";
-import { FrameTask, Scope, type ViewProps, finite, formatNumber, h, isRecord, setHidden, setText } from "./dom";
+import { FrameTask, Scope, type ViewProps, clip, finite, formatNumber, h, isRecord, setHidden, setText } from "./dom";
 import { pauseControl } from "./pause";
 import { cssColor } from "./sparkline";
 import { SeqSync } from "./sync";
@@ -563,7 +563,8 @@ export function renderChart({ model, el, signal }: ViewProps<ChartTraits>): () =
       swatch.style.background = seriesColor(s);
       const item = h("button", { class: "rtw-chart-series", type: "button", "data-series": name, title: `Show or hide ${name}` }, [
         swatch,
-        h("span", { class: "rtw-chart-name", text: name }),
+        // A long name shows cut; the whole of it is in the title.
+        h("span", { class: "rtw-chart-name", text: clip(name) }),
         h("span", { class: "rtw-chart-value" }, [value]),
       ]);
       legend.append(item);
@@ -594,7 +595,7 @@ export function renderChart({ model, el, signal }: ViewProps<ChartTraits>): () =
       rows.push(
         h("div", { class: "rtw-chart-tooltip-row" }, [
           swatch,
-          h("span", { class: "rtw-chart-name", text: data.names[s]! }),
+          h("span", { class: "rtw-chart-name", text: clip(data.names[s]!) }),
           h("span", { class: "rtw-chart-value", text: v === null ? "–" : formatNumber(v) }),
         ]),
       );

@@ -188,3 +188,21 @@ describe("a snapshot too large to send whole", () => {
     cleanup();
   });
 });
+
+describe("hostile series names in metric cards", () => {
+  it("renders a card per series named like Object.prototype's members, and cuts a long name", () => {
+    const long = "m".repeat(5000);
+    const names = [...HOSTILE, long];
+    const latest = JSON.parse(JSON.stringify(Object.fromEntries(names.map((n, i) => [n, i])))) as Record<string, number>;
+    const history = JSON.parse(JSON.stringify(Object.fromEntries(names.map((n, i) => [n, [[1, i]]])))) as Record<string, unknown>;
+    const model = new FakeModel({ _view: "metrics", _snapshot: { seq: 0, latest, history, series: null, thresholds: {} } });
+    const { el, cleanup } = mount(model);
+    nextFrame();
+    const cards = Array.from(el.querySelectorAll<HTMLElement>(".rtw-metric-card"));
+    expect(cards.map((c) => c.dataset.series)).toEqual(names);
+    const label = cards[cards.length - 1]!.querySelector<HTMLElement>(".rtw-metric-name")!;
+    expect(label.textContent!.length).toBe(MAX_SHOWN_CHARS + 1);
+    expect(label.title).toBe(long);
+    cleanup();
+  });
+});

@@ -1,7 +1,7 @@
 // Live metrics: one KPI card per series with a canvas sparkline. Deltas only mark series dirty; one
 // animation frame redraws just the dirty, visible cards.
 import type { MetricsDelta, MetricsState, MetricsTraits, Threshold } from "./contract";
-import { FrameTask, Scope, type ViewProps, finite, formatCompact, h, isRecord, numeric, setHidden } from "./dom";
+import { FrameTask, Scope, type ViewProps, clip, finite, formatCompact, h, isRecord, numeric, setHidden } from "./dom";
 import { cssColor, drawSparkline, prepareCanvas } from "./sparkline";
 import { pauseControl } from "./pause";
 import { SeqSync } from "./sync";
@@ -214,7 +214,8 @@ export function renderMetrics({ model, el, signal }: ViewProps<MetricsTraits>): 
     canvas.style.height = `${SPARK_HEIGHT}px`;
     resizer?.observe(canvas);
     const el = h("div", { class: "rtw-metric-card", "data-series": name }, [
-      h("div", { class: "rtw-metric-name", text: name, title: name }),
+      // A long name shows cut; the whole of it is the title.
+      h("div", { class: "rtw-metric-name", text: clip(name), title: name }),
       h("div", { class: "rtw-metric-row" }, [value, change]),
       canvas,
     ]);
@@ -241,7 +242,7 @@ export function renderMetrics({ model, el, signal }: ViewProps<MetricsTraits>): 
       chooserList.replaceChildren(
         ...names.map((name) => {
           const box = h("input", { type: "checkbox", value: name });
-          return h("label", { class: "rtw-series-option" }, [box, name]);
+          return h("label", { class: "rtw-series-option", title: name }, [box, clip(name)]);
         }),
       );
     }
