@@ -98,6 +98,11 @@ class LiveMetrics(MetricsTraits, DataView):
         """Values ignored because they were not finite numbers."""
         return read_on_io(lambda: self._metrics.ignored)
 
+    @property
+    def series_dropped(self) -> int:
+        """Series names not kept: the view has its 1,000 series."""
+        return read_on_io(lambda: self._metrics.series_dropped)
+
     def set_threshold(self, name: str, *, above: float | None = None,
                       below: float | None = None) -> None:
         """Raise a notification when ``name`` goes above ``above`` or below ``below``

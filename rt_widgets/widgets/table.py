@@ -149,6 +149,11 @@ class LiveTable(TableTraits, DataView):
     def last_error(self) -> str | None:
         return read_on_io(lambda: self._table.last_error)
 
+    @property
+    def columns_dropped(self) -> int:
+        """Fields no column shows: the table has its 500 columns (they stay in ``rows``)."""
+        return read_on_io(lambda: self._table.columns_dropped)
+
     def __len__(self) -> int:
         return read_on_io(lambda: len(self._table))
 

@@ -42,6 +42,7 @@ def test_close_is_fast_after_400000_metric_series(
     took = time.monotonic() - started
     print(f"\n400,000 series: {kept} kept; close() {took:.3f} s")
     assert kept <= 1000
+    assert metrics.series_dropped == 400_000 - kept
     assert metrics.closed
     assert took < CLOSE_LIMIT
 
@@ -62,6 +63,7 @@ def test_a_new_field_per_row_makes_a_bounded_column_list(
     sent = sum(len(c.get("add_columns", ())) for _, c in comm_spy.custom(table, "delta"))
     print(f"\n{rows:,} new fields: {len(columns)} columns; column names sent in deltas: {sent}")
     assert len(columns) == 500
+    assert table.columns_dropped == rows - 499
     # Each column name is sent once (the key came with the first snapshot).
     assert sent == 499
 
