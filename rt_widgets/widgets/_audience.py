@@ -40,7 +40,7 @@ import math
 import sys
 import threading
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
 import ipywidgets
@@ -373,10 +373,37 @@ def _close_with_host_session(widget: Any) -> None:
         from marimo._runtime.context import safe_get_context
     except ImportError:
         return
-    if safe_get_context() is None:
+    context = safe_get_context()
+    if context is None:
         return
+    widget.__dict__["_rtw_host_context"] = context
     holder = getattr(_session, "holder", None)
     if holder is None:
         holder = _session.holder = _SessionEnd()
     holder.widgets.add(widget)
+
+
+@contextlib.contextmanager
+def host_session(widget: Any) -> Iterator[None]:
+    """Run the block in the host session ``widget`` was made in (I/O thread): a view made there by
+    the explorer gets a comm of that session (marimo binds a comm to the session whose runtime
+    context is current on the thread that makes it). Elsewhere it changes nothing."""
+    context = widget.__dict__.get("_rtw_host_context")
+    if context is None:
+        yield
+        return
+    from marimo._runtime.context.types import (
+        initialize_context,
+        runtime_context_installed,
+        teardown_context,
+    )
+
+    if runtime_context_installed():
+        yield
+        return
+    initialize_context(context)
+    try:
+        yield
+    finally:
+        teardown_context()
 

@@ -27,6 +27,7 @@ from ..outbox import SendHandle
 from ..protocols.base import NO_PAYLOAD
 from ..secrets import Scrubber
 from ..sync import get_frame_clock
+from ._audience import host_session
 from ._base import (
     BaseWidget,
     Flusher,
@@ -343,14 +344,16 @@ class RealtimeWidget(RealtimeTraits, BaseWidget):
     def _on_message(self, type: str, payload: Any) -> None:
         plan = self._explorer.observe(type, payload, time.monotonic())
         if plan is not None:
-            self._make(plan)
+            with host_session(self):  # made where the widget was (a marimo session)
+                self._make(plan)
         self._flusher.mark()
 
     def _on_messages(self, type: str, payloads: list[Any]) -> None:
         """``_on_message`` for several messages of one type (a batch frame)."""
         plan = self._explorer.observe_many(type, payloads, time.monotonic())
         if plan is not None:
-            self._make(plan)
+            with host_session(self):  # made where the widget was (a marimo session)
+                self._make(plan)
         self._flusher.mark()
 
     def _make(self, plan: ViewPlan) -> None:
@@ -401,7 +404,7 @@ class RealtimeWidget(RealtimeTraits, BaseWidget):
             return
         if not self._views.of(Notifications):
             if self._explore and not self._is_closed:
-                with contextlib.suppress(RuntimeError):  # closed meanwhile on another thread
+                with contextlib.suppress(RuntimeError), host_session(self):  # closed meanwhile
                     self._notifications()  # it is handed the backlog, this notice included
             return
         self._notified = [v for v in self._notified if not v.closed]

@@ -33,6 +33,13 @@ APP = textwrap.dedent('''
         from rt_widgets import RealtimeWidget
 
         w = RealtimeWidget(os.environ["RT_WIDGETS_DEMO_URL"])
+        # The explorer makes the table on the I/O thread from the first message: the cell below
+        # then shows that view, whose comm must belong to this session.
+        import time
+
+        deadline = time.monotonic() + 20
+        while "mission_update" not in w.children and time.monotonic() < deadline:
+            time.sleep(0.05)
         return mo, w
 
 
