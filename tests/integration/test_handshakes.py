@@ -18,10 +18,21 @@ from tests.conftest import wait_until
 MakeConn = Any
 
 
+_started: list[Server] = []
+
+
 @pytest.fixture
 def loop_thread() -> Iterator[LoopThread]:
     thread = LoopThread("test-handshakes")
     yield thread
+
+    async def close_all() -> None:
+        while _started:
+            server = _started.pop()
+            server.close()
+            await server.wait_closed()
+
+    thread.run_sync(close_all(), timeout=10)
     thread.stop(5.0)
 
 
@@ -33,7 +44,9 @@ def start(thread: LoopThread, **options: Any) -> Server:
     async def go() -> Server:
         return await serve(echo, "127.0.0.1", 0, **options)
 
-    return thread.run_sync(go(), timeout=10)
+    server = thread.run_sync(go(), timeout=10)
+    _started.append(server)
+    return server
 
 
 def port_of(server: Server) -> int:
