@@ -23,7 +23,7 @@ from ..errors import LinkError
 from ..link import Outgoing
 from ..protocol import make_message, now_iso
 
-__all__ = ["NO_PAYLOAD", "AppPing", "FrameProtocol", "Host", "Payload", "raw_frame"]
+__all__ = ["NO_PAYLOAD", "AppPing", "ByteStream", "FrameProtocol", "Host", "Payload", "raw_frame"]
 
 Payload = bytes | bytearray | memoryview
 
@@ -206,3 +206,44 @@ class AppPing:
         ping = dict(self._message)
         stamp = ping.setdefault("timestamp", now_iso())
         return raw_frame(ping), stamp if isinstance(stamp, str) else None
+
+
+class ByteStream(FrameProtocol):
+    """A protocol whose frames are pieces of one byte stream (NATS, MQTT): an item may span
+    frames and a frame may hold several. :meth:`feed` keeps the unread tail between frames and
+    calls :meth:`parse` on whole data only; ``parse`` sets ``_need`` (the length the kept tail
+    must reach before it is worth parsing again) and ``_skip`` (bytes of an oversized item still
+    to discard, never buffered)."""
+
+    def link_opened(self) -> None:
+        self._buf = bytearray()
+        self._need = 0
+        self._skip = 0
+
+    def parse(self, data: bytes) -> tuple[int, int]:
+        """Handle every whole item of ``data``; return how many messages were delivered and
+        where the unread tail (a partial item) starts."""
+        raise NotImplementedError
+
+    def feed(self, data: Payload) -> int:
+        """Add one frame's bytes to the stream; returns the messages delivered."""
+        if self._skip:  # the rest of an oversized item
+            if len(data) <= self._skip:
+                self._skip -= len(data)
+                return 0
+            data = memoryview(data)[self._skip:]
+            self._skip = 0
+        if self._buf:
+            self._buf += data
+            if len(self._buf) < self._need:
+                return 0  # an item still arriving: parse it once it is whole
+            data = bytes(self._buf)
+        elif type(data) is not bytes:
+            data = bytes(data)
+        count, rest = self.parse(data)
+        if rest >= len(data):
+            if self._buf:
+                self._buf = bytearray()
+        else:
+            self._buf = bytearray(data[rest:])
+        return count

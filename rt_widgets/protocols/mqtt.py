@@ -60,7 +60,7 @@ import orjson
 from ..errors import LinkError
 from ..link import Outgoing
 from ..protocol import Message
-from .base import NO_PAYLOAD, FrameProtocol, Payload
+from .base import NO_PAYLOAD, ByteStream, Payload
 
 __all__ = [
     "MQTT",
@@ -224,7 +224,7 @@ def _payload_of(body: bytes) -> Any:
             return body
 
 
-class MQTT(FrameProtocol):
+class MQTT(ByteStream):
     """MQTT 3.1.1 over WebSocket; see the module docstring.
 
     ``topics``: one topic filter or several (``+`` and ``#`` wildcards allowed), subscribed at
@@ -290,9 +290,7 @@ class MQTT(FrameProtocol):
     # ------------------------------------------------------------------------- link lifecycle
 
     def link_opened(self) -> None:
-        self._buf = bytearray()
-        self._need = 0  # bytes the buffered tail must reach before it is parsed again
-        self._skip = 0  # bytes of an oversized packet still to discard
+        super().link_opened()  # the stream's tail, _need and _skip
         self._accepted = False  # CONNACK 0 seen on this link
         self._ready = False
         self._pongs: deque[str | None] = deque()  # what each PINGREQ in flight waits for
@@ -366,25 +364,7 @@ class MQTT(FrameProtocol):
             # stream, a text frame would throw every later packet off.
             self._decode_error("MQTT: a text frame (MQTT uses binary frames); skipped")
             return 0
-        if self._skip:  # the rest of an oversized packet
-            if len(data) <= self._skip:
-                self._skip -= len(data)
-                return 0
-            data = memoryview(data)[self._skip:]
-            self._skip = 0
-        if self._buf:
-            self._buf += data
-            if len(self._buf) < self._need:
-                return 0  # a packet still arriving: parse it once it is whole
-            data = bytes(self._buf)
-        elif type(data) is not bytes:
-            data = bytes(data)
-        count, rest = self._parse(data)
-        if rest >= len(data):
-            if self._buf:
-                self._buf = bytearray()
-        else:
-            self._buf = bytearray(data[rest:])
+        count = self.feed(data)
         if (self._ready and self.keepalive and not self._no_ping
                 and self._clock() - self._last_ping >= self.keepalive / 2):
             # Busy with inbound traffic, the link never looks idle to the heartbeat: the broker
@@ -395,7 +375,7 @@ class MQTT(FrameProtocol):
                 self.host.reply(Outgoing(PINGREQ_PACKET, text=False))
         return count
 
-    def _parse(self, data: bytes) -> tuple[int, int]:
+    def parse(self, data: bytes) -> tuple[int, int]:
         """Handle every whole packet of ``data``; return how many messages were delivered and
         where the unread tail (a partial packet) starts."""
         count = 0

@@ -59,7 +59,7 @@ import orjson
 from ..errors import LinkError
 from ..link import Outgoing
 from ..protocol import Message
-from .base import NO_PAYLOAD, FrameProtocol, Payload
+from .base import NO_PAYLOAD, ByteStream, Payload
 
 __all__ = ["MAX_LINE", "NATS"]
 
@@ -107,7 +107,7 @@ def _payload_of(body: Payload) -> Any:
             return bytes(body)
 
 
-class NATS(FrameProtocol):
+class NATS(ByteStream):
     """NATS over WebSocket; see the module docstring.
 
     ``subjects``: one subject or several (wildcards ``*`` and ``>`` allowed), each subscribed with
@@ -174,9 +174,7 @@ class NATS(FrameProtocol):
         return url
 
     def link_opened(self) -> None:
-        self._buf = bytearray()
-        self._need = 0  # bytes the buffered tail must reach before it is parsed again
-        self._skip = 0  # bytes of an oversized payload still to discard
+        super().link_opened()  # the stream's tail, _need and _skip
         self._skip_line = False  # discarding an overlong line up to its CRLF
         self._greeted = False  # this link's first INFO answered
         self._ready = False  # the server accepted CONNECT (the link is connected)
@@ -263,28 +261,9 @@ class NATS(FrameProtocol):
 
     def receive(self, data: Payload, text: bool = True) -> int:
         # The server sends binary frames; a text frame's bytes are read the same way.
-        if self._skip:  # the rest of an oversized payload
-            if len(data) <= self._skip:
-                self._skip -= len(data)
-                return 0
-            data = memoryview(data)[self._skip:]
-            self._skip = 0
-        if self._buf:
-            self._buf += data
-            if len(self._buf) < self._need:
-                return 0  # a message still arriving: parse it once it is whole
-            data = bytes(self._buf)
-        elif type(data) is not bytes:
-            data = bytes(data)
-        count, rest = self._parse(data)
-        if rest >= len(data):
-            if self._buf:
-                self._buf = bytearray()
-        else:
-            self._buf = bytearray(data[rest:])
-        return count
+        return self.feed(data)
 
-    def _parse(self, data: bytes) -> tuple[int, int]:
+    def parse(self, data: bytes) -> tuple[int, int]:
         """Deliver every whole message of ``data``; return how many, and where the unread tail
         starts (a partial line or message, kept for the next frame; ``_need`` says how many bytes
         it must reach before parsing is worth trying again)."""
