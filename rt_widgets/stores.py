@@ -277,6 +277,10 @@ class TableStore:
         self._columns: list[str] = list(columns) if columns is not None else list(fields)
         # Every field seen in any row (with fixed columns, also those not shown).
         self._fields: set[str] = set(self._columns) | set(fields)
+        # The fields a view shows (the columns and the key fields), and whether some row holds a
+        # field outside them: such fields stay in the store and never travel to the view.
+        self._shown: set[str] = set(self._columns) | set(fields)
+        self._hides = False
         self._inbox: list[Any] = []
         self._dirty: dict[Hashable, object] = {}
         # The row each key had in the last delta (what a view holds), to send only what changed.
@@ -477,20 +481,28 @@ class TableStore:
                 continue
             if self._fixed_columns:
                 # Fixed columns show only what was given; the set only speeds up the check.
+                self._hides = True
                 if len(fields) < self.max_columns + len(self._columns):
                     fields.add(name)
             elif len(self._columns) < self.max_columns:
                 fields.add(name)
+                self._shown.add(name)
                 self._columns.append(name)
                 self._columns_changed = True
-            elif name not in self._dropped_names:
-                self._columns_dropped += 1
-                if len(self._dropped_names) < 10 * self.max_columns:
-                    self._dropped_names.add(name)
+            else:
+                self._hides = True
+                if name not in self._dropped_names:
+                    self._columns_dropped += 1
+                    if len(self._dropped_names) < 10 * self.max_columns:
+                        self._dropped_names.add(name)
 
     def _for_view(self, row: dict[str, Any]) -> dict[str, Any]:
-        """``row`` as its view is sent it: values past MAX_VALUE_CHARS cut (see clip_value), the
+        """``row`` as its view is sent it: only the fields a column shows (a field past
+        ``max_columns`` stays in the store), values past MAX_VALUE_CHARS cut (see clip_value), the
         key fields whole (the view tells rows apart by them). The row itself when nothing is cut."""
+        if self._hides and not self._shown.issuperset(row):
+            shown = self._shown
+            row = {n: v for n, v in row.items() if n in shown}
         for name, value in row.items():
             kind = type(value)
             if ((kind is str and len(value) > MAX_VALUE_CHARS) or kind is dict or kind is list) \
@@ -711,6 +723,9 @@ class TableStore:
                     continue
                 changed = {name: value for name, value in row.items()
                            if name not in before or before[name] != value}
+                if changed and self._hides:
+                    # A change only to fields no column shows is no news to the view.
+                    changed = {n: v for n, v in changed.items() if n in self._shown}
                 if changed:
                     for name in fields:
                         changed[name] = row[name]

@@ -27,8 +27,8 @@ def test_columns_stop_at_max_columns_and_count_what_they_drop() -> None:
             if delta is not None:
                 deltas.append(delta)
     last = t.drain()
-    assert last is not None
-    deltas.append(last)
+    if last is not None:  # None: the last rows changed only fields no column shows
+        deltas.append(last)
     assert len(t.columns) == 50
     assert t.columns[0] == "id"
     assert t.columns_dropped == 200_000 - 49
