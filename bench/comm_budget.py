@@ -10,14 +10,22 @@ Two paths from a real ipykernel to a client, each with two widgets fed by the sa
 
 Approaches:
 
-- rt_widgets: ``RealtimeWidget(url).table("mission_update", key="id")`` and ``.metrics(...)``;
-  the frame clock batches every message into at most ``fps`` deltas per second.
+- rt_widgets: ``RealtimeWidget(url)`` (the explorer), ``.table("mission_update", key="id")``,
+  ``.metrics(...)`` and ``.chart(...)``; the frame clock batches every message into at most ``fps``
+  deltas per second.
 - naive: a plain ipywidgets widget with one synced-trait update per WebSocket message, set from an
   ordinary handler (a ``websockets`` sync client on a thread).
 
 The kernel counts every ``comm_msg`` it publishes (a wrapper on ``publish_msg``); the client counts
 what it receives. For rt_widgets the client also rebuilds the table from the snapshot and the deltas
 it received and compares it with the feed's final state.
+
+Bytes: what each widget's comm messages weigh on the wire (the compact JSON of the message content
+plus its binary buffers on the direct path, the websocket frame through the server), per widget and
+per top-level field. Against them a lower bound, computed in the client per frame: the JSON size of
+the cells that changed (a table row: its key and the values that differ from what the client held;
+a trait: its leaves that changed, a list that shifted by its new elements) plus the numbers of the
+new metric and chart points (each value, each distinct time once). Snapshots add nothing to it.
 
     .venv/bin/python -m bench.comm_budget [--quick] [--rate 20000] [--seconds 30]
 """
@@ -40,6 +48,8 @@ import uuid
 from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 from bench._feed import Feed, final_table
 from bench._util import header, table
@@ -64,7 +74,8 @@ from rt_widgets import RealtimeWidget
 _w = RealtimeWidget({url!r}, heartbeat_interval=60.0)
 _t = _w.table("mission_update", key="id", max_rows=10_000)
 _m = _w.metrics("metrics_update")
-display(_t, _m)
+_c = _w.chart("metrics_update")
+display(_w, _t, _m, _c)
 # A view on screen for the whole run (with none the widgets send nothing: bench/audience.py).
 from rt_widgets import iothread as _io
 _io.call_soon(_w._rtw_presence, "bench-view", 3600.0)
@@ -116,6 +127,11 @@ class Tally:
         self.first_comm: float | None = None
         self.last_comm: float | None = None
         self.tables: dict[str, dict[str, Any]] = {}  # comm_id -> {"seq", "rows", "gaps"}
+        self.bytes_by: dict[str, int] = defaultdict(int)  # view -> bytes
+        self.field_bytes: dict[tuple[str, str], int] = defaultdict(int)  # (view, field) -> bytes
+        self.lower: dict[str, int] = defaultdict(int)  # view -> lower-bound bytes
+        self.cells: dict[str, int] = defaultdict(int)  # view -> changed cells / points
+        self.held: dict[str, dict[str, Any]] = {}  # comm_id -> trait state the client holds
 
     def on_iopub(self, msg: dict[str, Any], nbytes: int) -> None:
         mt = msg["header"]["msg_type"]
@@ -128,6 +144,7 @@ class Tally:
                 state = (content.get("data") or {}).get("state") or {}
                 cid = content["comm_id"]
                 self.views[cid] = str(state.get("_view", state.get("_model_name", "?")))
+                self.held[cid] = dict(state)
                 snap = state.get("_snapshot")
                 if isinstance(snap, dict) and self.views[cid] == "table":
                     self._table_snapshot(cid, snap)
@@ -139,8 +156,32 @@ class Tally:
                 self.comm_bytes += nbytes
                 cid = content["comm_id"]
                 self.per_comm[cid] += 1
-                if self.views.get(cid) == "table":
-                    self._table_msg(cid, content.get("data") or {})
+                view = self.views.get(cid, "?")
+                self.bytes_by[view] += nbytes
+                data = decode_data(content.get("data") or {}, msg.get("buffers") or [])
+                self._account(cid, view, data)
+                if view == "table":
+                    self._table_msg(cid, data)
+
+    def _account(self, cid: str, view: str, data: dict[str, Any]) -> None:
+        """Bytes per field, and the lower bound of this message (before the table applies it)."""
+        method = data.get("method")
+        body = (data.get("state") or {}) if method == "update" else (data.get("content") or {})
+        prefix = "update." if method == "update" else f"{body.get('kind', '?')}."
+        for name, value in body.items():
+            self.field_bytes[(view, prefix + name)] += _size(value) + len(name) + 3
+        if method == "update":
+            held = self.held.setdefault(cid, {})
+            for name, value in body.items():
+                if name != "_snapshot":  # a snapshot carries nothing the view did not have
+                    b, n = _changed(held.get(name), value)
+                    self.lower[view] += b
+                    self.cells[view] += n
+                held[name] = value
+        elif body.get("kind") == "delta":
+            b, n = _delta_bound(view, body, self.tables.get(cid))
+            self.lower[view] += b
+            self.cells[view] += n
 
     def _table_snapshot(self, cid: str, snap: dict[str, Any]) -> None:
         t = self.tables.setdefault(cid, {"seq": -1, "rows": {}, "gaps": 0, "key": "id"})
@@ -173,6 +214,75 @@ class Tally:
                     rows.setdefault(r[key], {}).update(r)
 
 
+def _size(value: Any) -> int:
+    return len(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str))
+
+
+def _changed(old: Any, new: Any) -> tuple[int, int]:
+    """(JSON bytes, count) of the leaves of ``new`` that differ from ``old``; a list shifted
+    left by k (a trend line that moved on) counts its last k elements only."""
+    if old == new:
+        return 0, 0
+    if isinstance(new, dict):
+        old_d = old if isinstance(old, dict) else {}
+        b = n = 0
+        for k, v in new.items():
+            cb, cn = _changed(old_d.get(k), v)
+            if cn:
+                b, n = b + cb + (0 if k in old_d else _size(k)), n + cn
+        return b, n
+    if isinstance(new, list) and isinstance(old, list) and len(new) == len(old) and new:
+        for k in range(1, len(new)):
+            if new[:-k] == old[k:]:
+                return sum(map(_size, new[-k:])), k
+        diff = [v for v, o in zip(new, old, strict=True) if v != o]
+        return sum(map(_size, diff)), len(diff)
+    return _size(new), 1
+
+
+def _delta_bound(view: str, delta: dict[str, Any], table: dict[str, Any] | None) -> tuple[int, int]:
+    """(JSON bytes, cells) a delta cannot do without: changed cells, new points' numbers."""
+    b = n = 0
+    if view == "table":
+        rows = table["rows"] if table else {}
+        key = table["key"] if table else "id"
+        for r in delta.get("upsert") or ():
+            held = rows.get(r.get(key)) or {}
+            changed = [v for f, v in r.items() if f != key and (f not in held or held[f] != v)]
+            if changed or not held:
+                b += _size(r.get(key)) + sum(map(_size, changed))
+                n += len(changed)
+        for k in delta.get("delete") or ():
+            b, n = b + _size(k), n + 1
+    elif view == "metrics":
+        times: set[float] = set()
+        for points in (delta.get("append") or {}).values():
+            for t, v in points:
+                times.add(t)
+                b, n = b + _size(v), n + 1
+        b += sum(map(_size, times))
+    elif view == "chart":
+        times = set()
+        for col in delta.get("append") or ():
+            times.update(col.get("t") or ())
+            b, n = b + sum(map(_size, col["v"])), n + len(col["v"])
+        b += sum(map(_size, times)) + sum(map(_size, delta.get("series") or ()))
+    return b, n
+
+
+def decode_data(data: dict[str, Any], buffers: list[Any]) -> dict[str, Any]:
+    """A comm message's data as the views see it (after the sync layer's codec, if any)."""
+    if data.get("method") != "custom" or _decode is None:
+        return data
+    return {**data, "content": _decode(data.get("content"), [bytes(b) for b in buffers])}
+
+
+try:
+    from rt_widgets.sync import decode_delta as _decode
+except ImportError:
+    _decode = None
+
+
 # -- direct kernel (jupyter_client) ----------------------------------------------------------
 
 
@@ -198,7 +308,8 @@ class DirectKernel:
                 msg = self.kc.get_iopub_msg(timeout=0.2)
             except queue.Empty:
                 continue
-            nbytes = len(json.dumps(msg["content"], default=str)) + sum(
+            # What the kernel put on the wire: compact JSON (its session packs with orjson).
+            nbytes = len(orjson.dumps(msg["content"], default=str)) + sum(
                 len(b) for b in msg.get("buffers") or ()
             )
             self.tally.on_iopub(msg, nbytes)
@@ -454,6 +565,10 @@ def run_one(
             bytes=t.comm_bytes,
             rate_warnings=t.rate_warnings,
             per_comm={t.views.get(c, "?"): n for c, n in t.per_comm.items()},
+            bytes_by=dict(t.bytes_by),
+            field_bytes=dict(t.field_bytes),
+            lower=dict(t.lower),
+            cells=dict(t.cells),
         )
         active = max(1e-9, (t.last_comm or 0) - (t.first_comm or 0))
         result["active_s"] = active
@@ -478,6 +593,8 @@ def main(argv: list[str] | None = None) -> None:
     seconds = a.seconds or (5.0 if a.quick else 30.0)
     header("bench.comm_budget", ["bench.comm_budget", *(argv or [])])
     rows: list[list[Any]] = []
+    byte_rows: list[list[Any]] = []
+    field_rows: list[list[Any]] = []
     sessions = 0
     with Feed() as feed:
         server = None if a.only == "direct" else JupyterServer()
@@ -494,7 +611,11 @@ def main(argv: list[str] | None = None) -> None:
                         r = run_one(kernel, feed, approach, a.rate, seconds, sessions)
                     finally:
                         kernel.close()
-                    print(where, approach, r, flush=True)
+                    print(where, approach, {k: v for k, v in r.items() if k != "field_bytes"},
+                          flush=True)
+                    if approach == "rt_widgets":
+                        byte_rows.extend(_byte_rows(kernel.name, r, a.rate))
+                        field_rows.extend(_field_rows(kernel.name, r))
                     lost = r["sent"] - r["received"]
                     per_widget = ", ".join(
                         f"{v}: {n / r['feed_s']:.1f}/s" for v, n in sorted(r["per_comm"].items())
@@ -545,6 +666,54 @@ def main(argv: list[str] | None = None) -> None:
         ],
         rows,
     )
+    if byte_rows:
+        table(
+            f"comm bytes at {a.rate:,.0f} msg/s: explorer + table + metrics + chart (goal: "
+            f"<= {GOAL_MB_S} MB/s in all, within {GOAL_RATIO:g}x of the lower bound)",
+            ["path", "widget", "comm msg/s", "MB/s", "bytes per changed cell",
+             "lower bound per cell", "ratio to lower bound", "lower bound MB/s", "goal", "met"],
+            byte_rows,
+        )
+        table("where the bytes go (rt_widgets, by widget and top-level field)",
+              ["path", "widget", "field", "MB/s", "share"], field_rows)
+
+
+GOAL_MB_S = 0.3
+GOAL_RATIO = 2.0
+
+
+def _byte_rows(path: str, r: dict[str, Any], rate: float) -> list[list[Any]]:
+    """Per widget and in all: bytes/s, bytes per changed cell, the lower bound and the ratio."""
+    secs = r["feed_s"]
+    out: list[list[Any]] = []
+    views = sorted(r["bytes_by"])
+    for view in [*views, "all"]:
+        if view == "all":
+            nbytes, lower = r["bytes"], sum(r["lower"].values())
+            cells, msgs = sum(r["cells"].values()), r["received"]
+        else:
+            nbytes, lower = r["bytes_by"][view], r["lower"].get(view, 0)
+            cells, msgs = r["cells"].get(view, 0), r["per_comm"].get(view, 0)
+        mb_s = nbytes / secs / 1e6
+        ratio = nbytes / lower if lower else float("nan")
+        if view == "all":
+            goal = f"<= {GOAL_MB_S} MB/s, <= {GOAL_RATIO:g}x"
+            met = "yes" if mb_s <= GOAL_MB_S and ratio <= GOAL_RATIO else "no"
+        else:
+            goal = met = ""
+        out.append([path, view, msgs / secs, f"{mb_s:.3f}",
+                    nbytes / cells if cells else float("nan"),
+                    lower / cells if cells else float("nan"), f"{ratio:.2f}x",
+                    f"{lower / secs / 1e6:.3f}", goal, met])
+    return out
+
+
+def _field_rows(path: str, r: dict[str, Any]) -> list[list[Any]]:
+    secs = r["feed_s"]
+    total = max(1, sum(r["field_bytes"].values()))
+    ranked = sorted(r["field_bytes"].items(), key=lambda kv: -kv[1])
+    return [[path, view, field, f"{n / secs / 1e6:.3f}", f"{100 * n / total:.1f}%"]
+            for (view, field), n in ranked if n * 200 >= total]
 
 
 if __name__ == "__main__":
