@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, Literal, NamedTuple, TypedDict, get_args
 
 __all__ = [
+    "IDLE_AFTER",
     "MAX_AUTO_VIEWS",
     "MAX_TYPES",
     "MAX_TYPE_NAME",
@@ -71,6 +72,11 @@ OTHER_TYPES: Final = "(other types)"
 MAX_TYPE_NAME: Final = 200
 # A type with no message for this long no longer changes the overview (its rates are all zero).
 ACTIVE_FOR: Final = 61.0
+# A type with no message for this long leaves the overview (``Explorer.aged_out`` counts them),
+# unless the explorer made it a view; a logged type this idle gives its view to a new logged type
+# when every automatic view is taken. A feed that sent 200 junk types once does not keep them
+# listed, nor holding the views, for the life of the widget.
+IDLE_AFTER: Final = 300.0
 # A logged type whose payloads are objects is watched for this many messages: a string field
 # whose values repeat while others vary makes it a table keyed by that field.
 SAMPLE_SIZE: Final = 8
@@ -309,10 +315,12 @@ class Explorer:
     """
 
     def __init__(self, *, make_views: bool = True, max_types: int = MAX_TYPES,
-                 max_views: int = MAX_AUTO_VIEWS) -> None:
+                 max_views: int = MAX_AUTO_VIEWS, idle_after: float = IDLE_AFTER) -> None:
         self.make_views = make_views
         self.max_types = max_types
         self.max_views = max_views
+        #: Seconds with no message after which a type with no view leaves the overview.
+        self.idle_after = idle_after
         self.types: dict[str, TypeStats] = {}
         self.planned = 0
         # The types a view was planned for: they keep their place in the overview.
@@ -321,6 +329,8 @@ class Explorer:
         self.evicted = 0
         #: Logged types whose view went to a table or metrics (every automatic view was taken).
         self.retired = 0
+        #: Types that left the overview after ``idle_after`` seconds with no message.
+        self.aged_out = 0
 
     def observe(self, type: str, payload: Any, now: float) -> ViewPlan | None:
         """Count one message; a plan when this message decided the kind of a new type (or showed
@@ -348,7 +358,7 @@ class Explorer:
                pending: list[Any] | None) -> ViewPlan | None:
         """Count a message of a type whose kind is not known yet."""
         if stats is None:
-            if len(self.types) >= self.max_types and not self._evict():
+            if len(self.types) >= self.max_types and not self.age(now) and not self._evict():
                 type = OTHER_TYPES
                 stats = self.types.get(type)
             if stats is None:
@@ -367,7 +377,12 @@ class Explorer:
         # Notifications are one view, whatever else was made: they never wait for a free view.
         # A table or metrics may take the view of the logged type seen least recently.
         full = self.planned >= self.max_views and kind != "notifications"
-        retire = self._retirable() if full and kind in ("table", "metrics") else None
+        retire = None
+        if full and kind in ("table", "metrics"):
+            retire = self._retirable()
+        elif full and kind == "log":
+            # Another log only takes the view of a logged type gone idle.
+            retire = self._retirable(seen_before=now - self.idle_after)
         if kind == "raw" or not self.make_views or (full and retire is None):
             stats.samples = None
             return None
@@ -404,14 +419,14 @@ class Explorer:
         shown = [p for p in samples[:-1] if _fits(p, kind, key)]
         return ViewPlan(kind, type, shown + seed, key)
 
-    def _retirable(self) -> str | None:
-        """The logged type with a view seen least recently (its view may go to a table or
-        metrics), taken off the viewed types; ``None`` when no logged type has a view."""
+    def _retirable(self, seen_before: float = math.inf) -> str | None:
+        """The logged type with a view seen least recently, before ``seen_before`` (its view may
+        go to another type), taken off the viewed types; ``None`` when there is none."""
         oldest: str | None = None
         oldest_seen = 0.0
         for name in self._viewed:
             stats = self.types.get(name)
-            if stats is None or stats.kind != "log":
+            if stats is None or stats.kind != "log" or stats.last > seen_before:
                 continue
             if oldest is None or stats.last < oldest_seen:
                 oldest, oldest_seen = name, stats.last
@@ -421,6 +436,25 @@ class Explorer:
             self.types[oldest].samples = None
             self.retired += 1
         return oldest
+
+    def age(self, now: float) -> int:
+        """Drop the types with no view that had no message for ``idle_after`` seconds (counted in
+        ``aged_out``); how many. :meth:`overview` calls it, and a new type when the overview is
+        full (before taking the place of the type seen least recently).
+
+        >>> ex = Explorer(make_views=False, idle_after=60.0)
+        >>> ex.observe("junk", "x", now=0.0); ex.observe("trade", "x", now=50.0)
+        >>> ex.age(now=70.0), list(ex.types), ex.aged_out
+        (1, ['trade'], 1)
+        """
+        cutoff = now - self.idle_after
+        viewed = self._viewed
+        idle = [name for name, stats in self.types.items()
+                if stats.last <= cutoff and name not in viewed]
+        for name in idle:
+            del self.types[name]
+        self.aged_out += len(idle)
+        return len(idle)
 
     def _evict(self) -> bool:
         """Make room for a new type: drop the type seen least recently that has no view (nor is
@@ -445,7 +479,9 @@ class Explorer:
 
     def overview(self, now: float, wall: float) -> dict[str, OverviewEntry]:
         """The overview trait: per type its count, rate, last time seen (ISO, UTC, from ``wall``,
-        the epoch time at ``now``), messages per second over the last minute, and kind."""
+        the epoch time at ``now``), messages per second over the last minute, and kind. Types idle
+        for ``idle_after`` seconds are dropped first (see :meth:`age`)."""
+        self.age(now)
         return {
             shown_type(type): {
                 "count": stats.count,
