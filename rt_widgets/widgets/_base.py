@@ -150,6 +150,13 @@ class BaseWidget(AudienceMixin, anywidget.AnyWidget):
     def closed(self) -> bool:
         return self.comm is None
 
+    def _ipython_display_(self) -> None:
+        """IPython shows the view and, as an output of its own, a copy of the data that an export
+        with saved widget state still shows (see ``_static``)."""
+        from ._static import show
+
+        show(self)
+
     # The trait that carries what the frame clock throttles; state asked for from outside brings it up
     # to date first (see get_state).
     _throttled_trait = ""

@@ -5,24 +5,72 @@ terminal), this is what is shown: the widget's type, what it held when the cell 
 status, the last rows, the latest values), the time of that copy, and how to get the live view back.
 It is worded as a copy in the past tense, so that a notebook reopened without running claims nothing
 live. Everything from the feed is escaped and cut to a bounded size.
+
+Why IPython gets two outputs (:func:`show`)
+-------------------------------------------
+``nbconvert --to html`` renders one mimetype per output, the first of its ``display_data_priority``
+that the output has, and the widget-view mimetype comes first. It skips that mimetype only when the
+view's ``model_id`` is missing from the notebook's saved widget state
+(``metadata.widgets["application/vnd.jupyter.widget-state+json"].state``); JupyterLab and Notebook 7
+save the state of every live model there, ours included (they need it to draw the saved view). So in
+a notebook saved with widget state the view wins, its ``<script>`` needs the widgets HTML manager
+from a CDN, and a ``text/html`` in the same output is never shown: offline, the cell is empty.
+
+A copy that shows there must therefore be an output of its own. IPython displays a widget through
+``_ipython_display_`` (BaseWidget), which publishes the view (widget-view plus ``text/plain``) and
+then this copy (``text/html`` only). A live front end would draw both, so the copy carries a style
+rule that hides its output when the same output area holds a drawn rt_widgets view (``.rtw-root``):
+JupyterLab, Notebook 7 and Voilà (``.jp-OutputArea``) and the classic layout (``.output_area``).
+Where no view is drawn (an offline export, GitHub, nbviewer, an untrusted notebook, whose
+widget views JupyterLab does not render), nothing matches and the copy shows. Hosts that call
+``_repr_mimebundle_`` themselves (marimo) still get one bundle with the copy as its ``text/html``.
+Notebooks saved without widget state show the copy after the view's ``text/plain`` line.
+The shipped notebooks are saved as JupyterLab saves them, with widget state
+(``python tests/browser/_execute.py notebooks/NAME.ipynb``).
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from ._base import read_on_io
 
-__all__ = ["describe"]
+__all__ = ["describe", "show"]
 
 MAX_ROWS = 10
 MAX_COLUMNS = 12
 MAX_VALUES = 24
 MAX_TEXT = 80
 RERUN = "Run the cell for the live view."
+VIEW = "application/vnd.jupyter.widget-view+json"
+# Hides the copy's own output next to a drawn view in the same output area (see above); not an
+# output holding output areas of its own (an ipywidgets Output).
+HIDE_NEXT_TO_A_VIEW = (
+    "<style>"
+    ".jp-OutputArea:has(.rtw-root)"
+    " > .jp-OutputArea-child:has(.rtw-static-copy):not(:has(.jp-OutputArea)),"
+    ".output:has(.rtw-root) > .output_area:has(.rtw-static-copy):not(:has(.output))"
+    "{display: none}</style>"
+)
+
+
+def show(widget: Any) -> None:
+    """Display ``widget`` in IPython: its view, then the copy of its data as an output of its own."""
+    from IPython import display as ipython_display
+
+    display: Callable[..., None] = ipython_display.display
+    bundle = widget._repr_mimebundle_()
+    data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
+    if not isinstance(data, dict) or VIEW not in data:
+        display(data if isinstance(data, dict) and data else {"text/plain": repr(widget)}, raw=True)
+        return
+    copy = data.pop("text/html", None)
+    display(data, metadata=metadata or {}, raw=True)
+    if copy:
+        display({"text/html": HIDE_NEXT_TO_A_VIEW + copy}, raw=True)
 
 
 def describe(widget: Any) -> tuple[str, str]:
