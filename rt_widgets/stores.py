@@ -302,6 +302,8 @@ class TableStore:
         self._errors = 0
         self._evicted = 0
         self._last_error: str | None = None
+        # Called with the keys of the rows each change touches (see ``listen``).
+        self._listeners: list[Callable[[Iterable[Hashable] | None], None]] = []
 
     # -- mutation -------------------------------------------------------------------------
 
@@ -337,6 +339,8 @@ class TableStore:
                         if not known:
                             self._inserted(k)
                         self._dirty[k] = None
+                        if self._listeners:
+                            self._tell((k,))
                         return
             except (KeyError, TypeError):
                 pass  # the row-by-row path reports it
@@ -432,6 +436,8 @@ class TableStore:
             self._order.extend(zip(new, generations, strict=True))
             self._fresh.update(new)
         self._dirty.update(last)  # only the keys matter: no dict made for them
+        if self._listeners:
+            self._tell(last)
         return True
 
     def _key(self, row: dict[str, Any]) -> Hashable:
@@ -470,6 +476,8 @@ class TableStore:
         # A key deleted and inserted again within one frame stays in ``_deleted`` too: the view
         # deletes before it upserts, which moves the row to the end as it is in the store.
         self._dirty[k] = None
+        if self._listeners:
+            self._tell((k,))
         if not self._fields.issuperset(row):
             self._new_fields(row)
 
@@ -611,8 +619,12 @@ class TableStore:
         self._sent.clear()
         self._fresh.clear()
         self._cleared = True
+        if self._listeners:
+            self._tell(None)
 
     def _mark_deleted(self, key: Hashable) -> None:
+        if self._listeners:
+            self._tell((key,))
         self._dirty.pop(key, None)
         self._sent.pop(key, None)
         if key in self._fresh:
@@ -620,6 +632,46 @@ class TableStore:
             self._fresh.discard(key)
         else:
             self._deleted[key] = None
+
+    # -- listening (what a summary of the rows follows) ------------------------------------
+
+    def listen(self, listener: Callable[[Iterable[Hashable] | None], None]) -> Callable[[], None]:
+        """Call ``listener(keys)`` with the keys of the rows each change upserts, deletes or
+        evicts, as it is applied (keys as the store holds them: pass them to :meth:`stored`), and
+        ``listener(None)`` when every row is removed. The listener must not read the store (it is
+        called mid-change): it notes the keys and reads them later. Returns an unsubscribe function.
+
+        >>> t = TableStore(); seen = []; _ = t.listen(seen.append)
+        >>> t.apply({"id": 1}); _ = t.delete(1); [list(keys) for keys in seen]
+        [[1], [1]]
+        """
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def _tell(self, keys: Iterable[Hashable] | None) -> None:
+        for listener in self._listeners:
+            listener(keys)
+
+    def settle(self) -> None:
+        """Apply the queued rows now (every read does it first)."""
+        self._settle()
+
+    def held(self) -> list[Hashable]:
+        """The keys of the rows held, as :meth:`listen` reports them, oldest first."""
+        self._settle()
+        return list(self._rows)
+
+    def stored(self, k: Hashable) -> tuple[int, dict[str, Any]] | None:
+        """``(position, row)`` of the row held under ``k`` (a key as :meth:`listen` reports it;
+        ``position`` grows with each insertion, so it orders rows as ``rows`` does), or ``None``.
+        The row is the store's own: do not change it. Call :meth:`settle` first."""
+        row = self._rows.get(k)
+        return None if row is None else (self._born[k], row)
 
     def _error(self, message: str) -> None:
         self._errors += 1
