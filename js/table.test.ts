@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { FLASH_MS, OVERSCAN, TableData } from "./table";
+import { FLASH_MS, OVERSCAN, TableData, groupBy } from "./table";
 import { FakeModel } from "./testing/fake_model";
 import { countListeners, mount, nextFrame, useFakeClock } from "./testing/helpers";
 
@@ -283,6 +283,313 @@ describe("table view", () => {
     expect(records.filter((r) => r.type === "characterData").map((r) => r.target.textContent)).toEqual(["3"]);
     expect(records.filter((r) => r.type === "childList")).toEqual([]);
     expect(records.filter((r) => r.type === "attributes").map((r) => (r.target as Element).textContent)).toEqual(["3"]);
+    cleanup();
+  });
+});
+
+// ---- exploring: column chooser, row detail, group by ----
+
+const headers = (el: HTMLElement) => Array.from(el.querySelectorAll<HTMLElement>("th .rtw-th-label")).map((s) => s.textContent);
+const columnBoxes = (el: HTMLElement) => Array.from(el.querySelectorAll<HTMLInputElement>(".rtw-table-columns input"));
+const toggleColumn = (el: HTMLElement, name: string) => {
+  const item = Array.from(el.querySelectorAll(".rtw-table-columns-item")).find((i) => i.textContent === name)!;
+  const box = item.querySelector("input")!;
+  box.checked = !box.checked;
+  box.dispatchEvent(new Event("change", { bubbles: true }));
+};
+const groupBySelect = (el: HTMLElement, name: string | null) => {
+  const select = el.querySelector<HTMLSelectElement>(".rtw-table-group")!;
+  const option = Array.from(select.options).find((o) => (name === null ? o.value === "none" : o.textContent === name))!;
+  select.value = option.value;
+  select.dispatchEvent(new Event("change"));
+};
+/** The grouped table as {group label: {header: cell text}}. */
+const groupedCells = (el: HTMLElement): Record<string, Record<string, string>> => {
+  const names = headers(el);
+  const out: Record<string, Record<string, string>> = {};
+  for (const tr of Array.from(el.querySelectorAll<HTMLElement>("tr.rtw-row"))) {
+    const cellsByName: Record<string, string> = {};
+    Array.from(tr.children).forEach((td, i) => (cellsByName[names[i]!] = td.textContent ?? ""));
+    out[tr.dataset.key!] = cellsByName;
+  }
+  return out;
+};
+const evil = "<img src=x onerror=alert(1)>";
+
+describe("column chooser", () => {
+  it("hides and shows columns (the key too); hidden ones stay hidden as rows update, new ones show", () => {
+    const model = new FakeModel({ _view: "table", _snapshot: { seq: 0, key: "id", rows: [{ id: "a", name: "alpha", [evil]: 1, __proto__x: 2 }] } });
+    const { el, cleanup } = mount(model);
+    nextFrame();
+    const button = el.querySelector<HTMLButtonElement>(".rtw-table-columns-button")!;
+    const panel = el.querySelector<HTMLElement>(".rtw-table-columns")!;
+    expect(panel.hidden).toBe(true);
+    button.click();
+    expect(panel.hidden).toBe(false);
+    expect(button.getAttribute("aria-expanded")).toBe("true");
+    expect(Array.from(el.querySelectorAll(".rtw-table-columns-item")).map((i) => i.textContent)).toEqual(["id", "name", evil, "__proto__x"]);
+    expect(el.querySelector("img")).toBeNull();
+    expect(columnBoxes(el).every((b) => b.checked)).toBe(true);
+
+    toggleColumn(el, evil);
+    toggleColumn(el, "id");
+    nextFrame();
+    expect(headers(el)).toEqual(["name", "__proto__x"]);
+    expect(cells(el, "a")).toEqual(["alpha", "2"]);
+    model.receive({ kind: "delta", seq: 1, upsert: [{ id: "b", name: "beta", [evil]: 3, __proto__x: 4, fresh: "new" }] });
+    nextFrame();
+    expect(headers(el)).toEqual(["name", "__proto__x", "fresh"]);
+    expect(cells(el, "b")).toEqual(["beta", "4", "new"]);
+    expect(columnBoxes(el).map((b) => b.checked)).toEqual([false, true, false, true, true]);
+
+    // Escape closes the list; Show all brings every column back.
+    el.querySelector(".rtw-table")!.dispatchEvent(new KeyboardEvent("keydown", { key: "Escape", bubbles: true }));
+    expect(panel.hidden).toBe(true);
+    button.click();
+    el.querySelector<HTMLButtonElement>(".rtw-table-columns-all")!.click();
+    nextFrame();
+    expect(headers(el)).toEqual(["id", "name", evil, "__proto__x", "fresh"]);
+    // A click outside closes it.
+    document.body.dispatchEvent(new Event("pointerdown", { bubbles: true }));
+    expect(panel.hidden).toBe(true);
+    cleanup();
+  });
+});
+
+describe("row detail", () => {
+  const detail = (el: HTMLElement) => el.querySelector<HTMLElement>(".rtw-table-detail")!;
+  const field = (el: HTMLElement, name: string) =>
+    Array.from(detail(el).querySelectorAll(".rtw-json-entry"))
+      .find((e) => e.firstElementChild!.textContent === name)
+      ?.lastElementChild?.textContent;
+
+  it("shows the clicked row's fields as a tree, follows its updates, says when it is deleted, closes", () => {
+    const model = tableModel([
+      { id: "a", name: "alpha", value: 1 },
+      { id: "b", name: evil, value: 2 },
+    ]);
+    const { el, cleanup } = mount(model);
+    nextFrame();
+    expect(detail(el).hidden).toBe(true);
+    el.querySelector<HTMLElement>('tr.rtw-row[data-key="b"] td')!.click();
+    nextFrame();
+    expect(detail(el).hidden).toBe(false);
+    expect(el.querySelector('tr.rtw-row[data-key="b"]')!.classList.contains("rtw-selected")).toBe(true);
+    expect(field(el, "name")).toBe(JSON.stringify(evil));
+    expect(field(el, "value")).toBe("2");
+    expect(el.querySelector("img")).toBeNull();
+
+    model.receive({ kind: "delta", seq: 1, upsert: [{ id: "b", value: 5, extra: { deep: [1, 2] } }] });
+    nextFrame();
+    expect(field(el, "value")).toBe("5");
+    expect(field(el, "extra")).toContain("{1 key}");
+    // An update of another row leaves the tree as it is.
+    const tree = detail(el).querySelector(".rtw-json");
+    model.receive({ kind: "delta", seq: 2, upsert: [{ id: "a", value: 9 }] });
+    nextFrame();
+    expect(detail(el).querySelector(".rtw-json")).toBe(tree);
+
+    model.receive({ kind: "delta", seq: 3, delete: ["b"] });
+    nextFrame();
+    const state = detail(el).querySelector<HTMLElement>(".rtw-table-detail-state")!;
+    expect(state.hidden).toBe(false);
+    expect(state.textContent).toBe("deleted");
+    expect(field(el, "value")).toBe("5");
+    // Back again: no longer deleted.
+    model.receive({ kind: "delta", seq: 4, upsert: [{ id: "b", name: "again", value: 6 }] });
+    nextFrame();
+    expect(state.hidden).toBe(true);
+    expect(field(el, "value")).toBe("6");
+
+    el.querySelector(".rtw-table-scroll")!.dispatchEvent(new KeyboardEvent("keydown", { key: "Escape", bubbles: true }));
+    expect(detail(el).hidden).toBe(true);
+    el.querySelector<HTMLElement>('tr.rtw-row[data-key="a"] td')!.click();
+    expect(field(el, "value")).toBe("9");
+    detail(el).querySelector<HTMLButtonElement>(".rtw-table-detail-close")!.click();
+    expect(detail(el).hidden).toBe(true);
+    nextFrame();
+    expect(el.querySelector(".rtw-selected")).toBeNull();
+    cleanup();
+  });
+
+  it("keeps the nodes the user opened as the row updates", () => {
+    const model = tableModel([{ id: "a", name: { first: "x" }, value: 1 }]);
+    const { el, cleanup } = mount(model);
+    nextFrame();
+    el.querySelector<HTMLElement>('tr.rtw-row[data-key="a"] td')!.click();
+    const toggle = () => detail(el).querySelector<HTMLButtonElement>(".rtw-json-children .rtw-json-toggle")!;
+    // Two levels open at first; close the row's `name`.
+    expect(toggle().getAttribute("aria-expanded")).toBe("true");
+    toggle().click();
+    model.receive({ kind: "delta", seq: 1, upsert: [{ id: "a", value: 2 }] });
+    nextFrame();
+    expect(field(el, "value")).toBe("2");
+    expect(toggle().getAttribute("aria-expanded")).toBe("false");
+    cleanup();
+  });
+});
+
+describe("group by", () => {
+  it("aggregates per canonical value (1, \"1\" and true apart), with hostile names as plain text", () => {
+    const rows = [
+      { id: 1, g: 1, price: 10, qty: "2", note: "x" },
+      { id: 2, g: "1", price: 20, qty: "3", note: "y" },
+      { id: 3, g: true, price: 30, qty: "4", note: "z" },
+      { id: 4, g: 1, price: 40, qty: "5", note: "w" },
+      { id: 5, g: evil, price: 1.5, qty: null, note: "v" },
+      { id: 6, g: "__proto__", price: -2, qty: "1", note: "u" },
+    ];
+    const data = new TableData();
+    data.reset({ key: "id", rows });
+    const entries = Array.from(data.rows, ([k, r]) => [r, data.touched.get(k)!] as [Record<string, unknown>, number]);
+    const grouped = groupBy(entries, "g", data.columns);
+    expect(grouped.columns.map((c) => c.label)).toEqual([
+      "g",
+      "count",
+      ...["sum", "mean", "min", "max", "last"].map((a) => `${a}(id)`),
+      ...["sum", "mean", "min", "max", "last"].map((a) => `${a}(price)`),
+      ...["sum", "mean", "min", "max", "last"].map((a) => `${a}(qty)`),
+    ]);
+    expect(Array.from(grouped.rows.keys())).toEqual(["1", '"1"', "true", JSON.stringify(evil), '"__proto__"']);
+    const one = grouped.rows.get("1")!;
+    const ids = Object.fromEntries(grouped.columns.map((c) => [c.label, c.id]));
+    expect(one[ids["count"]!]).toBe(2);
+    expect(one[ids["sum(price)"]!]).toBe(50);
+    expect(one[ids["mean(price)"]!]).toBe(25);
+    expect(one[ids["min(price)"]!]).toBe(10);
+    expect(one[ids["max(price)"]!]).toBe(40);
+    expect(one[ids["last(price)"]!]).toBe(40);
+    expect(one[ids["sum(qty)"]!]).toBe(7);
+    expect(grouped.rows.get('"1"')![ids["sum(price)"]!]).toBe(20);
+    // The group with only a null qty has no figures for it.
+    expect(grouped.rows.get(JSON.stringify(evil))![ids["sum(qty)"]!]).toBeNull();
+    expect(Object.getPrototypeOf(grouped.rows.get('"__proto__"'))).toBeNull();
+  });
+
+  it("groups the view by a column live, with the filter applied, and none returns to rows", () => {
+    const model = new FakeModel({
+      _view: "table",
+      _snapshot: {
+        seq: 0,
+        key: "id",
+        columns: ["id", evil, "constructor", "count"],
+        rows: [
+          { id: "a", [evil]: 1, constructor: 10, count: "n" },
+          { id: "b", [evil]: "1", constructor: 20, count: "n" },
+          { id: "c", [evil]: 1, constructor: 30, count: "m" },
+          { id: "d", [evil]: true, constructor: 5, count: "m" },
+        ],
+      },
+    });
+    const { el, cleanup } = mount(model);
+    nextFrame();
+    const options = Array.from(el.querySelectorAll<HTMLOptionElement>(".rtw-table-group option")).map((o) => o.textContent);
+    expect(options).toEqual(["Group by: none", "id", evil, "constructor", "count"]);
+    groupBySelect(el, evil);
+    nextFrame();
+    expect(el.querySelector("img")).toBeNull();
+    expect(headers(el)).toEqual([
+      evil,
+      "count",
+      "sum(constructor)",
+      "mean(constructor)",
+      "min(constructor)",
+      "max(constructor)",
+      "last(constructor)",
+    ]);
+    const groupIds = () => Array.from(el.querySelectorAll<HTMLElement>("tr.rtw-row")).map((tr) => tr.dataset.group);
+    expect(groupIds()).toEqual(["1", '"1"', "true"]);
+    expect(rowKeys(el)).toEqual(["1", "1", "true"]);
+    expect(Array.from(el.querySelectorAll("tr.rtw-row")).map((tr) => tr.children[1]!.textContent)).toEqual(["2", "1", "1"]);
+    expect(el.querySelector(".rtw-table-count")!.textContent).toBe("3 groups · 4 rows");
+    const first = el.querySelectorAll("tr.rtw-row")[0]!;
+    expect(Array.from(first.children).map((td) => td.textContent)).toEqual(["1", "2", "40", "20", "10", "30", "30"]);
+
+    // Live: an upsert moves a row between groups and becomes the group's last; a delete shrinks one.
+    model.receive({ kind: "delta", seq: 1, upsert: [{ id: "b", [evil]: 1, constructor: 7 }] });
+    model.receive({ kind: "delta", seq: 2, delete: ["d"] });
+    nextFrame();
+    expect(el.querySelectorAll("tr.rtw-row")).toHaveLength(1);
+    expect(Array.from(el.querySelectorAll("tr.rtw-row")[0]!.children).map((td) => td.textContent)).toEqual([
+      "1",
+      "3",
+      "47",
+      "15.667",
+      "7",
+      "30",
+      "7",
+    ]);
+    expect(groupIds()).toEqual(["1"]);
+
+    // The filter picks the rows that are grouped.
+    const filter = el.querySelector<HTMLInputElement>(".rtw-table-filter")!;
+    filter.value = "m";
+    filter.dispatchEvent(new Event("input"));
+    nextFrame();
+    expect(Array.from(el.querySelectorAll("tr.rtw-row")[0]!.children).map((td) => td.textContent)).toEqual([
+      "1",
+      "1",
+      "30",
+      "30",
+      "30",
+      "30",
+      "30",
+    ]);
+    expect(el.querySelector(".rtw-table-count")!.textContent).toBe("1 group · 1 of 3 rows");
+    filter.value = "";
+    filter.dispatchEvent(new Event("input"));
+
+    // Hiding a column drops its figures; clicking a group shows them in the detail.
+    el.querySelector<HTMLButtonElement>(".rtw-table-columns-button")!.click();
+    toggleColumn(el, "constructor");
+    nextFrame();
+    expect(headers(el)).toEqual([evil, "count"]);
+    toggleColumn(el, "constructor");
+    nextFrame();
+    el.querySelector<HTMLElement>("tr.rtw-row td")!.click();
+    const entries = Array.from(el.querySelectorAll(".rtw-table-detail .rtw-json-entry")).map((e) => e.textContent);
+    expect(entries.slice(0, 3)).toEqual([`${evil}: 1`, "count: 3", "sum(constructor): 47"]);
+
+    groupBySelect(el, null);
+    nextFrame();
+    expect(el.querySelector<HTMLElement>(".rtw-table-detail")!.hidden).toBe(true);
+    expect(headers(el)).toEqual(["id", evil, "constructor", "count"]);
+    expect(rowKeys(el)).toEqual(["a", "b", "c"]);
+    cleanup();
+  });
+
+  it("recomputes at most once a frame and only when rows changed; pause holds it still", () => {
+    const model = new FakeModel({
+      _view: "table",
+      paused: false,
+      _snapshot: { seq: 0, key: "id", columns: ["id", "g", "v"], rows: [{ id: 1, g: "x", v: 1 }] },
+    });
+    const { el, cleanup } = mount(model);
+    nextFrame();
+    groupBySelect(el, "g");
+    nextFrame();
+    const view = vi.spyOn(TableData.prototype, "view");
+    for (let seq = 1; seq <= 5; seq++) model.receive({ kind: "delta", seq, upsert: [{ id: seq + 1, g: "x", v: seq }] });
+    nextFrame();
+    // Once for the rows the filter keeps, once for the groups' order.
+    expect(view).toHaveBeenCalledTimes(2);
+    expect(groupedCells(el)["x"]!["count"]).toBe("6");
+    view.mockClear();
+    const scroller = el.querySelector<HTMLElement>(".rtw-table-scroll")!;
+    scroller.dispatchEvent(new Event("scroll"));
+    nextFrame();
+    expect(view).not.toHaveBeenCalled();
+
+    el.querySelector<HTMLButtonElement>(".rtw-pause-button")!.click();
+    const before = el.querySelector("tbody")!.innerHTML;
+    model.receive({ kind: "delta", seq: 6, upsert: [{ id: 99, g: "y", v: 1 }] });
+    nextFrame();
+    expect(el.querySelector("tbody")!.innerHTML).toBe(before);
+    el.querySelector<HTMLButtonElement>(".rtw-pause-button")!.click();
+    model.receive({ kind: "snapshot", seq: 7, key: "id", columns: ["id", "g", "v"], rows: [{ id: 1, g: "x", v: 1 }, { id: 99, g: "y", v: 4 }] });
+    nextFrame();
+    expect(Object.keys(groupedCells(el))).toEqual(["x", "y"]);
+    expect(groupedCells(el)["y"]!["sum(v)"]).toBe("4");
     cleanup();
   });
 });

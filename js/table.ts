@@ -18,6 +18,7 @@ import {
   setHidden,
   setText,
 } from "./dom";
+import { type JsonTreeState, jsonTree } from "./jsontree";
 import { pauseControl } from "./pause";
 import { SeqSync } from "./sync";
 
@@ -124,6 +125,10 @@ export class TableData {
   /** Bumped on every change of the set of keys or their order; values-only updates leave it alone. */
   structureVersion = 0;
   valueVersion = 0;
+  /** Row id → when it was last upserted (a counter): which row of a group is its `last`. A row
+   * from a snapshot counts as upserted in the snapshot's order. */
+  touched = new Map<string, number>();
+  private tick = 0;
 
   get columns(): string[] {
     if (this.declaredColumns && this.declaredColumns.length > 0) return this.declaredColumns;
@@ -184,11 +189,14 @@ export class TableData {
     this.inferredSet = new Set();
     this.inferPending = false;
     this.flashes.clear();
+    this.touched.clear();
     const rows: unknown[] = Array.isArray(state.rows) ? state.rows : [];
     for (let i = 0; i < rows.length; i++) {
       const row = rows[i];
       if (!isRecord(row)) continue;
-      this.rows.set(this.keyOf(row, i), row);
+      const k = this.keyOf(row, i);
+      this.rows.set(k, row);
+      this.touched.set(k, ++this.tick);
       this.infer(row);
     }
     // Putting the key columns first when inferring reads better than object key order.
@@ -204,6 +212,7 @@ export class TableData {
     if (delta.clear === true) {
       this.rows.clear();
       this.flashes.clear();
+      this.touched.clear();
       this.structureVersion++;
     }
     if (Array.isArray(delta.columns)) this.declaredColumns = delta.columns.map(String);
@@ -227,7 +236,11 @@ export class TableData {
     if (Array.isArray(delta.delete)) {
       // Each is a key as JSON: a value, or the array of the key fields' values.
       for (const k of delta.delete) {
-        if (this.rows.delete(canonicalJson(k))) this.structureVersion++;
+        const id = canonicalJson(k);
+        if (this.rows.delete(id)) {
+          this.touched.delete(id);
+          this.structureVersion++;
+        }
       }
     }
     if (Array.isArray(delta.upsert)) {
@@ -250,6 +263,7 @@ export class TableData {
         // that brings every field replaces the old one, which costs less than copying fields).
         if (old === undefined || hasEveryField(row, old)) this.rows.set(k, row);
         else mergeRow(old, row);
+        this.touched.set(k, ++this.tick);
         // Walking every key of every upserted row is a large part of a big delta; with declared
         // columns it is only needed if they are later cleared.
         if (this.declaredColumns && this.declaredColumns.length > 0) this.inferPending = true;
@@ -296,10 +310,136 @@ export class TableData {
   }
 }
 
+/** The figures of a grouped table, for each numeric column, in this order. */
+export const AGGREGATES = ["sum", "mean", "min", "max", "last"] as const;
+export type Aggregate = (typeof AGGREGATES)[number];
+
+/** A column of the grouped table: its id in the group rows (made here, never a server name), what
+ * its header says, and which source column and figure it shows. */
+export interface GroupColumn {
+  id: string;
+  label: string;
+  source: string | null;
+  agg: Aggregate | "count" | null;
+}
+
+export interface Grouped {
+  columns: GroupColumn[];
+  /** Group id (the canonical JSON of the group value) → its row, keyed by the columns' ids. */
+  rows: Map<string, Row>;
+}
+
+/** The id of the group column in group rows. */
+export const GROUP_ID = "group";
+
+interface Acc {
+  value: unknown;
+  count: number;
+  /** Per aggregated column: how many numeric values, their sum, min, max, and the value of the
+   * most recently upserted row that has one (and when that row was). */
+  n: number[];
+  sum: number[];
+  min: number[];
+  max: number[];
+  last: unknown[];
+  lastAt: number[];
+}
+
+/**
+ * One row per distinct value of `by` (by canonical JSON, so `1`, `"1"` and `true` are three groups;
+ * a missing value groups with null), with its `count` and, for each of `columns` whose every value is
+ * a number or a numeric string, the sum, mean, min, max and last (the value of the row upserted
+ * most recently, `stamp`). Groups come in order of first appearance.
+ */
+export function groupBy(
+  rows: Iterable<[Row, number]>,
+  by: string,
+  columns: string[],
+): Grouped {
+  const cols = columns.filter((c) => c !== by);
+  const width = cols.length;
+  /** Per column: still numeric (every value seen is), and whether any value was seen. */
+  const numericCol = new Array<boolean>(width).fill(true);
+  const seen = new Array<boolean>(width).fill(false);
+  const groups = new Map<string, Acc>();
+  for (const [row, stamp] of rows) {
+    const value = own(row, by);
+    const id = canonicalJson(value === undefined ? null : value);
+    let acc = groups.get(id);
+    if (acc === undefined) {
+      acc = {
+        value: value === undefined ? null : value,
+        count: 0,
+        n: new Array<number>(width).fill(0),
+        sum: new Array<number>(width).fill(0),
+        min: new Array<number>(width).fill(Infinity),
+        max: new Array<number>(width).fill(-Infinity),
+        last: new Array<unknown>(width).fill(null),
+        lastAt: new Array<number>(width).fill(-Infinity),
+      };
+      groups.set(id, acc);
+    }
+    acc.count++;
+    for (let c = 0; c < width; c++) {
+      if (!numericCol[c]) continue;
+      const v = own(row, cols[c]!);
+      if (v === null || v === undefined) continue;
+      const x = numeric(v);
+      if (x === null) {
+        numericCol[c] = false;
+        continue;
+      }
+      seen[c] = true;
+      acc.n[c]!++;
+      acc.sum[c]! += x;
+      if (x < acc.min[c]!) acc.min[c] = x;
+      if (x > acc.max[c]!) acc.max[c] = x;
+      if (stamp > acc.lastAt[c]!) {
+        acc.lastAt[c] = stamp;
+        acc.last[c] = x;
+      }
+    }
+  }
+  const aggregated: number[] = [];
+  for (let c = 0; c < width; c++) if (numericCol[c] && seen[c]) aggregated.push(c);
+  const out: GroupColumn[] = [
+    { id: GROUP_ID, label: by, source: by, agg: null },
+    { id: "count", label: "count", source: null, agg: "count" },
+  ];
+  for (const c of aggregated) {
+    for (const agg of AGGREGATES) out.push({ id: `${agg}.${c}`, label: `${agg}(${cols[c]})`, source: cols[c]!, agg });
+  }
+  const result = new Map<string, Row>();
+  for (const [id, acc] of groups) {
+    const row: Row = Object.create(null) as Row;
+    row[GROUP_ID] = acc.value;
+    row.count = acc.count;
+    for (const c of aggregated) {
+      const n = acc.n[c]!;
+      row[`sum.${c}`] = n > 0 ? acc.sum[c] : null;
+      row[`mean.${c}`] = n > 0 ? acc.sum[c]! / n : null;
+      row[`min.${c}`] = n > 0 ? acc.min[c] : null;
+      row[`max.${c}`] = n > 0 ? acc.max[c] : null;
+      row[`last.${c}`] = n > 0 ? acc.last[c] : null;
+    }
+    result.set(id, row);
+  }
+  return { columns: out, rows: result };
+}
+
 export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () => void {
   const scope = new Scope();
   scope.bindSignal(signal);
   const data = new TableData();
+  // The grouped table: rows made by groupBy, shown through the same grid, sort and virtual rows.
+  const groupData = new TableData();
+  groupData.key = GROUP_ID;
+  groupData.keyFields = [GROUP_ID];
+  let groupLabels = new Map<string, string>();
+  let groupCol: string | null = null;
+  let groupedRows = 0;
+  /** Columns the user hid (by name); a column not in here, new ones included, shows. */
+  const hidden = new Set<string>();
 
   const filterBox = h("input", {
     class: "rtw-input rtw-table-filter",
@@ -307,6 +447,20 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
     placeholder: "Filter…",
     "aria-label": "Filter rows",
   });
+  const groupSelect = h("select", { class: "rtw-input rtw-table-group", "aria-label": "Group by", title: "Group by a column" });
+  const columnsButton = h("button", {
+    class: "rtw-btn rtw-table-columns-button",
+    type: "button",
+    "aria-haspopup": "true",
+    "aria-expanded": "false",
+    text: "Columns",
+  });
+  const columnsList = h("div", { class: "rtw-table-columns-list" });
+  const showAll = h("button", { class: "rtw-btn rtw-table-columns-all", type: "button", text: "Show all" });
+  const columnsPanel = h("div", { class: "rtw-table-columns", role: "dialog", "aria-label": "Columns", hidden: true }, [
+    showAll,
+    columnsList,
+  ]);
   const count = h("span", { class: "rtw-table-count" });
   const ignored = h("span", { class: "rtw-table-errors", role: "status", hidden: true });
   const truncated = h("span", {
@@ -323,10 +477,24 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
   const tbody = h("tbody");
   const table = h("table", { class: "rtw-grid" }, [colgroup, thead, tbody]);
   const scroller = h("div", { class: "rtw-table-scroll", tabindex: "0" }, [table]);
-  const root = h("div", { class: "rtw-root rtw-table" }, [
-    h("div", { class: "rtw-toolbar" }, [filterBox, h("span", { class: "rtw-spacer" }), truncated, ignored, count]),
-    scroller,
+  const detailTitle = h("span", { class: "rtw-table-detail-title" });
+  const detailState = h("span", { class: "rtw-table-detail-state", role: "status", hidden: true, text: "deleted" });
+  const detailClose = h("button", { class: "rtw-btn rtw-table-detail-close", type: "button", "aria-label": "Close", text: "Close" });
+  const detailBody = h("div", { class: "rtw-table-detail-body" });
+  const detail = h("div", { class: "rtw-table-detail", role: "region", "aria-label": "Row detail", hidden: true }, [
+    h("div", { class: "rtw-table-detail-head" }, [detailTitle, detailState, h("span", { class: "rtw-spacer" }), detailClose]),
+    detailBody,
   ]);
+  const toolbar = h("div", { class: "rtw-toolbar" }, [
+    filterBox,
+    groupSelect,
+    h("span", { class: "rtw-table-columns-anchor" }, [columnsButton, columnsPanel]),
+    h("span", { class: "rtw-spacer" }),
+    truncated,
+    ignored,
+    count,
+  ]);
+  const root = h("div", { class: "rtw-root rtw-table" }, [toolbar, h("div", { class: "rtw-table-body" }, [scroller, detail])]);
   el.append(root);
   scope.add(() => root.remove());
 
@@ -340,15 +508,27 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
   let shownColumns = "";
   const pool: PoolRow[] = [];
   let flashTimer: (() => void) | null = null;
-  let countShown: [number, number] = [-1, -1];
+  let countShown = "";
   let padShown: [number, number] = [-1, -1];
+
+  /** What the grid shows: the rows, or the groups. */
+  const source = (): TableData => (groupCol === null ? data : groupData);
+  /** The source columns shown (the ones not hidden). */
+  const visibleColumns = (): string[] => {
+    const cols = data.columns;
+    return hidden.size === 0 ? cols : cols.filter((c) => !hidden.has(c));
+  };
+  /** The grid's column ids: column names, or the grouped table's own ids. */
+  const gridColumns = (): string[] => (groupCol === null ? visibleColumns() : (groupData.declaredColumns ?? []));
+  const labelOf = (id: string): string => (groupCol === null ? id : (groupLabels.get(id) ?? id));
 
   let sizedWithRows = false;
   /** Column widths from the header and a sample of rows, in `ch`: narrow ids, wide text. */
   const sizeColumns = (cols: string[]): void => {
-    const widths = cols.map((c) => c.length + 2);
+    const src = source();
+    const widths = cols.map((c) => labelOf(c).length + 2);
     let n = 0;
-    for (const row of data.rows.values()) {
+    for (const row of src.rows.values()) {
       for (let c = 0; c < cols.length; c++) widths[c] = Math.max(widths[c]!, cellText(own(row, cols[c]!)).length);
       if (++n >= 50) break;
     }
@@ -360,10 +540,10 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
   };
 
   const buildHeader = (): void => {
-    const cols = data.columns;
-    const sig = cols.join("\0");
+    const cols = gridColumns();
+    const sig = `${groupCol === null ? "r" : "g"}\0${cols.map(labelOf).join("\0")}`;
     if (sig === shownColumns) {
-      if (!sizedWithRows && data.rows.size > 0) sizeColumns(cols);
+      if (!sizedWithRows && source().rows.size > 0) sizeColumns(cols);
       return;
     }
     shownColumns = sig;
@@ -371,10 +551,11 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
     sizeColumns(cols);
     headRow.replaceChildren(
       ...cols.map((c) => {
-        const label = h("span", { class: "rtw-th-label", text: clip(c) });
+        const name = labelOf(c);
+        const label = h("span", { class: "rtw-th-label", text: clip(name) });
         // A long name shows cut; the whole of it is on hover.
-        if (c.length > MAX_SHOWN_CHARS) label.title = c;
-        const th = h("th", { scope: "col", "data-column": c, title: `Sort by ${clip(c)}`, tabindex: "0" }, [
+        if (name.length > MAX_SHOWN_CHARS) label.title = name;
+        const th = h("th", { scope: "col", "data-column": c, title: `Sort by ${clip(name)}`, tabindex: "0" }, [
           label,
           h("span", { class: "rtw-sort-mark", "aria-hidden": "true" }),
         ]);
@@ -402,12 +583,34 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
     }
   };
 
+  /** Groups the rows the filter keeps; runs only when the order is refreshed (rows changed, or the
+   * grouping, filter or columns did), so at most once per frame. */
+  const regroup = (by: string): void => {
+    const keys = data.view(filter, null, "asc");
+    groupedRows = keys.length;
+    const rows = data.rows;
+    const touched = data.touched;
+    function* entries(): Generator<[Row, number]> {
+      for (const k of keys) yield [rows.get(k)!, touched.get(k) ?? 0];
+    }
+    const grouped = groupBy(entries(), by, visibleColumns());
+    groupData.rows = grouped.rows;
+    groupData.declaredColumns = grouped.columns.map((c) => c.id);
+    groupLabels = new Map(grouped.columns.map((c) => [c.id, c.label]));
+    groupData.structureVersion++;
+    groupData.valueVersion++;
+  };
+
   let lastViewAt = -Infinity;
   let lastViewCost = 0;
   let orderTimer: (() => void) | null = null;
   const refreshOrder = (): void => {
     const start = performance.now();
-    order = data.view(filter, sortCol, sortDir);
+    if (groupCol === null) order = data.view(filter, sortCol, sortDir);
+    else {
+      regroup(groupCol);
+      order = groupData.view("", sortCol, sortDir);
+    }
     lastViewAt = performance.now();
     lastViewCost = lastViewAt - start;
     orderStructure = data.structureVersion;
@@ -415,13 +618,18 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
     orderDirty = false;
   };
 
-  const fillRow = (pr: PoolRow, key: string, cols: string[], now: number): void => {
+  const fillRow = (src: TableData, pr: PoolRow, key: string, cols: string[], now: number): void => {
     // A key deleted since the order was last computed shows as an empty row until the next refresh.
-    const row = data.rows.get(key) ?? NO_ROW;
+    const row = src.rows.get(key) ?? NO_ROW;
     if (pr.key !== key) {
       pr.key = key;
-      pr.tr.dataset.key = data.label(row, key);
+      pr.tr.dataset.key = src.label(row, key);
+      // A group's canonical JSON tells 1 from "1", which show alike.
+      if (src === groupData) pr.tr.dataset.group = key;
+      else delete pr.tr.dataset.group;
     }
+    const selected = key === detailKey && detailGrouped === (groupCol !== null);
+    if (selected !== pr.tr.classList.contains("rtw-selected")) pr.tr.classList.toggle("rtw-selected", selected);
     const cells = pr.cells;
     while (cells.length < cols.length) {
       const text = document.createTextNode("");
@@ -430,7 +638,7 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
       cells.push({ td, text, raw: undefined, shown: "", long: false, num: false, flash: false });
     }
     while (cells.length > cols.length) cells.pop()!.td.remove();
-    const flashes = data.flashes.size > 0 ? data.flashes : null;
+    const flashes = src.flashes.size > 0 ? src.flashes : null;
     for (let c = 0; c < cols.length; c++) {
       const cell = cells[c]!;
       const value = own(row, cols[c]!);
@@ -465,10 +673,146 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
     }
   };
 
+  // ---- row detail ----
+  let detailKey: string | null = null;
+  /** Whether the detail shows a group (opened in the grouped table) or a row. */
+  let detailGrouped = false;
+  let detailShown: string | null = null;
+  let detailVersion: [number, number] = [-1, -1];
+  let detailTree: JsonTreeState = new Map();
+
+  /** A group row as its header labels say (a label met twice, say a column named "count", gets a
+   * suffix so no figure hides another). */
+  const groupRecord = (row: Row): Row => {
+    const out: Row = Object.create(null) as Row;
+    for (const id of groupData.declaredColumns ?? []) {
+      let name = labelOf(id);
+      for (let n = 2; hasField(out, name); n++) name = `${labelOf(id)} (${n})`;
+      setField(out, name, own(row, id));
+    }
+    return out;
+  };
+
+  const renderDetail = (): void => {
+    if (detailKey === null) return;
+    const src = detailGrouped ? groupData : data;
+    if (detailVersion[0] === src.structureVersion && detailVersion[1] === src.valueVersion) return;
+    detailVersion = [src.structureVersion, src.valueVersion];
+    const row = src.rows.get(detailKey);
+    setHidden(detailState, row !== undefined);
+    detail.classList.toggle("rtw-deleted", row === undefined);
+    // A deleted row keeps showing its last fields, marked deleted.
+    if (row === undefined) return;
+    const value = detailGrouped ? groupRecord(row) : row;
+    const text = canonicalJson(value);
+    if (text === detailShown) return;
+    detailShown = text;
+    detailBody.replaceChildren(jsonTree(value, { expandDepth: 2, state: detailTree }));
+  };
+
+  const openDetail = (key: string): void => {
+    const grouped = groupCol !== null;
+    const src = grouped ? groupData : data;
+    const row = src.rows.get(key);
+    if (row === undefined) return;
+    if (key !== detailKey || grouped !== detailGrouped) detailTree = new Map();
+    detailKey = key;
+    detailGrouped = grouped;
+    detailShown = null;
+    detailVersion = [-1, -1];
+    const label = src.label(row, key);
+    setText(detailTitle, clip(grouped ? `${groupCol ?? ""} = ${label}` : `${data.keyFields.join(", ")} = ${label}`));
+    setHidden(detail, false);
+    renderDetail();
+    frame.schedule();
+  };
+
+  const closeDetail = (): void => {
+    if (detailKey === null) return;
+    detailKey = null;
+    detailShown = null;
+    detailBody.replaceChildren();
+    setHidden(detail, true);
+    frame.schedule();
+  };
+
+  // ---- column chooser and group-by select ----
+  let chooserShown = "";
+  /** The columns the chooser lists, in the order of its checkboxes. */
+  let chooserColumns: string[] = [];
+  const buildChooser = (): void => {
+    const cols = data.columns;
+    const sig = cols.join("\0");
+    if (sig === chooserShown) {
+      const boxes = columnsList.querySelectorAll("input");
+      for (let i = 0; i < boxes.length; i++) boxes[i]!.checked = !hidden.has(chooserColumns[i]!);
+      return;
+    }
+    chooserShown = sig;
+    chooserColumns = cols.slice();
+    columnsList.replaceChildren(
+      ...cols.map((c) => {
+        const box = h("input", { type: "checkbox" });
+        box.checked = !hidden.has(c);
+        const name = h("span", { class: "rtw-table-columns-name", text: clip(c) });
+        if (c.length > MAX_SHOWN_CHARS) name.title = c;
+        return h("label", { class: "rtw-table-columns-item" }, [box, name]);
+      }),
+    );
+  };
+  scope.listen(columnsList, "change", (ev) => {
+    const box = ev.target as HTMLInputElement;
+    const i = Array.from(columnsList.querySelectorAll("input")).indexOf(box);
+    const c = chooserColumns[i];
+    if (c === undefined) return;
+    if (box.checked) hidden.delete(c);
+    else hidden.add(c);
+    // A hidden column no longer sorts the rows.
+    if (!box.checked && sortCol === c && groupCol === null) sortCol = null;
+    orderDirty = true;
+    frame.schedule();
+  });
+  /** Listens for clicks outside the open list (only while it is open). */
+  let chooserScope: Scope | null = null;
+  const setChooser = (open: boolean): void => {
+    if (open) buildChooser();
+    setHidden(columnsPanel, !open);
+    columnsButton.setAttribute("aria-expanded", String(open));
+    chooserScope?.dispose();
+    chooserScope = null;
+    if (!open) return;
+    chooserScope = scope.child();
+    chooserScope.listen(document, "pointerdown", (ev) => {
+      const target = ev.target as Node | null;
+      if (target && (columnsPanel.contains(target) || columnsButton.contains(target))) return;
+      setChooser(false);
+    });
+  };
+
+  let groupOptionsShown = "";
+  let groupOptions: string[] = [];
+  const buildGroupOptions = (): void => {
+    const cols = data.columns;
+    const names = groupCol !== null && !cols.includes(groupCol) ? [...cols, groupCol] : cols;
+    const sig = names.join("\0");
+    if (sig === groupOptionsShown) return;
+    groupOptionsShown = sig;
+    groupOptions = names.slice();
+    groupSelect.replaceChildren(
+      h("option", { value: "none", text: "Group by: none" }),
+      ...names.map((c, i) => h("option", { value: `c${i}`, text: clip(c) })),
+    );
+    groupSelect.value = groupCol === null ? "none" : `c${names.indexOf(groupCol)}`;
+  };
+
   const render = (): void => {
+    buildGroupOptions();
+    if (!columnsPanel.hidden) buildChooser();
     buildHeader();
+    const grouping = groupCol !== null;
     const stale =
-      orderStructure !== data.structureVersion || ((sortCol !== null || filter !== "") && orderValues !== data.valueVersion);
+      orderStructure !== data.structureVersion ||
+      ((sortCol !== null || filter !== "" || grouping) && orderValues !== data.valueVersion);
     if (orderDirty) refreshOrder();
     else if (stale) {
       // Data changes re-sort/re-filter on a budget: with 100k rows a sort costs tens of ms, so the order is
@@ -482,6 +826,9 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
         }, wait);
       }
     }
+    // Grouping changed the grid's columns.
+    if (grouping) buildHeader();
+    const src = source();
     const total = data.rows.size;
     if (data.errors > 0) {
       setText(ignored, `${formatNumber(data.errors)} ${data.errors === 1 ? "row" : "rows"} ignored`);
@@ -493,14 +840,15 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
       setText(truncated, `${formatNumber(data.truncated)} older ${data.truncated === 1 ? "row" : "rows"} not sent`);
     }
     setHidden(truncated, data.truncated === 0);
-    if (order.length !== countShown[0] || total !== countShown[1]) {
-      countShown = [order.length, total];
-      setText(
-        count,
-        order.length === total
+    const shown = grouping ? groupedRows : order.length;
+    const countKey = `${grouping ? order.length : -1}:${shown}:${total}`;
+    if (countKey !== countShown) {
+      countShown = countKey;
+      const rowsText =
+        shown === total
           ? `${formatNumber(total)} ${total === 1 ? "row" : "rows"}`
-          : `${formatNumber(order.length)} of ${formatNumber(total)} rows`,
-      );
+          : `${formatNumber(shown)} of ${formatNumber(total)} rows`;
+      setText(count, grouping ? `${formatNumber(order.length)} ${order.length === 1 ? "group" : "groups"} · ${rowsText}` : rowsText);
     }
 
     const viewport = scroller.clientHeight || FALLBACK_VIEWPORT;
@@ -508,18 +856,18 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
     const top = Math.min(scroller.scrollTop, maxTop);
     const first = Math.max(0, Math.floor(top / ROW_HEIGHT) - OVERSCAN);
     const last = Math.min(order.length, Math.ceil((top + viewport) / ROW_HEIGHT) + OVERSCAN);
-    const cols = data.columns;
+    const cols = gridColumns();
     const now = Date.now();
 
     while (pool.length < last - first) pool.push({ tr: h("tr", { class: "rtw-row" }), key: null, cells: [] });
     const rows: HTMLTableRowElement[] = [];
     for (let i = first; i < last; i++) {
       const pr = pool[i - first]!;
-      fillRow(pr, order[i]!, cols, now);
+      fillRow(src, pr, order[i]!, cols, now);
       rows.push(pr.tr);
     }
     // Headers of numeric columns align with their cells; the first row in view decides.
-    const sample = first < last ? data.rows.get(order[first]!) : undefined;
+    const sample = first < last ? src.rows.get(order[first]!) : undefined;
     if (sample) {
       const ths = headRow.children;
       for (let c = 0; c < ths.length && c < cols.length; c++) {
@@ -540,6 +888,8 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
     if (!same) tbody.replaceChildren(...wanted);
 
     root.classList.toggle("rtw-empty", order.length === 0);
+    root.classList.toggle("rtw-grouped", grouping);
+    renderDetail();
     scheduleUnflash(now);
   };
 
@@ -574,13 +924,48 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
       frame.schedule();
     },
   }, scope);
-  root.querySelector(".rtw-toolbar")?.append(pauseControl(model, sync, scope).el);
+  toolbar.append(pauseControl(model, sync, scope).el);
 
   scope.listen(filterBox, "input", () => {
     filter = filterBox.value;
     orderDirty = true;
     scroller.scrollTop = 0;
     frame.schedule();
+  });
+  scope.listen(groupSelect, "change", () => {
+    const v = groupSelect.value;
+    const i = v.startsWith("c") ? Number(v.slice(1)) : -1;
+    const next = i >= 0 && i < groupOptions.length ? groupOptions[i]! : null;
+    if (next === groupCol) return;
+    groupCol = next;
+    // Sort columns and the open detail belong to the table they were chosen in.
+    sortCol = null;
+    closeDetail();
+    orderDirty = true;
+    scroller.scrollTop = 0;
+    frame.schedule();
+  });
+  scope.listen(columnsButton, "click", () => setChooser(columnsPanel.hidden));
+  scope.listen(showAll, "click", () => {
+    hidden.clear();
+    buildChooser();
+    orderDirty = true;
+    frame.schedule();
+  });
+  scope.listen(root, "keydown", (ev) => {
+    if (ev.key !== "Escape") return;
+    if (!columnsPanel.hidden) {
+      setChooser(false);
+      columnsButton.focus();
+    } else if (detailKey !== null) closeDetail();
+    else return;
+    ev.stopPropagation();
+  });
+  scope.listen(detailClose, "click", closeDetail);
+  scope.listen(tbody, "click", (ev) => {
+    const tr = (ev.target as Element | null)?.closest("tr.rtw-row");
+    const pr = tr ? pool.find((p) => p.tr === tr) : undefined;
+    if (pr?.key != null) openDetail(pr.key);
   });
   const sortBy = (target: EventTarget | null): void => {
     const col = (target as Element | null)?.closest("th")?.getAttribute("data-column");
