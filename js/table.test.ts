@@ -593,3 +593,21 @@ describe("group by", () => {
     cleanup();
   });
 });
+
+describe("group last after a snapshot", () => {
+  it("a row a snapshot brings unchanged keeps its time; changed rows count as the newest", () => {
+    const data = new TableData();
+    data.reset({ key: "id", rows: [{ id: 1, g: "x", v: 1 }, { id: 2, g: "x", v: 2 }] });
+    data.apply({ kind: "delta", seq: 1, upsert: [{ id: 2, g: "x", v: 20 }, { id: 1, g: "x", v: 10 }] }, 0);
+    const last = () => {
+      const g = groupBy(Array.from(data.rows, ([k, r]) => [r, data.touched.get(k)!] as [Record<string, unknown>, number]), "g", ["v"]);
+      return g.rows.get('"x"')!["last.0"];
+    };
+    expect(last()).toBe(10);
+    // Row 2 changed since: it is the newest even though the snapshot lists it before row 1.
+    data.reset({ key: "id", rows: [{ id: 2, g: "x", v: 30 }, { id: 1, g: "x", v: 10 }] });
+    expect(last()).toBe(30);
+    data.reset({ key: "id", rows: [{ id: 2, g: "x", v: 30 }, { id: 1, g: "x", v: 10 }] });
+    expect(last()).toBe(30);
+  });
+});

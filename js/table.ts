@@ -99,6 +99,21 @@ function hasEveryField(row: Row, old: Row): boolean {
   return true;
 }
 
+/** Whether two rows hold the same fields with the same values (objects compared as JSON text). */
+function sameFields(a: Row, b: Row): boolean {
+  const names = Object.keys(b);
+  if (Object.keys(a).length !== names.length) return false;
+  for (const name of names) {
+    if (!hasField(a, name)) return false;
+    const x = a[name];
+    const y = b[name];
+    if (Object.is(x, y)) continue;
+    if (typeof x !== "object" || typeof y !== "object" || x === null || y === null) return false;
+    if (canonicalJson(x) !== canonicalJson(y)) return false;
+  }
+  return true;
+}
+
 /** Merges a partial row into the row the view holds, field by field as data (a `__proto__` field
  * stays a field: Object.assign would set the prototype). */
 function mergeRow(old: Row, row: Row): void {
@@ -184,19 +199,25 @@ export class TableData {
     this.lastError = typeof state.last_error === "string" ? state.last_error : null;
     this.truncated = typeof state.truncated === "number" && state.truncated > 0 ? state.truncated : 0;
     this.declaredColumns = Array.isArray(state.columns) ? state.columns.map(String) : null;
-    this.rows = new Map();
     this.inferred = [];
     this.inferredSet = new Set();
     this.inferPending = false;
     this.flashes.clear();
-    this.touched.clear();
+    // A snapshot does not say which rows changed last: a row it brings unchanged keeps its time,
+    // and the others count as the newest, in the snapshot's order.
+    const before = this.rows;
+    const touchedBefore = this.touched;
+    this.rows = new Map();
+    this.touched = new Map();
     const rows: unknown[] = Array.isArray(state.rows) ? state.rows : [];
     for (let i = 0; i < rows.length; i++) {
       const row = rows[i];
       if (!isRecord(row)) continue;
       const k = this.keyOf(row, i);
       this.rows.set(k, row);
-      this.touched.set(k, ++this.tick);
+      const old = before.get(k);
+      const at = old !== undefined && sameFields(old, row) ? touchedBefore.get(k) : undefined;
+      this.touched.set(k, at ?? ++this.tick);
       this.infer(row);
     }
     // Putting the key columns first when inferring reads better than object key order.
