@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 ALL = ("ingest", "fields_ingest", "stores", "batch", "comm_budget", "audience", "browser", "chart",
-       "adapters", "brokers", "soak")
+       "adapters", "brokers", "soak", "peers", "many")
 ROOT = Path(__file__).resolve().parents[1]
 
 

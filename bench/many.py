@@ -1,0 +1,383 @@
+"""Fifty views in one kernel: does the per-kernel comm budget keep every view live?
+
+One ``RealtimeWidget`` (one connection) and 50 views made from it (20 keyed tables ``w.table``, 15
+``w.metrics``, 15 ``w.chart``), each on its own message type, each type fed 1,000 msg/s (50,000 msg/s
+in all, in frames of up to 100 messages) by a paced feed in its own process (``python -m bench.many
+--serve``). The 50 views are displayed in one ``ipywidgets.GridBox`` (five columns: a dashboard)
+in one notebook cell in JupyterLab in Chromium.
+
+Measured over the steady window (``--warm`` s after every view showed data, to the feed's end):
+
+- comm messages per second, total (goal <= 100) and per view, counted at the kernel's
+  ``BaseComm.publish_msg`` by comm id (a reporter thread in the kernel writes the tallies, the
+  kernel's CPU time and the messages decoded to a file 4x a second);
+- updates per second of every view (goal >= 2 each), counted in the page: a MutationObserver on the
+  notebook counts the animation frames in which a view's DOM showed new data (a table cell's text,
+  a metric card's value, a chart's ``data-rows``/``data-start``, which it sets from each delta);
+- kernel CPU (% of one core) and messages decoded per second;
+- browser main-thread busy time per second (CDP ``Performance.getMetrics`` ``TaskDuration``).
+
+    .venv/bin/python -m bench.many [--quick] [--seconds 30] [--explore]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import orjson
+
+from bench._util import header, median, percentile, table
+from bench.browser import PANEL, LabServer, chromium
+from bench.peers import PRELUDE, write_notebook
+
+ROOT = Path(__file__).resolve().parents[1]
+TABLES, METRICS, CHARTS = 20, 15, 15
+RATE = 1_000  # per view (per message type)
+FRAME = 100  # messages per frame at most
+TABLE_KEYS = 100
+
+
+def view_types() -> list[str]:
+    return ([f"tab{i:02d}" for i in range(TABLES)] + [f"met{i:02d}" for i in range(METRICS)]
+            + [f"cht{i:02d}" for i in range(CHARTS)])
+
+
+def _payload(kind: str, n: int) -> dict[str, Any]:
+    if kind == "tab":
+        return {"id": f"k{n % TABLE_KEYS:03d}", "v": n, "x": (n * 37 % 1000) / 10,
+                "state": ("a", "b", "c")[n % 3]}
+    if kind == "met":
+        return {"a": (n * 37 % 1000) / 10, "b": n * 7 % 10000, "c": (n * 13 % 500) / 10}
+    return {"y": (n * 13 % 1000) / 10}
+
+
+# -- the feed process ------------------------------------------------------------------------
+
+
+async def _paced(ws: Any, rate: float, seconds: float) -> int:
+    from websockets.exceptions import ConnectionClosed
+
+    types = view_types()
+    total = int(rate * seconds)
+    sent = 0
+    t0 = time.monotonic()
+    while sent < total:
+        due = min(total, int((time.monotonic() - t0) * rate))
+        if due > sent:
+            ts = datetime.now(UTC).isoformat()
+            msgs = [{"type": t, "payload": _payload(t[:3], n), "timestamp": ts}
+                    for n in range(sent, due) for t in types]
+            try:
+                for i in range(0, len(msgs), FRAME):
+                    await ws.send(orjson.dumps(msgs[i:i + FRAME]).decode())
+            except ConnectionClosed:
+                return sent * len(types)
+            sent = due
+        await asyncio.sleep(0.005)
+    return sent * len(types)
+
+
+async def _handler(ws: Any) -> None:
+    url = urlsplit(ws.request.path)
+    q = {k: v[0] for k, v in parse_qs(url.query).items()}
+    t0 = time.perf_counter()
+    n = await _paced(ws, float(q.get("rate", RATE)), float(q.get("seconds", 10)))
+    print(f"DONE {n} {time.perf_counter() - t0:.3f}", flush=True)
+    with contextlib.suppress(Exception):
+        await ws.wait_closed()
+
+
+async def _serve() -> None:
+    from websockets.asyncio.server import serve
+
+    async with serve(_handler, "127.0.0.1", 0, compression=None, max_size=None,
+                     ping_interval=None) as server:
+        print(f"PORT {next(iter(server.sockets)).getsockname()[1]}", flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+
+
+class ManyFeed:
+    """The feed process: ``PORT`` once listening, ``DONE <messages> <seconds>`` per session."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.many", "--serve"], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, text=True, cwd=ROOT, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line.startswith("PORT "):
+            raise RuntimeError(f"feed process did not start: {line!r}")
+        self.port = int(line.split()[1])
+        self.done: list[tuple[int, float]] = []
+        self._cv = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.startswith("DONE "):
+                _, n, dt = line.split()
+                with self._cv:
+                    self.done.append((int(n), float(dt)))
+                    self._cv.notify_all()
+
+    def wait_done(self, count: int, timeout: float) -> tuple[int, float]:
+        with self._cv:
+            if not self._cv.wait_for(lambda: len(self.done) >= count, timeout):
+                raise TimeoutError(f"feed session {count} did not finish within {timeout:.0f} s")
+            return self.done[count - 1]
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        with contextlib.suppress(BrokenPipeError):
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@contextlib.contextmanager
+def many_feed() -> Iterator[ManyFeed]:
+    feed = ManyFeed()
+    try:
+        yield feed
+    finally:
+        feed.close()
+
+
+# -- the notebook and the page ---------------------------------------------------------------
+
+CELL = PRELUDE + """
+from rt_widgets import RealtimeWidget
+_w = RealtimeWidget({url!r}, heartbeat_interval=60.0, explore={explore!r})
+_views = []
+for _t in {types!r}:
+    if _t.startswith("tab"):
+        _views.append(_w.table(_t, key="id", max_rows=1000))
+    elif _t.startswith("met"):
+        _views.append(_w.metrics(_t))
+    else:
+        _views.append(_w.chart(_t, y="y", window=60.0))
+_names = {{v.model_id: t for v, t in zip(_views, {types!r})}}
+_bench["per_comm"] = {{}}
+_bench_pub2 = _bc.BaseComm.publish_msg
+def _bench_count(self, msg_type, *a, **k):
+    if msg_type == "comm_msg":
+        name = _names.get(self.comm_id, "other")
+        with _bench_lock:
+            _bench["per_comm"][name] = _bench["per_comm"].get(name, 0) + 1
+    return _bench_pub2(self, msg_type, *a, **k)
+_bc.BaseComm.publish_msg = _bench_count
+import ipywidgets as _ipw
+display(_ipw.GridBox(_views, layout=_ipw.Layout(grid_template_columns="repeat(5, minmax(0, 1fr))")))
+_th.Thread(target=_bench_report, args=({stats!r}, lambda: _w.connection.stats()["messages_in"]),
+           daemon=True).start()
+"""
+
+# Counts, per view (its root element, in document order), the animation frames in which it
+# showed new data.
+OBSERVE_JS = """
+() => {
+  let frame = 0;
+  const tick = () => { frame += 1; requestAnimationFrame(tick); };
+  requestAnimationFrame(tick);
+  const outputs = new Map();
+  const last = new Map();
+  window.__updates = new Map();
+  const VIEWS = ".rtw-table, .rtw-metrics, .rtw-chart";
+  const hit = (el) => {
+    const out = el && el.closest ? el.closest(VIEWS) : null;
+    if (!out) return;
+    if (last.get(out) === frame) return;
+    last.set(out, frame);
+    window.__updates.set(out, (window.__updates.get(out) || 0) + 1);
+  };
+  const obs = new MutationObserver((records) => {
+    for (const r of records) {
+      const el = r.target.nodeType === 3 ? r.target.parentElement : r.target;
+      if (!el || !el.closest) continue;
+      if (r.type === "attributes") {
+        if (el.getAttribute(r.attributeName) !== r.oldValue && el.classList.contains("rtw-chart")) hit(el);
+      } else if (el.closest("td, .rtw-metric-value")) {
+        hit(el);
+      } else if (r.type === "childList" && el.tagName === "TBODY") {
+        hit(el);
+      }
+    }
+  });
+  obs.observe(document.body, {subtree: true, childList: true, characterData: true, attributes: true,
+                              attributeOldValue: true, attributeFilter: ["data-rows", "data-start"]});
+  // The views, in document order (the grid's order); the text of any output that has no view.
+  window.__counts = () => [...document.querySelectorAll(VIEWS)].map((v) => window.__updates.get(v) || 0);
+  window.__others = () => [...document.querySelectorAll(".jp-OutputArea-output")]
+    .filter((out) => !out.querySelector(".rtw-root") && !out.querySelector(".rtw-static-copy"))
+    .map((out) => (out.textContent || "").slice(0, 300));
+}
+"""
+
+
+RUN_ALL = "async () => { await window.jupyterapp.commands.execute('notebook:run-all-cells'); }"
+
+
+def _metrics(cdp: Any) -> dict[str, float]:
+    return {m["name"]: float(m["value"]) for m in cdp.send("Performance.getMetrics")["metrics"]}
+
+
+def run(quick: bool, seconds: float, warm: float, explore: bool) -> dict[str, Any]:
+    types = view_types()
+    tmp = Path(tempfile.mkdtemp(prefix="rtw-many-"))
+    stats = tmp / "stats.json"
+    with many_feed() as feed, chromium() as browser:
+        # The feed outlasts the window (the kernel's shutdown ends it).
+        url = f"ws://127.0.0.1:{feed.port}/paced?rate={RATE}&seconds={seconds + 180:g}"
+        lab = LabServer({})
+        code = CELL.format(url=url, types=types, stats=str(stats), explore=explore)
+        write_notebook(lab, "many.ipynb", code)
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page.set_default_timeout(90_000)
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"{lab.base}/lab/workspaces/many/tree/many.ipynb?reset&token={lab.token}")
+            page.wait_for_function(
+                f"() => {{ {PANEL} const p = rtwPanel(); return !!(p && p.context.isReady"
+                " && p.sessionContext.session && p.sessionContext.session.kernel"
+                " && p.sessionContext.session.kernel.status === 'idle'); }",
+                polling=250,
+            )
+            cdp = page.context.new_cdp_session(page)
+            cdp.send("Performance.enable")
+            page.evaluate(OBSERVE_JS)
+            page.evaluate(RUN_ALL)
+            t_run = time.monotonic()
+            # Every view has shown data (or 60 s passed: then the slow ones are reported).
+            deadline = t_run + 60
+            while time.monotonic() < deadline:
+                counts = page.evaluate("() => window.__counts()")
+                if stats.exists():
+                    st = json.loads(stats.read_text())
+                    print(f"  {time.monotonic() - t_run:.1f} s: {sum(1 for c in counts if c)} views shown,"
+                          f" kernel msgs {st['msgs']}, comm {st['comm_msgs']}", flush=True)
+                if len(counts) >= len(types) and all(counts):
+                    break
+                time.sleep(0.25)  # a poll inside a deadline
+            t_all = time.monotonic() - t_run
+            print(f"views with data: {sum(1 for c in counts if c)} of {len(counts)} after {t_all:.1f} s",
+                  flush=True)
+            start = time.monotonic() + warm
+            while time.monotonic() < start or not stats.exists():
+                if time.monotonic() > start + 30:
+                    raise TimeoutError("no kernel stats within 30 s")
+                time.sleep(0.1)  # the measuring window opens `warm` s later
+            s0, m0, c0, w0 = json.loads(stats.read_text()), _metrics(cdp), page.evaluate(
+                "() => window.__counts()"), time.monotonic()
+            while time.monotonic() - w0 < seconds:
+                time.sleep(0.1)  # the measuring window
+            s1, m1, c1, w1 = json.loads(stats.read_text()), _metrics(cdp), page.evaluate(
+                "() => window.__counts()"), time.monotonic()
+            others = page.evaluate("() => window.__others()")
+            if others:
+                print(f"other outputs: {others}", flush=True)
+            shot = tmp / "many.png"
+            page.screenshot(path=str(shot))
+            if errors:
+                print(f"page errors: {errors[:3]}", flush=True)
+            page.close()
+        finally:
+            lab.close()
+    dt = s1["t"] - s0["t"]
+    wall = w1 - w0
+    if len(c1) != len(types):
+        raise RuntimeError(f"expected {len(types)} outputs in the page, found {len(c1)}")
+    page_ups = {t: (c1[i] - c0[i]) / wall for i, t in enumerate(types)}
+    comm = {t: (s1["per_comm"].get(t, 0) - s0["per_comm"].get(t, 0)) / dt for t in types}
+    other = (s1["per_comm"].get("other", 0) - s0["per_comm"].get("other", 0)) / dt
+    return {
+        "seconds_to_all_views": t_all,
+        "comm_msgs_per_s": (s1["comm_msgs"] - s0["comm_msgs"]) / dt,
+        "comm_bytes_per_s": (s1["comm_bytes"] - s0["comm_bytes"]) / dt,
+        "other_comm_msgs_per_s": other,
+        "kernel_cpu_pct": (s1["cpu"] - s0["cpu"]) / dt * 100,
+        "msgs_per_s": (s1["msgs"] - s0["msgs"]) / dt,
+        "feed_msgs_per_s_target": RATE * len(types),
+        "busy_ms_per_s": (m1["TaskDuration"] - m0["TaskDuration"]) / wall * 1000,
+        "script_ms_per_s": (m1["ScriptDuration"] - m0["ScriptDuration"]) / wall * 1000,
+        "page_updates": page_ups,
+        "comm_per_view": comm,
+        "window_s": dt,
+        "screenshot": str(shot),
+    }
+
+
+def _dist(xs: list[float]) -> str:
+    return (f"min {min(xs):.2f}, p10 {percentile(xs, 10):.2f}, median {median(xs):.2f}, "
+            f"max {max(xs):.2f}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="bench.many")
+    p.add_argument("--quick", action="store_true", help="an 8 s window")
+    p.add_argument("--seconds", type=float, default=None, help="measuring window, s (default 30; quick 8)")
+    p.add_argument("--warm", type=float, default=None, help="seconds after every view showed data")
+    p.add_argument("--explore", action="store_true", help="keep the widget's explorer on")
+    p.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    if a.serve:
+        asyncio.run(_serve())
+        return
+    seconds = a.seconds or (8.0 if a.quick else 30.0)
+    warm = a.warm if a.warm is not None else (1.0 if a.quick else 3.0)
+    header("bench.many", ["bench.many", *(argv or [])])
+    r = run(a.quick, seconds, warm, a.explore)
+    ups, comm = r["page_updates"], r["comm_per_view"]
+    kinds = {"tab": "tables", "met": "metrics", "cht": "charts"}
+    starved = sorted(t for t, u in ups.items() if u < 2)
+    rows: list[list[Any]] = [
+        ["comm messages/s, all 50 views (kernel publish)", r["comm_msgs_per_s"], "<= 100",
+         r["comm_msgs_per_s"] <= 100],
+        ["view updates/s in the page, slowest view", min(ups.values()), ">= 2 each", not starved],
+    ]
+    for prefix, label in kinds.items():
+        xs = [u for t, u in ups.items() if t.startswith(prefix)]
+        cs = [c for t, c in comm.items() if t.startswith(prefix)]
+        rows.append([f"{label} ({len(xs)}): page updates/s", _dist(xs), ">= 2 each", min(xs) >= 2])
+        rows.append([f"{label}: comm msgs/s per view", _dist(cs), "", ""])
+    rows += [
+        ["comm messages/s not from the 50 views (widget status)", r["other_comm_msgs_per_s"], "", ""],
+        ["comm bytes/s", r["comm_bytes_per_s"], "", ""],
+        ["kernel CPU, % of one core", r["kernel_cpu_pct"], "", ""],
+        ["messages decoded/s (feed: 50 x 1,000)", r["msgs_per_s"], "", ""],
+        ["browser main-thread busy, ms/s (TaskDuration)", r["busy_ms_per_s"], "", ""],
+        ["browser script time, ms/s (ScriptDuration)", r["script_ms_per_s"], "", ""],
+        ["seconds from running the cell to every view showing data", r["seconds_to_all_views"], "", ""],
+    ]
+    table(
+        f"50 views in one kernel (20 tables, 15 metrics, 15 charts), {RATE:,} msg/s each, "
+        f"{r['window_s']:.0f} s window{' (explorer on)' if a.explore else ''}",
+        ["measure", "rt_widgets", "goal", "met"],
+        rows,
+    )
+    print("\nper view, page updates/s (comm msgs/s):", flush=True)
+    print(", ".join(f"{t} {ups[t]:.1f} ({comm[t]:.1f})" for t in view_types()), flush=True)
+    print(f"views under 2 updates/s: {', '.join(starved) or 'none'}", flush=True)
+    print(f"screenshot: {r['screenshot']}", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
