@@ -1,0 +1,85 @@
+"""Readable text in every theme, measured in real Chromium from computed styles.
+
+The explorer (``RealtimeWidget(url)`` displayed, fed by a loopback feed with a table type, a
+metrics type, a logged type and notifications, so it shows its status, overview, table, metric
+cards, chart and message log) in a real ``marimo run`` app with marimo's dark theme configured,
+and in JupyterLab with the ``JupyterLab Dark`` theme: every visible text node's colour against its
+effective background (the background colours of its ancestors composed) is at least 4.5:1, with
+each tab open in turn, the send form open and a paused view's badge shown.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ._jupyter import add_cell, execute, open_notebook, run_all
+from ._themes import ExplorerFeed, explorer_feed, marimo_run, measure_explorer, report
+from .conftest import Lab, close_page, new_page
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def themed_feed() -> Iterator[ExplorerFeed]:
+    with explorer_feed() as feed:
+        yield feed
+
+
+def test_marimo_dark_theme_text_contrast_is_at_least_4_5(
+        themed_feed: ExplorerFeed, browser: Any, tmp_path: Path) -> None:
+    with marimo_run(themed_feed.url, "dark", tmp_path / "marimo") as url:
+        page = new_page(browser)
+        try:
+            page.goto(url)
+            explorer = page.locator(".rtw-explorer").first
+            explorer.locator(".rtw-status[data-status='connected']").wait_for(timeout=60_000)
+            # marimo marks its dark theme on the body and inside the widget's shadow root.
+            assert page.evaluate("document.body.classList.contains('dark')"), "marimo is not dark"
+            found = measure_explorer(page, explorer)
+            report("marimo dark", found)
+        finally:
+            close_page(page)
+
+
+def write_notebook(lab: Lab, name: str, url: str) -> None:
+    setup: dict[str, Any] = {
+        "cell_type": "code", "execution_count": None, "id": "setup", "metadata": {"tags": ["setup"]},
+        "outputs": [], "source": f"from rt_widgets import RealtimeWidget\n\nurl = {url!r}",
+    }
+    notebook = {
+        "cells": [setup],
+        "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+                     "language_info": {"name": "python"}},
+        "nbformat": 4, "nbformat_minor": 5,
+    }
+    (lab.root / name).write_text(json.dumps(notebook))
+
+
+def set_lab_theme(page: Any, theme: str) -> None:
+    page.evaluate("async (t) => { await window.jupyterapp.commands.execute("
+                  "'apputils:change-theme', {theme: t}); }", theme)
+    light = "true" if theme.endswith("Light") else "false"
+    page.wait_for_function(f"() => document.body.dataset.jpThemeLight === '{light}'")
+
+
+def test_jupyterlab_dark_theme_text_contrast_is_at_least_4_5(
+        lab: Lab, fresh_page: Any, themed_feed: ExplorerFeed) -> None:
+    page = fresh_page
+    write_notebook(lab, "themes.ipynb", themed_feed.url)
+    open_notebook(page, lab, "themes.ipynb")
+    run_all(page)
+    set_lab_theme(page, "JupyterLab Dark")
+    try:
+        cell = add_cell(page, "w = RealtimeWidget(url)\nw", "explorer")
+        explorer = cell.locator(".rtw-explorer").first
+        explorer.locator(".rtw-status[data-status='connected']").wait_for(timeout=60_000)
+        found = measure_explorer(page, explorer)
+        report("JupyterLab Dark", found)
+        execute(page, "w.close()")
+    finally:
+        set_lab_theme(page, "JupyterLab Light")
