@@ -641,6 +641,8 @@ def summary_frame(rows: list[dict[str, Any]], by: str | Sequence[str],
             "pip install 'rt_widgets[pandas]' (or pip install pandas)") from None
     fields = [by] if isinstance(by, str) else list(by)
     frame = pandas.DataFrame(rows, columns=columns)
+    for name in columns[len(fields):]:  # numbers, with NaN for None (a group with no number)
+        frame[name] = pandas.to_numeric(frame[name], errors="coerce")
     frame = frame.set_index(fields[0] if len(fields) == 1 else fields)
     try:
         return frame.sort_index()
