@@ -1,9 +1,11 @@
-// Message log: the last messages of a type (or of every type), newest first, each as the kernel's
-// bounded pretty text. Searchable; a cut-short entry shows its whole text on request. Everything the
+// Message log: the last messages of a type (or of every type), newest first, each a one-line
+// summary that opens into a JSON tree of its payload (a cut-short entry asks the kernel for its
+// whole text first). Searchable (types and payload texts) and pausable. Everything the
 // server sent is set as text (textContent), never parsed as HTML, and no server string becomes a key of
 // a plain object (entries live in a Map by their numeric id).
 import type { LogRequest, LogTraits } from "./contract";
 import { FrameTask, Scope, type ViewProps, formatNumber, h, isRecord, setHidden, setText } from "./dom";
+import { type JsonTreeState, jsonTree } from "./jsontree";
 import { pauseControl } from "./pause";
 import { SeqSync } from "./sync";
 
@@ -92,13 +94,72 @@ export class LogData {
   }
 }
 
+/** A logged payload as a value: its text parsed as JSON, objects made with no prototype (a server
+ * name is never a key of a plain object); `undefined` when the text is not JSON (a cut-short entry,
+ * bytes, an unserialisable value). */
+export function parsePayload(text: string): unknown {
+  try {
+    return JSON.parse(text, (_name, value: unknown) =>
+      value !== null && typeof value === "object" && !Array.isArray(value)
+        ? Object.assign(Object.create(null) as Record<string, unknown>, value)
+        : value,
+    );
+  } catch {
+    return undefined;
+  }
+}
+
+/** Longest one-line summary of an entry, in characters (the line is cut by CSS before that). */
+const SUMMARY_CHARS = 240;
+
+/** A value as one line of JSON (`{"a": 1, "b": [2, 3]}`), stopping once `max` characters are
+ * written; null-prototype objects are read like plain ones. */
+export function oneLine(value: unknown, max: number = SUMMARY_CHARS): string {
+  let out = "";
+  const write = (v: unknown): void => {
+    if (out.length >= max) return;
+    if (v === null || typeof v !== "object") {
+      out += v === undefined ? "null" : JSON.stringify(v) ?? String(v);
+      return;
+    }
+    const isArray = Array.isArray(v);
+    out += isArray ? "[" : "{";
+    const names = isArray ? null : Object.keys(v);
+    const n = isArray ? (v as unknown[]).length : names!.length;
+    for (let i = 0; i < n && out.length < max; i++) {
+      if (i > 0) out += ", ";
+      if (isArray) write((v as unknown[])[i]);
+      else {
+        out += `${JSON.stringify(names![i])}: `;
+        write((v as Record<string, unknown>)[names![i]!]);
+      }
+    }
+    out += isArray ? "]" : "}";
+  };
+  write(value);
+  return out.length > max ? `${out.slice(0, max)}…` : out;
+}
+
+/** The one-line summary of an entry: its payload as one line when its text is JSON, else its text
+ * with each run of white space made one space. */
+function summaryOf(entry: Entry): { line: string; value: unknown } {
+  const value = entry.truncated ? undefined : parsePayload(entry.text);
+  if (value !== undefined) return { line: oneLine(value), value };
+  const flat = entry.text.replace(/\s+/g, " ").trim();
+  return { line: flat.length > SUMMARY_CHARS ? `${flat.slice(0, SUMMARY_CHARS)}…` : flat, value };
+}
+
 interface Shown {
   li: HTMLLIElement;
-  pre: HTMLPreElement;
   toggle: HTMLButtonElement;
+  body: HTMLDivElement;
   expanded: boolean;
-  /** What the pre shows now. */
-  text: string;
+  /** The payload the body shows (undefined: not JSON, or not parsed yet). */
+  value: unknown;
+  /** What the body was last built from: the entry's text, or the whole text the kernel sent. */
+  built: string | null;
+  /** The open nodes of the entry's tree, kept while the entry is. */
+  tree: JsonTreeState;
 }
 
 function sizeText(bytes: number): string {
@@ -136,34 +197,47 @@ export function renderLog({ model, el, signal }: ViewProps<LogTraits>): () => vo
   let renderedVersion = -1;
   let renderedNeedle = "";
 
-  const showText = (s: Shown, entry: Entry): void => {
-    let text = entry.text;
-    if (s.expanded) {
-      const full = data.full.get(entry.id);
-      text = full === undefined ? entry.text : full === null ? `${entry.text}\n(the whole message is no longer kept)` : full;
-    }
-    if (text !== s.text) {
-      s.text = text;
-      s.pre.textContent = text;
-    }
-    setText(s.toggle, s.expanded ? "Show less" : "Show all");
+  /** The expanded body of an entry: its payload as a JSON tree; for a cut-short entry the whole
+   * text once the kernel sent it (asked for on the first expand), parsed when it is JSON. */
+  const showBody = (s: Shown, entry: Entry): void => {
+    setText(s.toggle, s.expanded ? "▾" : "▸");
     s.toggle.setAttribute("aria-expanded", String(s.expanded));
-    setHidden(s.toggle, !entry.truncated);
+    s.toggle.setAttribute("aria-label", s.expanded ? "Collapse the message" : "Expand the message");
+    s.li.classList.toggle("rtw-log-open", s.expanded);
+    setHidden(s.body, !s.expanded);
+    if (!s.expanded) return;
+    const full = entry.truncated ? data.full.get(entry.id) : entry.text;
+    const source = full === undefined ? null : full === null ? "" : full;
+    if (source === s.built && s.body.firstChild) return;
+    s.built = source;
+    if (full === undefined) {
+      s.body.replaceChildren(h("pre", { class: "rtw-log-pre", text: entry.text }), h("div", { class: "rtw-muted rtw-log-note", text: "Loading the whole message…" }));
+      return;
+    }
+    if (full === null) {
+      s.body.replaceChildren(h("pre", { class: "rtw-log-pre", text: entry.text }), h("div", { class: "rtw-muted rtw-log-note", text: "The whole message is no longer kept." }));
+      return;
+    }
+    const value = full === entry.text && s.value !== undefined ? s.value : parsePayload(full);
+    s.body.replaceChildren(
+      value === undefined ? h("pre", { class: "rtw-log-pre", text: full }) : jsonTree(value, { expandDepth: 2, state: s.tree }),
+    );
   };
 
   const makeShown = (entry: Entry): Shown => {
-    const pre = h("pre", { class: "rtw-log-text" });
+    const { line, value } = summaryOf(entry);
     const toggle = h("button", { class: "rtw-btn rtw-log-toggle", type: "button", "data-id": entry.id });
     const head = h("div", { class: "rtw-log-head" }, [
+      toggle,
       h("span", { class: "rtw-log-type", text: entry.type }),
       h("time", { class: "rtw-log-time", datetime: entry.time, title: entry.time, text: timeText(entry.time) }),
-      h("span", { class: "rtw-log-size rtw-muted", text: sizeText(entry.size) }),
-      h("span", { class: "rtw-spacer" }),
-      toggle,
+      h("span", { class: "rtw-log-size", text: entry.truncated ? `${sizeText(entry.size)}, cut short` : sizeText(entry.size) }),
     ]);
-    const li = h("li", { class: "rtw-log-entry", "data-id": entry.id }, [head, pre]);
-    const s: Shown = { li, pre, toggle, expanded: false, text: "" };
-    showText(s, entry);
+    const summary = h("div", { class: "rtw-log-text", title: line, text: line });
+    const body = h("div", { class: "rtw-log-body" });
+    const li = h("li", { class: "rtw-log-entry", "data-id": entry.id }, [head, summary, body]);
+    const s: Shown = { li, toggle, body, expanded: false, value, built: null, tree: new Map() };
+    showBody(s, entry);
     return s;
   };
 
@@ -179,7 +253,7 @@ export function renderLog({ model, el, signal }: ViewProps<LogTraits>): () => vo
       if (!s) {
         s = makeShown(entry);
         shown.set(entry.id, s);
-      } else showText(s, entry);
+      } else showBody(s, entry);
       ids.add(entry.id);
       wanted.push(s.li);
     }
@@ -219,18 +293,24 @@ export function renderLog({ model, el, signal }: ViewProps<LogTraits>): () => vo
     needle = search.value;
     frame.schedule();
   });
-  scope.listen(list, "click", (ev) => {
-    const button = (ev.target as Element | null)?.closest<HTMLElement>(".rtw-log-toggle");
-    const id = Number(button?.dataset.id);
+  const flip = (id: number): void => {
     const s = shown.get(id);
     const entry = data.entries.get(id);
     if (!s || !entry) return;
     s.expanded = !s.expanded;
-    if (s.expanded && !data.full.has(id)) {
+    if (s.expanded && entry.truncated && !data.full.has(id)) {
       const request: LogRequest = { kind: "entry_request", id };
       model.send(request);
     }
-    showText(s, entry);
+    showBody(s, entry);
+  };
+  // The toggle, the head or the one-line summary opens and closes an entry; clicks inside its
+  // tree belong to the tree.
+  scope.listen(list, "click", (ev) => {
+    const target = ev.target as Element | null;
+    if (!target || target.closest(".rtw-log-body")) return;
+    const li = target.closest<HTMLElement>(".rtw-log-entry");
+    if (li && (target.closest(".rtw-log-head") || target.closest(".rtw-log-text"))) flip(Number(li.dataset.id));
   });
 
   render();
