@@ -8,6 +8,7 @@ from .notifications import Notifications
 from .realtime import RealtimeWidget
 from .status import ConnectionStatus
 from .store import LiveStore
+from .summary import LiveSummary
 from .table import LiveTable
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "LiveLog",
     "LiveMetrics",
     "LiveStore",
+    "LiveSummary",
     "LiveTable",
     "Notifications",
     "RealtimeWidget",

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..dispatch import Batched
 from ..protocol import Message
 from ..stores import TableStore
+from ..summary import AGGREGATES, MAX_GROUPS
 from ._base import DataView, check_positive_int, check_type, read_on_io, reject_unknown
 from ._contract import TableTraits
+from .summary import LiveSummary
 
 if TYPE_CHECKING:
     import pandas
@@ -38,6 +40,12 @@ class LiveTable(TableTraits, DataView):
     {'id': 'm-17', 'status': 'running', 'progress': 0.4}
     >>> book = w.table("orderBookL2", key=("symbol", "id", "side"))   # doctest: +SKIP
     >>> missions.to_pandas()                                 # doctest: +SKIP
+
+    :meth:`group_by` makes a live summary of the rows: one row per group value with ``count``
+    and the sum, mean, min, max and last of each numeric column, kept exact as rows come and go.
+
+    >>> trades = w.table("trade", key="id")                                   # doctest: +SKIP
+    >>> summary = trades.group_by("symbol")   # displayable; .rows, .to_pandas()  # doctest: +SKIP
     """
 
     def __init__(
@@ -72,6 +80,7 @@ class LiveTable(TableTraits, DataView):
         self._table = TableStore(key=key, max_rows=max_rows, columns=columns)
         self.delete_type = delete_type
         self._type = type
+        self._summaries: list[LiveSummary] = []
         super().__init__(self._table, connection, fps, type)
         if connection.protocol.sets_actions:
             # Only a whole Message carries its action, and only "*" handlers get one. Such feeds
@@ -107,6 +116,45 @@ class LiveTable(TableTraits, DataView):
     def _on_delete(self, payload: Any) -> None:
         self._table.apply_delete(payload)
         self._changed()
+
+    def group_by(self, by: str | Sequence[str], aggregates: str | Iterable[str] = AGGREGATES,
+                 columns: Iterable[str] | None = None, *, max_groups: int = MAX_GROUPS,
+                 fps: float | None = None) -> LiveSummary:
+        """A live summary of the rows grouped by ``by`` (a field, or a tuple of fields): a live
+        table with one row per group value, keyed by it, updated at ``fps`` (the table's) as rows
+        are upserted, deleted and evicted.
+
+        Its columns: ``count`` (the rows of the group) and, for each numeric column and each other
+        aggregate, ``<column>_<aggregate>``: ``sum``, ``mean``, ``min``, ``max``, ``last`` (the
+        value of the group's newest row, in the table's order, that has a number there).
+        ``columns=None``: every field that held a number (an int, a float or a numeric string
+        like ``"192.31"``) in some row, but the key and group fields, at most 50. The aggregates
+        are exact over the rows the table holds; values that are no numbers are skipped (counted
+        in ``skipped``), rows with a missing or null group value are left out (``ungrouped``);
+        group values are told apart as JSON values (``1``, ``"1"`` and ``true`` are three
+        groups). At most ``max_groups`` groups (1,000): rows of further groups are counted in
+        ``rows_dropped`` and ``groups_dropped``. With the numeric columns as numbers,
+        ``summary.to_pandas()`` equals::
+
+            table.to_pandas().groupby(by).agg(count=(by, "size"), price_sum=("price", "sum"),
+                                               price_mean=("price", "mean"), ...,
+                                               price_last=("price", "last"))
+
+        >>> by_symbol = trades.group_by("symbol", aggregates=("count", "mean"))  # doctest: +SKIP
+        >>> by_symbol.rows                                                        # doctest: +SKIP
+        [{'symbol': 'BTC', 'count': 41, 'price_mean': 64010.5, 'size_mean': 0.21}]
+        """
+        summary = LiveSummary(self._conn, self._table, self.message_type, by,
+                              aggregates=aggregates, columns=columns, max_groups=max_groups,
+                              fps=self._fps if fps is None else fps)
+        self._summaries = [s for s in self._summaries if not s.closed] + [summary]
+        return summary
+
+    def close(self) -> None:
+        """Stop following the connection and close the view and its summaries."""
+        for summary in self.__dict__.get("_summaries", ()):
+            summary.close()
+        super().close()
 
     def clear(self) -> None:
         """Remove every row (the view empties too)."""
