@@ -53,6 +53,7 @@ import orjson
 
 from bench._feed import Feed, final_table
 from bench._util import header, table
+from rt_widgets.sync import decode_delta
 from tests.browser._helpers import free_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -158,18 +159,28 @@ class Tally:
                 self.per_comm[cid] += 1
                 view = self.views.get(cid, "?")
                 self.bytes_by[view] += nbytes
-                data = decode_data(content.get("data") or {}, msg.get("buffers") or [])
+                raw = content.get("data") or {}
+                buffers = msg.get("buffers") or []
+                self._fields(view, raw, sum(len(b) for b in buffers))
+                data = decode_data(raw, buffers)
                 self._account(cid, view, data)
                 if view == "table":
                     self._table_msg(cid, data)
 
-    def _account(self, cid: str, view: str, data: dict[str, Any]) -> None:
-        """Bytes per field, and the lower bound of this message (before the table applies it)."""
+    def _fields(self, view: str, data: dict[str, Any], buffer_bytes: int) -> None:
+        """Wire bytes per top-level field (and of the binary buffers) of one message."""
         method = data.get("method")
         body = (data.get("state") or {}) if method == "update" else (data.get("content") or {})
         prefix = "update." if method == "update" else f"{body.get('kind', '?')}."
         for name, value in body.items():
             self.field_bytes[(view, prefix + name)] += _size(value) + len(name) + 3
+        if buffer_bytes:
+            self.field_bytes[(view, prefix + "(buffers)")] += buffer_bytes
+
+    def _account(self, cid: str, view: str, data: dict[str, Any]) -> None:
+        """The lower bound of one message, as the view gets it (before the table applies it)."""
+        method = data.get("method")
+        body = (data.get("state") or {}) if method == "update" else (data.get("content") or {})
         if method == "update":
             held = self.held.setdefault(cid, {})
             for name, value in body.items():
@@ -272,15 +283,9 @@ def _delta_bound(view: str, delta: dict[str, Any], table: dict[str, Any] | None)
 
 def decode_data(data: dict[str, Any], buffers: list[Any]) -> dict[str, Any]:
     """A comm message's data as the views see it (after the sync layer's codec, if any)."""
-    if data.get("method") != "custom" or _decode is None:
+    if data.get("method") != "custom":
         return data
-    return {**data, "content": _decode(data.get("content"), [bytes(b) for b in buffers])}
-
-
-try:
-    from rt_widgets.sync import decode_delta as _decode
-except ImportError:
-    _decode = None
+    return {**data, "content": decode_delta(data.get("content"), [bytes(b) for b in buffers])}
 
 
 # -- direct kernel (jupyter_client) ----------------------------------------------------------

@@ -51,6 +51,21 @@ export const SHAPES = {
     source: "string",
   },
   NotificationsState: { seq: "integer", items: "list<Notification>" },
+  PackedColumn: {
+    "j?": "list<any>",
+    "y?": "string",
+    "at?": "integer",
+    "n?": "integer",
+    "o?": "integer",
+    "s?": "integer",
+    "i?": "boolean",
+    "d?": "boolean",
+    "k?": "list<string>",
+    "p?": "string",
+    "w?": "integer",
+  },
+  PackedPoints: { "n?": "string", "s?": "integer", "t?": "PackedColumn", v: "PackedColumn" },
+  PackedRows: { f: "list<string>", c: "list<PackedColumn>" },
   OverviewEntry: { count: "integer", rate: "integer", last_seen: "string", rates: "list<integer>", kind: "ViewKind" },
   TableState: {
     seq: "integer",
@@ -127,6 +142,18 @@ export const INTERFACES = {
         "errors?": "integer",
         "last_error?": "string|null",
       },
+      /** A delta packed for the wire (sync.ts unpacks it): `upsert` as `rows` in columns. */
+      packed: {
+        seq: "integer",
+        "clear?": "boolean",
+        "delete?": "list<any>",
+        "rows?": "list<PackedRows>",
+        "order?": "PackedColumn",
+        "columns?": "list<string>",
+        "add_columns?": "list<string>",
+        "errors?": "integer",
+        "last_error?": "string|null",
+      },
       snapshot: SHAPES.TableState,
       waiting: WAITING,
       ...LIVE,
@@ -141,6 +168,13 @@ export const INTERFACES = {
         seq: "integer",
         "latest?": "map<number>",
         "append?": "map<list<list<number>>>",
+        "series?": "list<string>|null",
+        "thresholds?": "map<Threshold>",
+      },
+      packed: {
+        seq: "integer",
+        "latest?": "map<number>",
+        "points?": "list<PackedPoints>",
         "series?": "list<string>|null",
         "thresholds?": "map<Threshold>",
       },
@@ -164,6 +198,14 @@ export const INTERFACES = {
         seq: "integer",
         "series?": "list<string>",
         "append?": "list<ChartColumn>",
+        "dropped_series?": "integer",
+        "dropped_points?": "integer",
+        "ignored?": "integer",
+      },
+      packed: {
+        seq: "integer",
+        "series?": "list<string>",
+        "points?": "list<PackedPoints>",
         "dropped_series?": "integer",
         "dropped_points?": "integer",
         "ignored?": "integer",
@@ -251,6 +293,7 @@ export type ChartState = Decode<"ChartState">;
 export type LogEntry = Decode<"LogEntry">;
 export type LogState = Decode<"LogState">;
 export type ChartColumn = Decode<"ChartColumn">;
+export type PackedColumn = Decode<"PackedColumn">;
 
 export type ConnectionTraits = TraitsOf<"connection">;
 export type RealtimeTraits = TraitsOf<"realtime">;

@@ -26,12 +26,16 @@ from __future__ import annotations
 import contextvars
 import logging
 import math
+import sys
 import threading
+from array import array
 from collections import deque
 from collections.abc import Callable
+from itertools import accumulate
 from typing import Any, Protocol
 
-__all__ = ["DEFAULT_BYTE_BUDGET", "FrameClock", "Syncable", "get_frame_clock"]
+__all__ = ["DEFAULT_BYTE_BUDGET", "PACKED", "FrameClock", "Syncable", "decode_delta", "encode_delta",
+           "get_frame_clock"]
 
 log = logging.getLogger("rt_widgets")
 
@@ -270,3 +274,274 @@ def get_frame_clock() -> FrameClock:
 
             _clock = FrameClock(get_loop())
         return _clock
+
+
+# -- the delta codec -----------------------------------------------------------------------------
+# A table, metrics or chart delta travels "packed" (``_contract``: TablePacked, MetricsPacked,
+# ChartPacked): rows as columns under their field names once, points as columns, and every column of
+# numbers that a small integer type holds exactly as binary in one buffer. ``js/sync.ts`` unpacks it
+# into the delta the view applies, so the views never see the wire shape.
+#
+# A number column is stored as integers N with ``value = N / 10**s`` (``s``: decimals; ``i``: the
+# values are ints, not divided): N is checked to give back every value exactly (Python and the
+# browser divide the same IEEE way), so nothing is rounded. The integers are stored as offsets from
+# ``o`` or, ``d``, as differences from the one before (times), in the smallest little-endian type.
+
+PACKED = "packed"
+_SCALES = tuple(10**s for s in range(7))
+# (array typecode, wire name, smallest, largest) from the smallest.
+_INT_TYPES = (("b", "i8", -(1 << 7), (1 << 7) - 1), ("B", "u8", 0, (1 << 8) - 1),
+              ("h", "i16", -(1 << 15), (1 << 15) - 1), ("H", "u16", 0, (1 << 16) - 1),
+              ("i", "i32", -(1 << 31), (1 << 31) - 1), ("I", "u32", 0, (1 << 32) - 1))
+_WIDTH = {"i8": 1, "u8": 1, "i16": 2, "u16": 2, "i32": 4, "u32": 4}
+_EXACT = 1 << 53  # integers a double holds exactly
+
+
+class _Buffer:
+    """The binary part of one packed delta: columns appended, each at an offset."""
+
+    __slots__ = ("parts", "size")
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.size = 0
+
+    def add(self, data: bytes) -> int:
+        at = self.size
+        self.parts.append(data)
+        self.size += len(data)
+        return at
+
+
+def _int_type(lo: int, hi: int) -> tuple[str, str] | None:
+    for code, name, low, high in _INT_TYPES:
+        if low <= lo and hi <= high:
+            return code, name
+    return None
+
+
+def _scaled(values: list[Any], exact_types: bool) -> tuple[list[int], int, bool] | None:
+    """``(N, s, ints)`` such that every value is exactly ``N / 10**s`` (or ``N`` for ints);
+    ``exact_types``: ints and floats mixed stay JSON (a float is never read back as an int)."""
+    kinds = set(map(type, values))
+    if kinds == {int}:
+        return values, 0, True
+    if not kinds <= {int, float} or (exact_types and len(kinds) > 1):
+        return None
+    floats = list(map(float, values)) if int in kinds else values
+    # A guess from a few values' decimals, then every value checked at it (and at one more).
+    guess = 0
+    for v in floats[:8]:
+        r = repr(v)
+        if "e" in r or "n" in r:  # 1e-07, inf, nan
+            return None
+        guess = max(guess, len(r) - r.index(".") - 1 if r[-2:] != ".0" else 0)
+    for s in range(guess, min(guess + 2, len(_SCALES))):
+        p = _SCALES[s]
+        ns = list(map(round, map(float.__mul__, floats, [float(p)] * len(floats))))
+        if [n / p for n in ns] == floats:
+            # -0.0 equals 0.0 but would come back as 0.0.
+            if 0.0 in floats and any(v == 0.0 and math.copysign(1.0, v) < 0 for v in floats):
+                return None
+            return ns, s, False
+    return None
+
+
+def _column(values: list[Any], buf: _Buffer, *, deltas: bool = False,
+            exact_types: bool = False) -> dict[str, Any]:
+    """One column: binary when its numbers fit an integer type exactly, else JSON (``j``)."""
+    scaled = _scaled(values, exact_types) if values else None
+    if scaled is not None:
+        ns, s, ints = scaled
+        lo, hi = min(ns), max(ns)
+        if lo > -_EXACT and hi < _EXACT:
+            best: tuple[int, str, str, list[int], int, bool] | None = None
+            kind = _int_type(0, hi - lo)
+            if kind is not None:
+                best = (_WIDTH[kind[1]], *kind, [n - lo for n in ns], lo, False)
+            if deltas or best is None or best[0] > 1:
+                diffs = [0, *map(int.__sub__, ns[1:], ns[:-1])]
+                dkind = _int_type(min(diffs), max(diffs))
+                if dkind is not None and (best is None or _WIDTH[dkind[1]] < best[0]):
+                    best = (_WIDTH[dkind[1]], *dkind, diffs, ns[0], True)
+            if best is not None:
+                _, code, name, xs, offset, diff = best
+                data = array(code, xs)
+                if sys.byteorder != "little":
+                    data.byteswap()
+                col: dict[str, Any] = {"y": name, "at": buf.add(data.tobytes()), "n": len(xs),
+                                       "o": offset}
+                if s:
+                    col["s"] = s
+                if ints:
+                    col["i"] = True
+                if diff:
+                    col["d"] = True
+                return col
+    elif values and set(map(type, values)) == {str}:
+        # Text that repeats (a status, a region): each distinct value once, then indexes.
+        distinct = list(dict.fromkeys(values))
+        if 2 * len(distinct) <= len(values):
+            index = {v: i for i, v in enumerate(distinct)}
+            col = _column([index[v] for v in values], buf)
+            col["k"] = distinct
+            return col
+        numbered = _numbered(values)
+        if numbered is not None:
+            prefix, width, ns = numbered
+            col = _column(ns, buf)
+            col["p"] = prefix
+            if width > 1:
+                col["w"] = width
+            return col
+    return {"j": values}
+
+
+def _numbered(values: list[str]) -> tuple[str, int, list[int]] | None:
+    """Ids like ``m-0042``: one prefix, then digits (zero-padded to ``width``) read as numbers."""
+    first = values[0]
+    cut = len(first.rstrip("0123456789"))
+    prefix, width = first[:cut], len(first) - cut
+    if not 0 < width <= 15:
+        return None
+    try:
+        ns = [int(v[cut:]) if v.startswith(prefix) else -1 for v in values]
+    except ValueError:
+        return None
+    # Only when every value reads back as it was (same padding, plain ASCII digits).
+    if [f"{prefix}{n:0{width}d}" if n >= 0 else None for n in ns] != values:
+        return None
+    return prefix, width, ns
+
+
+def encode_delta(view: str, delta: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
+    """The message that carries ``delta`` (a store's drain, with ``kind``) to a ``view`` ("table",
+    "metrics", "chart"; any other goes as it is), and its buffers."""
+    buf = _Buffer()
+    packed: dict[str, Any] | None = None
+    if view == "table" and "upsert" in delta:
+        packed = {k: v for k, v in delta.items() if k != "upsert"}
+        _pack_rows(delta["upsert"], buf, packed)
+    elif view == "metrics" and "append" in delta:
+        packed = {k: v for k, v in delta.items() if k not in ("append", "latest")}
+        latest = dict(delta.get("latest") or {})
+        points = []
+        prev_t: list[float] | None = None
+        for name, pts in delta["append"].items():
+            ts = [p[0] for p in pts]
+            vs = [p[1] for p in pts]
+            entry: dict[str, Any] = {"n": name, "v": _column(vs, buf)}
+            if ts != prev_t:
+                entry["t"] = _column(ts, buf, deltas=True)
+                prev_t = ts
+            points.append(entry)
+            # A latest value that is the series' last new point goes once, as that point.
+            if vs and name in latest and latest[name] == vs[-1] and type(latest[name]) is type(vs[-1]):
+                del latest[name]
+        packed["points"] = points
+        if latest:
+            packed["latest"] = latest
+    elif view == "chart" and "append" in delta:
+        packed = {k: v for k, v in delta.items() if k != "append"}
+        points = []
+        for col in delta["append"]:
+            entry = {"s": col["s"], "v": _column(col["v"], buf)}
+            if "t" in col:
+                entry["t"] = _column(col["t"], buf, deltas=True)
+            points.append(entry)
+        packed["points"] = points
+    if packed is None:
+        return delta, []
+    packed["kind"] = PACKED
+    return packed, [b"".join(buf.parts)] if buf.size else []
+
+
+def _pack_rows(rows: list[dict[str, Any]], buf: _Buffer, packed: dict[str, Any]) -> None:
+    """Rows grouped by their fields (in order): per group the names once and a column each;
+    with several groups, ``order``: each row's group, in the rows' order."""
+    index: dict[tuple[str, ...], int] = {}
+    groups: list[list[dict[str, Any]]] = []
+    order: list[int] = []
+    for row in rows:
+        g = index.setdefault(tuple(row), len(groups))
+        if g == len(groups):
+            groups.append([])
+        groups[g].append(row)
+        order.append(g)
+    packed["rows"] = [
+        {"f": list(names), "c": [_column([r[name] for r in members], buf, exact_types=True)
+                                 for name in names]}
+        for names, members in zip(index, groups, strict=True)]
+    if len(groups) > 1:
+        packed["order"] = _column(order, buf)
+
+
+# -- unpacking (what js/sync.ts does; tests and benchmarks read packed messages with it) ---------
+
+
+def _unpack_column(col: dict[str, Any], data: bytes) -> list[Any]:
+    if "j" in col:
+        return list(col["j"])
+    if "k" in col:
+        distinct = col["k"]
+        indexes = _unpack_column({k: v for k, v in col.items() if k != "k"}, data)
+        return [distinct[i] for i in indexes]
+    if "p" in col:
+        prefix, width = col["p"], col.get("w", 1)
+        numbers = _unpack_column({k: v for k, v in col.items() if k not in ("p", "w")}, data)
+        return [f"{prefix}{n:0{width}d}" for n in numbers]
+    code = next(c for c, name, _, _ in _INT_TYPES if name == col["y"])
+    xs = array(code)
+    at = col["at"]
+    xs.frombytes(data[at:at + col["n"] * xs.itemsize])
+    if sys.byteorder != "little":
+        xs.byteswap()
+    # Differences start with 0: the first integer is ``o``.
+    ns = list(accumulate(xs, initial=col["o"]))[1:] if col.get("d") else [col["o"] + x for x in xs]
+    if col.get("i"):
+        return ns
+    p = _SCALES[col.get("s", 0)]
+    return [n / p for n in ns]
+
+
+def decode_delta(message: Any, buffers: list[bytes] | None = None) -> Any:
+    """The delta a packed message carries (what the view applies); any other message as it is."""
+    if not isinstance(message, dict) or message.get("kind") != PACKED:
+        return message
+    data = buffers[0] if buffers else b""
+    delta = {k: v for k, v in message.items() if k not in ("rows", "order", "points")}
+    delta["kind"] = "delta"
+    if "rows" in message:
+        groups = []
+        for group in message["rows"]:
+            cols = [_unpack_column(c, data) for c in group["c"]]
+            groups.append(iter([dict(zip(group["f"], values, strict=True))
+                                for values in zip(*cols, strict=True)]))
+        if "order" in message:
+            delta["upsert"] = [next(groups[g]) for g in _unpack_column(message["order"], data)]
+        else:
+            delta["upsert"] = [row for group in groups for row in group]
+    if "points" in message:
+        by_name = any("n" in p for p in message["points"])
+        if by_name:  # metrics: {name: [[t, v], ...]} and the latest values
+            append: dict[str, list[list[float]]] = {}
+            latest = dict(message.get("latest") or {})
+            ts: list[Any] = []
+            for p in message["points"]:
+                if "t" in p:
+                    ts = _unpack_column(p["t"], data)
+                vs = _unpack_column(p["v"], data)
+                append[p["n"]] = [[t, v] for t, v in zip(ts, vs, strict=True)]
+                if vs and p["n"] not in latest:
+                    latest[p["n"]] = vs[-1]
+            delta["latest"] = {name: latest[name] for name in append if name in latest}
+            delta["append"] = append
+        else:  # chart: columns
+            columns = []
+            for p in message["points"]:
+                col: dict[str, Any] = {"s": p["s"], "v": _unpack_column(p["v"], data)}
+                if "t" in p:
+                    col["t"] = _unpack_column(p["t"], data)
+                columns.append(col)
+            delta["append"] = columns
+    return delta

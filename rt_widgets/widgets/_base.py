@@ -27,7 +27,7 @@ import anywidget
 import orjson
 
 from .. import iothread
-from ..sync import get_frame_clock
+from ..sync import encode_delta, get_frame_clock
 from ._audience import AudienceMixin
 from ._contract import DELTA, PAUSE, RESUME, SNAPSHOT, WAITING, DataTraits, parse_data_request
 
@@ -316,7 +316,10 @@ class DataView(DataTraits, BaseWidget):
     def _send_delta(self, delta: dict[str, Any]) -> None:
         if self._silent:
             return  # nobody is watching: the snapshot sent when a view returns has it all
-        self._send_counted({"kind": DELTA, **delta})
+        # Packed for the wire by the sync layer's codec (js/sync.ts unpacks it).
+        content, buffers = encode_delta(self._view, {"kind": DELTA, **delta})
+        self.send(content, buffers or None)
+        get_frame_clock().spend_bytes(message_bytes(content) + sum(map(len, buffers)))
         loop = iothread.get_loop()
         elapsed = loop.time() - self._snap_at
         # The delta and the snapshot both count against the process budget.

@@ -33,6 +33,7 @@ import traitlets
 from ipywidgets import widget_serialization
 
 from ..explorer import VIEW_KINDS, Level, OverviewEntry
+from ..sync import PACKED as PACKED  # the kind of a packed delta (the codec is in sync.py)
 
 ModelRef = NewType("ModelRef", str)
 """A widget on the wire: ``"IPY_MODEL_<model id>"`` (what ``widget_serialization`` sends)."""
@@ -170,6 +171,59 @@ class TableDelta(TypedDict):
     last_error: NotRequired[str | None]
 
 
+class PackedColumn(TypedDict):
+    """One column of a packed delta: JSON values ``j``, or ``n`` integers of type ``y`` ("i8",
+    "u8", "i16", "u16", "i32", "u32", little-endian) at byte ``at`` of the message's buffer, each
+    ``N = o + x`` (``d``: ``o`` plus the sum of the x so far), read as ``N`` (``i``) or ``N / 10**s``
+    (``s``: decimals, 0 when absent); ``k``: the values are indexes into these texts; ``p``: they
+    are the numbers of ids ``p`` + the number zero-padded to ``w`` digits."""
+
+    j: NotRequired[list[Any]]
+    y: NotRequired[str]
+    at: NotRequired[int]
+    n: NotRequired[int]
+    o: NotRequired[int]
+    s: NotRequired[int]
+    i: NotRequired[bool]
+    d: NotRequired[bool]
+    k: NotRequired[list[str]]
+    p: NotRequired[str]
+    w: NotRequired[int]
+
+
+class PackedRows(TypedDict):
+    """Rows that hold the same fields ``f``: a column ``c`` per field."""
+
+    f: list[str]
+    c: list[PackedColumn]
+
+
+class PackedPoints(TypedDict):
+    """New points of one series (``n``: its name, metrics; ``s``: its index, chart): times ``t``
+    (left out: those of the entry before) and values ``v``."""
+
+    n: NotRequired[str]
+    s: NotRequired[int]
+    t: NotRequired[PackedColumn]
+    v: PackedColumn
+
+
+class TablePacked(TypedDict):
+    """A ``TableDelta`` with ``upsert`` as ``rows`` (``order``: each row's group, in upsert order,
+    when there are several); ``js/sync.ts`` unpacks it before the view applies it."""
+
+    kind: Literal["packed"]
+    seq: int
+    clear: NotRequired[bool]
+    delete: NotRequired[list[Any]]
+    rows: NotRequired[list[PackedRows]]
+    order: NotRequired[PackedColumn]
+    columns: NotRequired[list[str]]
+    add_columns: NotRequired[list[str]]
+    errors: NotRequired[int]
+    last_error: NotRequired[str | None]
+
+
 class TableSnapshot(TableState):
     """The reply to a ``snapshot_request``."""
 
@@ -181,6 +235,18 @@ class MetricsDelta(TypedDict):
     seq: int
     latest: NotRequired[dict[str, float]]
     append: NotRequired[dict[str, list[list[float]]]]
+    series: NotRequired[list[str] | None]
+    thresholds: NotRequired[dict[str, Threshold]]
+
+
+class MetricsPacked(TypedDict):
+    """A ``MetricsDelta`` with ``append`` as ``points``; ``latest`` holds only the values that are
+    not their series' last new point."""
+
+    kind: Literal["packed"]
+    seq: int
+    latest: NotRequired[dict[str, float]]
+    points: NotRequired[list[PackedPoints]]
     series: NotRequired[list[str] | None]
     thresholds: NotRequired[dict[str, Threshold]]
 
@@ -206,6 +272,18 @@ class ChartDelta(TypedDict):
     seq: int
     series: NotRequired[list[str]]
     append: NotRequired[list[ChartColumn]]
+    dropped_series: NotRequired[int]
+    dropped_points: NotRequired[int]
+    ignored: NotRequired[int]
+
+
+class ChartPacked(TypedDict):
+    """A ``ChartDelta`` with ``append`` as ``points``."""
+
+    kind: Literal["packed"]
+    seq: int
+    series: NotRequired[list[str]]
+    points: NotRequired[list[PackedPoints]]
     dropped_series: NotRequired[int]
     dropped_points: NotRequired[int]
     ignored: NotRequired[int]
@@ -519,11 +597,14 @@ INTERFACES: Final[tuple[Interface, ...]] = (
     Interface("connection", ConnectionTraits, to_kernel=_COMMANDS),
     Interface("realtime", RealtimeTraits, to_kernel=_COMMANDS),
     Interface("status", StatusTraits),
-    Interface("table", TableTraits, (TableDelta, TableSnapshot, Waiting), _DATA_REQUESTS),
-    Interface("metrics", MetricsTraits, (MetricsDelta, MetricsSnapshot, Waiting), _DATA_REQUESTS),
+    Interface("table", TableTraits, (TableDelta, TablePacked, TableSnapshot, Waiting),
+              _DATA_REQUESTS),
+    Interface("metrics", MetricsTraits, (MetricsDelta, MetricsPacked, MetricsSnapshot, Waiting),
+              _DATA_REQUESTS),
     Interface("notifications", NotificationsTraits,
               (NotificationsDelta, NotificationsSnapshot, Waiting), _DATA_REQUESTS),
-    Interface("chart", ChartTraits, (ChartDelta, ChartSnapshot, Waiting), _DATA_REQUESTS),
+    Interface("chart", ChartTraits, (ChartDelta, ChartPacked, ChartSnapshot, Waiting),
+              _DATA_REQUESTS),
     Interface("log", LogTraits, (LogDelta, LogSnapshot, LogEntryText, Waiting),
               (*_DATA_REQUESTS, EntryRequest)),
 )

@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from rt_widgets.sync import decode_delta
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -122,8 +124,17 @@ class Kernel:
                 if r.msg["msg_type"] == "comm_msg" and r.msg["content"].get("comm_id") == comm_id]
 
     def custom(self, comm_id: str, kind: str) -> list[tuple[float, dict[str, Any]]]:
-        return [(t, d["content"]) for t, d in self.comm_msgs(comm_id)
-                if d.get("method") == "custom" and d["content"].get("kind") == kind]
+        """Custom messages as the views get them (a packed delta unpacked, as js/sync.ts does)."""
+        out = []
+        for r in self.messages():
+            content = r.msg["content"]
+            if (r.msg["msg_type"] == "comm_msg" and content.get("comm_id") == comm_id
+                    and content["data"].get("method") == "custom"):
+                body = decode_delta(content["data"]["content"],
+                                    [bytes(b) for b in r.msg.get("buffers") or ()])
+                if body.get("kind") == kind:
+                    out.append((r.t, body))
+        return out
 
     def updates(self, comm_id: str) -> list[tuple[float, dict[str, Any]]]:
         return [(t, d["state"]) for t, d in self.comm_msgs(comm_id) if d.get("method") == "update"]

@@ -19,6 +19,8 @@ import comm
 import pytest
 from comm.base_comm import BaseComm
 
+from rt_widgets.sync import decode_delta
+
 
 @dataclass
 class Published:
@@ -35,11 +37,15 @@ class CommSpy:
         self.published: list[Published] = []
         self.comms: dict[str, SpyComm] = {}
 
-    def record(self, comm_id: str, msg_type: str, data: dict[str, Any] | None) -> None:
+    def record(self, comm_id: str, msg_type: str, data: dict[str, Any] | None,
+               buffers: Any = None) -> None:
         text = json.dumps(data or {}, allow_nan=False)
+        seen = json.loads(text)
+        if seen.get("method") == "custom":
+            # A packed delta as the views get it, once js/sync.ts has unpacked it.
+            seen["content"] = decode_delta(seen.get("content"), [bytes(b) for b in buffers or ()])
         with self.lock:
-            self.published.append(
-                Published(time.monotonic(), comm_id, msg_type, json.loads(text), text))
+            self.published.append(Published(time.monotonic(), comm_id, msg_type, seen, text))
 
     def messages(self, widget: Any = None) -> list[Published]:
         with self.lock:
@@ -97,7 +103,7 @@ class SpyComm(BaseComm):
     def publish_msg(self, msg_type: str, data: dict[str, Any] | None = None,
                     metadata: dict[str, Any] | None = None, buffers: Any = None,
                     **keys: Any) -> None:
-        self.spy.record(self.comm_id, msg_type, data)
+        self.spy.record(self.comm_id, msg_type, data, buffers)
 
 
 @pytest.fixture
