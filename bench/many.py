@@ -2,9 +2,9 @@
 
 One ``RealtimeWidget`` (one connection) and 50 views made from it (20 keyed tables ``w.table``, 15
 ``w.metrics``, 15 ``w.chart``), each on its own message type, each type fed 1,000 msg/s (50,000 msg/s
-in all, in frames of up to 100 messages) by a paced feed in its own process (``python -m bench.many
---serve``). The 50 views are displayed in one ``ipywidgets.GridBox`` (five columns: a dashboard)
-in one notebook cell in JupyterLab in Chromium.
+in all, in frames of up to 100 messages) by the paced feed process of ``bench.peers``. The 50 views
+are displayed in one ``ipywidgets.GridBox`` (five columns: a dashboard) in one notebook cell in
+JupyterLab in Chromium.
 
 Measured over the steady window (``--warm`` s after every view showed data, to the feed's end):
 
@@ -23,142 +23,19 @@ Measured over the steady window (``--warm`` s after every view showed data, to t
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import json
-import os
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
-
-import orjson
 
 from bench._util import header, median, percentile, table
 from bench.browser import PANEL, LabServer, chromium
-from bench.peers import PRELUDE, write_notebook
+from bench.peers import PRELUDE, paced_feed, view_types, write_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
-TABLES, METRICS, CHARTS = 20, 15, 15
 RATE = 1_000  # per view (per message type)
-FRAME = 100  # messages per frame at most
-TABLE_KEYS = 100
-
-
-def view_types() -> list[str]:
-    return ([f"tab{i:02d}" for i in range(TABLES)] + [f"met{i:02d}" for i in range(METRICS)]
-            + [f"cht{i:02d}" for i in range(CHARTS)])
-
-
-def _payload(kind: str, n: int) -> dict[str, Any]:
-    if kind == "tab":
-        return {"id": f"k{n % TABLE_KEYS:03d}", "v": n, "x": (n * 37 % 1000) / 10,
-                "state": ("a", "b", "c")[n % 3]}
-    if kind == "met":
-        return {"a": (n * 37 % 1000) / 10, "b": n * 7 % 10000, "c": (n * 13 % 500) / 10}
-    return {"y": (n * 13 % 1000) / 10}
-
-
-# -- the feed process ------------------------------------------------------------------------
-
-
-async def _paced(ws: Any, rate: float, seconds: float) -> int:
-    from websockets.exceptions import ConnectionClosed
-
-    types = view_types()
-    total = int(rate * seconds)
-    sent = 0
-    t0 = time.monotonic()
-    while sent < total:
-        due = min(total, int((time.monotonic() - t0) * rate))
-        if due > sent:
-            ts = datetime.now(UTC).isoformat()
-            msgs = [{"type": t, "payload": _payload(t[:3], n), "timestamp": ts}
-                    for n in range(sent, due) for t in types]
-            try:
-                for i in range(0, len(msgs), FRAME):
-                    await ws.send(orjson.dumps(msgs[i:i + FRAME]).decode())
-            except ConnectionClosed:
-                return sent * len(types)
-            sent = due
-        await asyncio.sleep(0.005)
-    return sent * len(types)
-
-
-async def _handler(ws: Any) -> None:
-    url = urlsplit(ws.request.path)
-    q = {k: v[0] for k, v in parse_qs(url.query).items()}
-    t0 = time.perf_counter()
-    n = await _paced(ws, float(q.get("rate", RATE)), float(q.get("seconds", 10)))
-    print(f"DONE {n} {time.perf_counter() - t0:.3f}", flush=True)
-    with contextlib.suppress(Exception):
-        await ws.wait_closed()
-
-
-async def _serve() -> None:
-    from websockets.asyncio.server import serve
-
-    async with serve(_handler, "127.0.0.1", 0, compression=None, max_size=None,
-                     ping_interval=None) as server:
-        print(f"PORT {next(iter(server.sockets)).getsockname()[1]}", flush=True)
-        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
-
-
-class ManyFeed:
-    """The feed process: ``PORT`` once listening, ``DONE <messages> <seconds>`` per session."""
-
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.many", "--serve"], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, text=True, cwd=ROOT, env=dict(os.environ, PYTHONUNBUFFERED="1"))
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line.startswith("PORT "):
-            raise RuntimeError(f"feed process did not start: {line!r}")
-        self.port = int(line.split()[1])
-        self.done: list[tuple[int, float]] = []
-        self._cv = threading.Condition()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            if line.startswith("DONE "):
-                _, n, dt = line.split()
-                with self._cv:
-                    self.done.append((int(n), float(dt)))
-                    self._cv.notify_all()
-
-    def wait_done(self, count: int, timeout: float) -> tuple[int, float]:
-        with self._cv:
-            if not self._cv.wait_for(lambda: len(self.done) >= count, timeout):
-                raise TimeoutError(f"feed session {count} did not finish within {timeout:.0f} s")
-            return self.done[count - 1]
-
-    def close(self) -> None:
-        assert self.proc.stdin is not None
-        with contextlib.suppress(BrokenPipeError):
-            self.proc.stdin.close()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-
-@contextlib.contextmanager
-def many_feed() -> Iterator[ManyFeed]:
-    feed = ManyFeed()
-    try:
-        yield feed
-    finally:
-        feed.close()
 
 
 # -- the notebook and the page ---------------------------------------------------------------
@@ -243,9 +120,9 @@ def run(quick: bool, seconds: float, warm: float, explore: bool) -> dict[str, An
     types = view_types()
     tmp = Path(tempfile.mkdtemp(prefix="rtw-many-"))
     stats = tmp / "stats.json"
-    with many_feed() as feed, chromium() as browser:
+    with paced_feed() as feed, chromium() as browser:
         # The feed outlasts the window (the kernel's shutdown ends it).
-        url = f"ws://127.0.0.1:{feed.port}/paced?rate={RATE}&seconds={seconds + 180:g}"
+        url = f"ws://127.0.0.1:{feed.port}/many?rate={RATE}"
         lab = LabServer({})
         code = CELL.format(url=url, types=types, stats=str(stats), explore=explore)
         write_notebook(lab, "many.ipynb", code)
@@ -336,11 +213,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seconds", type=float, default=None, help="measuring window, s (default 30; quick 8)")
     p.add_argument("--warm", type=float, default=None, help="seconds after every view showed data")
     p.add_argument("--explore", action="store_true", help="keep the widget's explorer on")
-    p.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
-    if a.serve:
-        asyncio.run(_serve())
-        return
     seconds = a.seconds or (8.0 if a.quick else 30.0)
     warm = a.warm if a.warm is not None else (1.0 if a.quick else 3.0)
     header("bench.many", ["bench.many", *(argv or [])])

@@ -1,8 +1,9 @@
 """Side by side with Perspective: one paced feed, the same JupyterLab and Chromium, interleaved runs.
 
-The feed (``bench._feed`` in its own process): 20,000 msg/s, one message per frame, three in four
-keyed ``mission_update`` upserts over 10,000 ids (the rest ``metrics_update``), each mission row
-stamped with its send time (``sent``: ``"T<epoch ms>"``). Two notebooks, run one after the other
+The feed (``bench._feed``'s messages, from a feed process of this module that sends until its client
+goes): 20,000 msg/s, one message per frame, three in four keyed ``mission_update`` upserts over
+10,000 ids (the rest ``metrics_update``), each mission row stamped with its send time (``sent``:
+``"T<epoch ms>"``). Two notebooks, run one after the other
 in fresh kernels (a, b, a, b, ...):
 
 - rt_widgets: ``RealtimeWidget(url).table("mission_update", key="id")`` displayed (the explorer on,
@@ -11,8 +12,9 @@ in fresh kernels (a, b, a, b, ...):
   ``PerspectiveWidget``, fed by a ``websockets`` sync client on a thread that parses each frame with
   orjson and calls ``table.update(rows)`` with the rows of every 50 ms (its streaming pattern).
 
-Both views show the same twelve columns, ``sent`` first. Measured over the steady window (from
-``--warm`` seconds after the first value reached the screen to the feed's last message):
+Both views show the same twelve columns, ``sent`` first; the cell's source is collapsed, so the
+view is on screen. Measured over a window of ``--seconds`` that opens ``--warm`` seconds after the
+first value reached the screen:
 
 - kernel CPU per message: the kernel's process CPU time (``time.process_time`` read by a reporter
   thread in the kernel every 250 ms) over the messages its client decoded in the same interval;
@@ -32,21 +34,130 @@ Both views show the same twelve columns, ``sent`` first. Measured over the stead
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import json
+import os
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
-from bench._feed import Feed
+import orjson
+
+from bench._feed import _frame_header, message
 from bench._util import header, median, percentile, table
 from bench.browser import PANEL, LabServer, chromium
 
+ROOT = Path(__file__).resolve().parents[1]
 RATE = 20_000
 KEYS = 10_000
 COLUMNS = ["sent", "id", "name", "status", "progress", "lat", "lon", "alt_m", "battery", "crew",
            "region", "rev"]
+
+# -- the feed process ------------------------------------------------------------------------
+# ``python -m bench.peers --serve`` prints ``PORT <n>``; each session sends until its client goes
+# (or ``seconds``), so a measuring window of any length sees a steady feed and a kernel shut down
+# ends its session. Paths:
+# - ``/mission?rate=20000&keys=10000``: ``bench._feed.message`` one per frame, every mission row
+#   stamped with its send time (what ``bench._feed``'s ``/paced?stamp=1`` sends).
+# - ``/many?rate=1000``: the 50 types of ``bench.many`` (:func:`view_types`), ``rate`` messages
+#   per second each, in JSON arrays of up to 100 messages.
+
+TABLES, METRICS, CHARTS = 20, 15, 15
+TABLE_KEYS = 100
+FRAME = 100  # messages per frame at most (/many)
+
+
+def view_types() -> list[str]:
+    return ([f"tab{i:02d}" for i in range(TABLES)] + [f"met{i:02d}" for i in range(METRICS)]
+            + [f"cht{i:02d}" for i in range(CHARTS)])
+
+
+def _many_payload(kind: str, n: int) -> dict[str, Any]:
+    if kind == "tab":
+        return {"id": f"k{n % TABLE_KEYS:03d}", "v": n, "x": (n * 37 % 1000) / 10,
+                "state": ("a", "b", "c")[n % 3]}
+    if kind == "met":
+        return {"a": (n * 37 % 1000) / 10, "b": n * 7 % 10000, "c": (n * 13 % 500) / 10}
+    return {"y": (n * 13 % 1000) / 10}
+
+
+def _frames(path: str, sent: int, due: int, keys: int) -> list[bytes]:
+    now = datetime.now(UTC)
+    ts = now.isoformat()
+    if path == "/mission":
+        stamp = f"T{int(now.timestamp() * 1000)}"
+        return [orjson.dumps(message(i, ts, keys, stamp)) for i in range(sent, due)]
+    msgs = [{"type": t, "payload": _many_payload(t[:3], n), "timestamp": ts}
+            for n in range(sent, due) for t in view_types()]
+    return [orjson.dumps(msgs[i:i + FRAME]) for i in range(0, len(msgs), FRAME)]
+
+
+async def _session(ws: Any) -> None:
+    url = urlsplit(ws.request.path)
+    q = {k: v[0] for k, v in parse_qs(url.query).items()}
+    rate = float(q.get("rate", RATE))
+    total = int(rate * float(q.get("seconds", 600)))
+    keys = int(q.get("keys", KEYS))
+    transport = ws.transport
+    sent = 0
+    t0 = time.monotonic()
+    while sent < total and not transport.is_closing():
+        due = min(total, int((time.monotonic() - t0) * rate))
+        if due > sent:
+            # Text frames written straight to the transport (unmasked, FIN set: RFC 6455 5.2).
+            chunk = b"".join(_frame_header(len(f)) + f for f in _frames(url.path, sent, due, keys))
+            try:
+                transport.write(chunk)
+            except RuntimeError:  # the client closed: write() after write_eof()
+                break
+            sent = due
+            while transport.get_write_buffer_size() > 4 << 20 and not transport.is_closing():  # noqa: ASYNC110
+                await asyncio.sleep(0.001)
+        await asyncio.sleep(0.001)
+    with contextlib.suppress(Exception):
+        await ws.wait_closed()
+
+
+async def _serve() -> None:
+    from websockets.asyncio.server import serve
+
+    async with serve(_session, "127.0.0.1", 0, compression=None, max_size=None,
+                     ping_interval=None) as server:
+        print(f"PORT {next(iter(server.sockets)).getsockname()[1]}", flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+
+
+@contextlib.contextmanager
+def paced_feed() -> Iterator[Any]:
+    """The feed process while the block runs; ``.port`` is where it listens."""
+    proc = subprocess.Popen([sys.executable, "-m", "bench.peers", "--serve"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True, cwd=ROOT,
+                            env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        line = proc.stdout.readline()
+        if not line.startswith("PORT "):
+            raise RuntimeError(f"feed process did not start: {line!r}")
+        yield SimpleNamespace(port=int(line.split()[1]))
+    finally:
+        with contextlib.suppress(BrokenPipeError):
+            proc.stdin.close()  # type: ignore[union-attr]
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# -- the notebooks and the page --------------------------------------------------------------
 
 # Runs first in every kernel: comm messages and bytes counted at the source, and a reporter
 # thread writing the kernel's CPU time, messages decoded and comm tallies to a file 4x a second.
@@ -103,6 +214,31 @@ _t = _w.table("mission_update", key="id", max_rows={keys}, columns={columns!r})
 display(_t)
 _th.Thread(target=_bench_report, args=({stats!r}, lambda: _w.connection.stats()["messages_in"]),
            daemon=True).start()
+"""
+
+# With --profile: cProfile on the I/O thread (where rt_widgets decodes, stores and flushes) for
+# `seconds` from `start` s after the cell ran; the top functions by own time go to `path`.
+PROFILE_CELL = """
+import cProfile as _cp, io as _sio, pstats as _ps
+from rt_widgets import iothread as _io
+_prof = _cp.Profile()
+def _bench_profile(path, start, seconds):
+    _time.sleep(start)
+    _io.call_soon(_prof.enable)
+    _time.sleep(seconds)
+    done = _th.Event()
+    def _stop():
+        _prof.disable()
+        done.set()
+    _io.call_soon(_stop)
+    done.wait(10)
+    out = _sio.StringIO()
+    st = _ps.Stats(_prof, stream=out)
+    st.sort_stats("tottime").print_stats(25)
+    st.sort_stats("cumulative").print_stats(25)
+    with open(path, "w") as f:
+        f.write(out.getvalue())
+_th.Thread(target=_bench_profile, args=({path!r}, {start!r}, {seconds!r}), daemon=True).start()
 """
 
 PSP_CELL = PRELUDE + """
@@ -219,7 +355,7 @@ def _wait(pred: Any, timeout: float, what: str) -> None:
         time.sleep(0.1)  # a poll inside a deadline
 
 
-def run_one(browser: Any, lab: LabServer, notebook: str, stats: Path, feed: Feed, session: int,
+def run_one(browser: Any, lab: LabServer, notebook: str, stats: Path, session: int,
             seconds: float, warm: float) -> dict[str, Any]:
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
     page.set_default_timeout(90_000)
@@ -242,7 +378,8 @@ def run_one(browser: Any, lab: LabServer, notebook: str, stats: Path, feed: Feed
         # The steady window starts `warm` s after the first value reached the screen.
         _wait(lambda: time.monotonic() - first_screen >= warm and stats.exists(), 30, "kernel stats")
         s0, m0, w0 = _stats(stats), _metrics(cdp), time.monotonic()
-        feed.wait_done(session, timeout=seconds * 4 + 60)
+        while time.monotonic() - w0 < seconds:
+            time.sleep(0.1)  # the measuring window
         s1, m1, w1 = _stats(stats), _metrics(cdp), time.monotonic()
         # The last values on their way to the screen: stop once no new sample came for 1 s.
         last, still = -1, time.monotonic()
@@ -265,6 +402,10 @@ def run_one(browser: Any, lab: LabServer, notebook: str, stats: Path, feed: Feed
     start_ms = s0["t"] * 1000
     end_ms = s1["t"] * 1000
     steady = [d for d, sent in lat if start_ms <= sent <= end_ms]
+    if lat:
+        print(f"  {len(lat)} latency samples, stamps from {(min(s for _, s in lat) - start_ms) / 1000:.1f}"
+              f" to {(max(s for _, s in lat) - start_ms) / 1000:.1f} s of the window (0 to {dt:.1f})",
+              flush=True)
     kinds = {
         k: ((v[0] - s0["kinds"].get(k, [0, 0])[0]) / dt, (v[1] - s0["kinds"].get(k, [0, 0])[1]) / dt)
         for k, v in s1["kinds"].items()
@@ -287,24 +428,37 @@ def run_one(browser: Any, lab: LabServer, notebook: str, stats: Path, feed: Feed
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="bench.peers")
-    p.add_argument("--quick", action="store_true", help="one pair of 10 s runs")
+    p.add_argument("--quick", action="store_true", help="one pair of 5 s windows")
+    p.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--pairs", type=int, default=None, help="interleaved pairs (default 3; quick 1)")
-    p.add_argument("--seconds", type=float, default=None, help="feed seconds per run (default 20; quick 10)")
+    p.add_argument("--seconds", type=float, default=None, help="measuring window, s (default 20; quick 5)")
     p.add_argument("--warm", type=float, default=None, help="seconds after the first value on screen")
+    p.add_argument("--profile", action="store_true",
+                   help="one rt_widgets run, cProfile on the kernel's I/O thread: its top functions")
     a = p.parse_args(argv)
+    if a.serve:
+        asyncio.run(_serve())
+        return
     pairs = a.pairs or (1 if a.quick else 3)
-    seconds = a.seconds or (10.0 if a.quick else 20.0)
-    warm = a.warm if a.warm is not None else (2.0 if a.quick else 3.0)
+    seconds = a.seconds or (5.0 if a.quick else 20.0)
+    warm = a.warm if a.warm is not None else (1.5 if a.quick else 3.0)
     header("bench.peers", ["bench.peers", *(argv or [])])
     tmp = Path(tempfile.mkdtemp(prefix="rtw-peers-"))
     results: dict[str, list[dict[str, Any]]] = {"rt_widgets": [], "perspective": []}
-    with Feed() as feed, chromium() as browser:
-        url = feed.url(f"/paced?rate={RATE}&seconds={seconds:g}&stamp=1&keys={KEYS}")
+    if a.profile:
+        pairs = 1
+        del results["perspective"]
+    with paced_feed() as feed, chromium() as browser:
+        url = f"ws://127.0.0.1:{feed.port}/mission?rate={RATE}&keys={KEYS}"
         stats = {name: tmp / f"{name}.json" for name in results}
         cells = {
             "rt_widgets": RT_CELL.format(url=url, keys=KEYS, columns=COLUMNS, stats=str(stats["rt_widgets"])),
             "perspective": PSP_CELL.format(url=url, columns=COLUMNS, stats=str(stats["perspective"])),
         }
+        profile = tmp / "profile.txt"
+        if a.profile:
+            cells["rt_widgets"] += PROFILE_CELL.format(path=str(profile), start=warm + 1.0,
+                                                          seconds=max(2.0, seconds - 3.0))
         lab = LabServer({})
         for name, code in cells.items():
             write_notebook(lab, f"{name}.ipynb", code)
@@ -313,7 +467,7 @@ def main(argv: list[str] | None = None) -> None:
             for pair in range(pairs):
                 for name in results:
                     session += 1
-                    r = run_one(browser, lab, f"{name}.ipynb", stats[name], feed, session, seconds, warm)
+                    r = run_one(browser, lab, f"{name}.ipynb", stats[name], session, seconds, warm)
                     results[name].append(r)
                     print(f"pair {pair + 1} {name}: " + ", ".join(
                         f"{k} {v:.4g}" for k, v in r.items() if k != "kinds"), flush=True)
@@ -321,6 +475,12 @@ def main(argv: list[str] | None = None) -> None:
                         print(f"  comm {kind}: {n:.2f} msg/s, {b:,.0f} B/s", flush=True)
         finally:
             lab.close()
+    if a.profile:
+        deadline = time.monotonic() + 30
+        while not profile.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)  # a poll inside a deadline
+        print(profile.read_text() if profile.exists() else "no profile written", flush=True)
+        return
     keys = ("cpu_us_per_msg", "comm_bytes_per_s", "busy_ms_per_s", "p50", "p99", "script_ms_per_s",
             "comm_msgs_per_s", "kernel_cpu_pct", "msgs_per_s", "samples")
     med = {name: {k: median([r[k] for r in rs]) for k in keys} for name, rs in results.items()}
