@@ -5,6 +5,7 @@ the page from computed styles.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import subprocess
@@ -38,11 +39,12 @@ def tick(i: int) -> list[dict[str, Any]]:
     """The messages of step ``i``: a mission row, a metrics sample, an audit record (nested, so
     the explorer logs it) and, every 20 steps, a notification."""
     statuses = ("queued", "running", "done", "failed")
+    k = i % 12
     out = [
         _envelope("mission_update", {
-            "id": f"M-{i % 8:02d}", "name": f"mission {i % 8}", "status": statuses[i % 4],
-            "team": ("alpha", "bravo", "charlie")[i % 3], "progress": round((i % 50) / 50, 2),
-            "cost": round(100 + 40 * math.sin(i / 7), 2),
+            "id": f"M-{k:02d}", "name": f"mission {k}", "status": statuses[(i // 12 + k) % 4],
+            "team": ("alpha", "bravo", "charlie")[k % 3], "progress": round((i % 50) / 50, 2),
+            "cost": round(100 + 10 * k + 40 * math.sin(i / 7), 2),
         }),
         _envelope("metrics_update", {
             "cpu": round(50 + 30 * math.sin(i / 15), 2), "memory": round(60 + 10 * math.cos(i / 20), 2),
@@ -281,3 +283,30 @@ def report(name: str, found: list[dict[str, Any]]) -> None:
         lines.append(f"  {r['ratio']:.2f}:1 {r['text']!r} in .{r['where']}: "
                      f"{r['color']} on {r['background']}")
     assert not bad, f"{name}: {len(bad)} of {len(found)} texts under 4.5:1:\n" + "\n".join(lines[:20])
+
+
+# ---------------------------------------------------------------------------------------------
+# JupyterLab
+
+
+def write_notebook(lab: Any, name: str, url: str) -> None:
+    """A notebook `name` in the lab's root whose one cell imports RealtimeWidget and sets `url`."""
+    setup: dict[str, Any] = {
+        "cell_type": "code", "execution_count": None, "id": "setup", "metadata": {"tags": ["setup"]},
+        "outputs": [], "source": f"from rt_widgets import RealtimeWidget\n\nurl = {url!r}",
+    }
+    notebook = {
+        "cells": [setup],
+        "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+                     "language_info": {"name": "python"}},
+        "nbformat": 4, "nbformat_minor": 5,
+    }
+    (lab.root / name).write_text(json.dumps(notebook))
+
+
+def set_lab_theme(page: Any, theme: str) -> None:
+    """Switch JupyterLab to `theme` ("JupyterLab Light", "JupyterLab Dark") and wait until it shows."""
+    page.evaluate("async (t) => { await window.jupyterapp.commands.execute("
+                  "'apputils:change-theme', {theme: t}); }", theme)
+    light = "true" if theme.endswith("Light") else "false"
+    page.wait_for_function(f"() => document.body.dataset.jpThemeLight === '{light}'")

@@ -10,7 +10,6 @@ each tab open in turn, the send form open and a paused view's badge shown.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,15 @@ from typing import Any
 import pytest
 
 from ._jupyter import add_cell, execute, open_notebook, run_all
-from ._themes import ExplorerFeed, explorer_feed, marimo_run, measure_explorer, report
+from ._themes import (
+    ExplorerFeed,
+    explorer_feed,
+    marimo_run,
+    measure_explorer,
+    report,
+    set_lab_theme,
+    write_notebook,
+)
 from .conftest import Lab, close_page, new_page
 
 pytestmark = pytest.mark.browser
@@ -44,27 +51,6 @@ def test_marimo_dark_theme_text_contrast_is_at_least_4_5(
             report("marimo dark", found)
         finally:
             close_page(page)
-
-
-def write_notebook(lab: Lab, name: str, url: str) -> None:
-    setup: dict[str, Any] = {
-        "cell_type": "code", "execution_count": None, "id": "setup", "metadata": {"tags": ["setup"]},
-        "outputs": [], "source": f"from rt_widgets import RealtimeWidget\n\nurl = {url!r}",
-    }
-    notebook = {
-        "cells": [setup],
-        "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-                     "language_info": {"name": "python"}},
-        "nbformat": 4, "nbformat_minor": 5,
-    }
-    (lab.root / name).write_text(json.dumps(notebook))
-
-
-def set_lab_theme(page: Any, theme: str) -> None:
-    page.evaluate("async (t) => { await window.jupyterapp.commands.execute("
-                  "'apputils:change-theme', {theme: t}); }", theme)
-    light = "true" if theme.endswith("Light") else "false"
-    page.wait_for_function(f"() => document.body.dataset.jpThemeLight === '{light}'")
 
 
 def test_jupyterlab_dark_theme_text_contrast_is_at_least_4_5(
