@@ -3,7 +3,7 @@
 The explorer (``RealtimeWidget(url)`` displayed, fed by a loopback feed with a table type, a
 metrics type, a logged type and notifications, so it shows its status, overview, table, metric
 cards, chart and message log) in a real ``marimo run`` app with marimo's dark theme configured,
-and in JupyterLab with the ``JupyterLab Dark`` theme: every visible text node's colour against its
+and in JupyterLab with the ``JupyterLab Dark`` theme (and both in their light themes): every visible text node's colour against its
 effective background (the background colours of its ancestors composed) is at least 4.5:1, with
 each tab open in turn, the send form open and a paused view's badge shown.
 """
@@ -37,35 +37,38 @@ def themed_feed() -> Iterator[ExplorerFeed]:
         yield feed
 
 
-def test_marimo_dark_theme_text_contrast_is_at_least_4_5(
-        themed_feed: ExplorerFeed, browser: Any, tmp_path: Path) -> None:
-    with marimo_run(themed_feed.url, "dark", tmp_path / "marimo") as url:
+@pytest.mark.parametrize("theme", ["dark", "light"])
+def test_marimo_text_contrast_is_at_least_4_5(
+        theme: str, themed_feed: ExplorerFeed, browser: Any, tmp_path: Path) -> None:
+    with marimo_run(themed_feed.url, theme, tmp_path / "marimo") as url:
         page = new_page(browser)
         try:
             page.goto(url)
             explorer = page.locator(".rtw-explorer").first
             explorer.locator(".rtw-status[data-status='connected']").wait_for(timeout=60_000)
             # marimo marks its dark theme on the body and inside the widget's shadow root.
-            assert page.evaluate("document.body.classList.contains('dark')"), "marimo is not dark"
+            dark = page.evaluate("document.body.classList.contains('dark')")
+            assert dark == (theme == "dark"), f"marimo is not {theme}"
             found = measure_explorer(page, explorer)
-            report("marimo dark", found)
+            report(f"marimo {theme}", found)
         finally:
             close_page(page)
 
 
-def test_jupyterlab_dark_theme_text_contrast_is_at_least_4_5(
-        lab: Lab, fresh_page: Any, themed_feed: ExplorerFeed) -> None:
+@pytest.mark.parametrize("theme", ["JupyterLab Dark", "JupyterLab Light"])
+def test_jupyterlab_text_contrast_is_at_least_4_5(
+        theme: str, lab: Lab, fresh_page: Any, themed_feed: ExplorerFeed) -> None:
     page = fresh_page
     write_notebook(lab, "themes.ipynb", themed_feed.url)
     open_notebook(page, lab, "themes.ipynb")
     run_all(page)
-    set_lab_theme(page, "JupyterLab Dark")
+    set_lab_theme(page, theme)
     try:
         cell = add_cell(page, "w = RealtimeWidget(url)\nw", "explorer")
         explorer = cell.locator(".rtw-explorer").first
         explorer.locator(".rtw-status[data-status='connected']").wait_for(timeout=60_000)
         found = measure_explorer(page, explorer)
-        report("JupyterLab Dark", found)
+        report(theme, found)
         execute(page, "w.close()")
     finally:
         set_lab_theme(page, "JupyterLab Light")
