@@ -41,7 +41,9 @@ log = logging.getLogger("rt_widgets")
 
 DEFAULT_BUDGET = 100.0
 # Bytes a second that every widget of the process together sends its views (deltas, snapshots).
-DEFAULT_BYTE_BUDGET = 512 * 1024
+DEFAULT_BYTE_BUDGET = 256 * 1024
+# The share of the byte budget that refreshing one view's snapshot trait may take.
+SNAPSHOT_SHARE = 0.1
 # Widgets that flushed within this window still count as active when the budget is shared out,
 # so a widget flushing every other frame does not make the others speed up and down.
 _ACTIVE_WINDOW = 1.0
@@ -169,6 +171,12 @@ class FrameClock:
         while recent and recent[0] <= since:
             recent.popleft()
         return len(recent) + messages <= int(self.budget) and not self._over_bytes(now)
+
+    def snapshot_interval(self, nbytes: int, floor: float) -> float:
+        """How far apart refreshes of a view's snapshot of ``nbytes`` should be: ``floor``
+        seconds, or longer for a large one, so that refreshing it takes at most
+        :data:`SNAPSHOT_SHARE` of the byte budget (a view that misses one asks for it anyway)."""
+        return max(floor, nbytes / (SNAPSHOT_SHARE * self.byte_budget))
 
     def spend_bytes(self, n: int) -> None:
         """Count ``n`` bytes sent to a view against the byte budget."""

@@ -204,6 +204,8 @@ class DataView(DataTraits, BaseWidget):
         self._flusher = Flusher(self._flush)
         self._unsubscribe: list[Callable[[], None]] = []
         self._snap_at = -1e18
+        # The interval between refreshes, longer for a snapshot that is large (see _refresh_snapshot).
+        self._snap_every = self._snapshot_interval
         self._snap_timer: asyncio.TimerHandle | None = None
         self._is_closed = False
         # Pausing (I/O thread): the ``paused`` trait as the I/O thread last applied it, the updates
@@ -323,10 +325,10 @@ class DataView(DataTraits, BaseWidget):
         loop = iothread.get_loop()
         elapsed = loop.time() - self._snap_at
         # The delta and the snapshot both count against the process budget.
-        if elapsed >= self._snapshot_interval and get_frame_clock().has_room(2):
+        if elapsed >= self._snap_every and get_frame_clock().has_room(2):
             self._refresh_snapshot()
         elif self._snap_timer is None:
-            self._snap_timer = loop.call_later(max(self._snapshot_interval - elapsed, 0.1),
+            self._snap_timer = loop.call_later(max(self._snap_every - elapsed, 0.1),
                                                self._snapshot_timer)
 
     def _snapshot_timer(self) -> None:
@@ -358,7 +360,9 @@ class DataView(DataTraits, BaseWidget):
             self.as_of = now_iso()
         clock = get_frame_clock()
         clock.spend()
-        clock.spend_bytes(message_bytes(snapshot))
+        nbytes = message_bytes(snapshot)
+        clock.spend_bytes(nbytes)
+        self._snap_every = clock.snapshot_interval(nbytes, self._snapshot_interval)
 
     def _send_counted(self, message: dict[str, Any]) -> None:
         """Send a custom message to the view, counting its bytes against the byte budget."""

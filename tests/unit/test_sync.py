@@ -285,3 +285,10 @@ def test_the_byte_budget_bounds_bytes_a_second_and_defers_flushes() -> None:
 def test_byte_budget_must_be_positive() -> None:
     with pytest.raises(ValueError, match="byte_budget must be > 0"):
         FrameClock(FakeLoop(), byte_budget=0)
+
+
+def test_a_large_snapshot_is_refreshed_less_often_than_a_small_one() -> None:
+    clock = FrameClock(FakeLoop(), byte_budget=100_000)
+    assert clock.snapshot_interval(1_000, 2.0) == 2.0
+    # A refresh may take a tenth of the budget: 50 KB every 5 s.
+    assert clock.snapshot_interval(50_000, 2.0) == pytest.approx(5.0)
