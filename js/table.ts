@@ -350,6 +350,15 @@ export interface Grouped {
   rows: Map<string, Row>;
 }
 
+/** A group value as its cell shows it: a string that would read as a number, a boolean, null or
+ * nothing is quoted, so the groups `1` and `"1"` look different as they are. */
+export function groupText(value: unknown): string {
+  if (typeof value === "string" && (value === "" || value === "true" || value === "false" || value === "null" || numeric(value) !== null)) {
+    return JSON.stringify(value);
+  }
+  return cellText(value);
+}
+
 /** The id of the group column in group rows. */
 export const GROUP_ID = "group";
 
@@ -666,7 +675,8 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
       // Only a cell whose value changed is formatted; its text node is updated in place.
       if (!Object.is(cell.raw, value)) {
         cell.raw = value;
-        const text = cellText(value);
+        const groupCell = src === groupData && cols[c] === GROUP_ID;
+        const text = groupCell ? groupText(value) : cellText(value);
         if (text !== cell.shown) {
           cell.shown = text;
           cell.text.data = clip(text);
@@ -676,7 +686,7 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
           cell.long = long;
         }
         // Numeric strings ("192.31") align as numbers; their text stays as the feed wrote it.
-        const isNumber = typeof value === "number" || numeric(value) !== null;
+        const isNumber = typeof value === "number" || (!groupCell && numeric(value) !== null);
         if (isNumber !== cell.num) {
           cell.num = isNumber;
           cell.td.classList.toggle("rtw-num", isNumber);

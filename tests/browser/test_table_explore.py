@@ -272,6 +272,7 @@ def test_group_by_matches_pandas_columns_hide_and_a_row_shows_its_fields(
                                    for e in entries.all()], strict=True)}
     for name, value in kernel_row.items():
         assert json.loads(shown[name] or "null") == value, (name, shown[name], value)
+    shot(page, "table-detail")
     trade_feed.send([{**kernel_row, "price": 12345.5}])
     expect(detail.locator(".rtw-json-entry", has_text="price").locator(".rtw-json-number")).to_have_text(
         "12345.5", timeout=15_000)
