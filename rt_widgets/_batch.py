@@ -45,11 +45,12 @@ _MASKS = tuple(bytes(int(code == i) for code in range(256)) for i in range(_MASK
 _consume: Callable[[Iterable[Any]], None] = deque[Any](maxlen=0).extend
 
 
-def group_by_type(data: list[Any]) -> Grouped | None:
+def group_by_type(data: list[Any], payload: bool = False) -> Grouped | None:
     """For a decoded array frame whose every element is a dict with a str ``type``: the distinct
     types in order of first appearance, and for each type its envelopes and their ``payload``
     values (``None`` where absent), in frame order. Types are told apart by equality: a value equal
-    to a str type seen first (a str subclass) belongs to that type, as it does for the handlers."""
+    to a str type seen first (a str subclass) belongs to that type, as it does for the handlers.
+    ``payload=True``: also ``None`` when an element has no ``payload`` key (it is no envelope)."""
     try:
         kinds = list(map(_type_of, data))
         types = set(kinds)
@@ -58,7 +59,10 @@ def group_by_type(data: list[Any]) -> Grouped | None:
     if not (_STR.issuperset(map(type, types)) and _DICT.issuperset(map(type, data))):
         return None
     if len(types) <= 1:
-        return (list(types), [list(data)], [_payloads(data)]) if types else ([], [], [])
+        if not types:
+            return [], [], []
+        payloads = _payloads(data, payload)
+        return None if payloads is None else (list(types), [list(data)], [payloads])
     if len(types) <= _MASKED_TYPES:
         distinct = sorted(types, key=kinds.index)
         codes = bytes(map({kind: code for code, kind in enumerate(distinct)}.__getitem__, kinds))
@@ -67,14 +71,20 @@ def group_by_type(data: list[Any]) -> Grouped | None:
         lists: dict[str, list[Any]] = {kind: [] for kind in kinds}
         _consume(map(list.append, map(lists.__getitem__, kinds), data))
         distinct, groups = list(lists), list(lists.values())
-    return distinct, groups, list(map(_payloads, groups))
+    payload_groups = []
+    for objects in groups:
+        payloads = _payloads(objects, payload)
+        if payloads is None:
+            return None
+        payload_groups.append(payloads)
+    return distinct, groups, payload_groups
 
 
-def _payloads(objects: list[dict[str, Any]]) -> list[Any]:
+def _payloads(objects: list[dict[str, Any]], required: bool) -> list[Any] | None:
     try:
         return list(map(_payload_of, objects))
     except KeyError:  # an envelope with no payload
-        return list(map(dict.get, objects, _PAYLOAD))
+        return None if required else list(map(dict.get, objects, _PAYLOAD))
 
 
 def coalesce_rows(rows: list[Any], key: str | tuple[str, ...], fields: set[str]

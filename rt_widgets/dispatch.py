@@ -280,15 +280,16 @@ class Dispatcher:
                 dispatch(obj, kind)
         return skipped
 
-    def dispatch_batch(self, data: list[Any], skip: str) -> bool:
+    def dispatch_batch(self, data: list[Any], skip: str, payload: bool = False) -> bool:
         """Deliver a decoded array frame a type at a time (types in order of first appearance),
         handing each type's payloads to each handler's batch form in one call; ``False`` (nothing
-        delivered) when it must go message by message: an element that is not an envelope, a
-        message of type ``skip``, a ``"*"`` handler, or a handler or tap with no batch form."""
+        delivered) when it must go message by message: an element that is not an envelope (with
+        ``payload=True``, also one with no ``payload`` key), a message of type ``skip``, a ``"*"``
+        handler, or a handler or tap with no batch form."""
         if self._wildcard or not self._taps_batched or not (
                 self._batched_types or self._taps or self._timed):
             return False
-        grouped = group_by_type(data)
+        grouped = group_by_type(data, payload)
         if grouped is None:  # an element that is not an envelope with a str type
             return False
         distinct, groups, payload_groups = grouped

@@ -41,6 +41,7 @@ __all__ = ["TYPE_FIELDS", "Auto", "type_of"]
 TYPE_FIELDS = ("type", "event", "e", "ev", "T", "channel", "topic", "table", "stream", "op", "kind",
                "method", "action")
 DEFAULT_TYPE = "message"
+_DICT = frozenset((dict,))
 
 
 def type_of(obj: dict[str, Any]) -> str:
@@ -76,15 +77,15 @@ class Auto(FrameProtocol):
         if type(value) is dict:
             self._one(value)
             return 1
-        if type(value) is list and value and all(type(item) is dict for item in value):
-            dispatcher = self.dispatcher
-            if all(type(item.get("type")) is str and "payload" in item for item in value):
+        if type(value) is list and value:
+            # A batch of envelopes whose handlers all take batches: checked in the grouping passes.
+            if self.dispatcher.dispatch_batch(value, PONG, payload=True):
                 self.speaks_envelope = True
-                if dispatcher.dispatch_batch(value, PONG):
-                    return len(value)
-            for item in value:
-                self._one(item)
-            return len(value)
+                return len(value)
+            if _DICT.issuperset(map(type, value)):
+                for item in value:
+                    self._one(item)
+                return len(value)
         self.dispatcher.dispatch(Message(DEFAULT_TYPE, value))
         return 1
 

@@ -147,6 +147,12 @@ def test_group_by_type_matches_its_contract(data: list[Any], decode: bool) -> No
     assert got[0] == expected[0]
     assert same_objects(got[1], expected[1])
     assert same_objects(got[2], expected[2])
+    # payload=True: the same, or None when an element has no payload key (it is no envelope).
+    strict = _batch.group_by_type(data, payload=True)
+    if all("payload" in obj for obj in data):
+        assert strict == got
+    else:
+        assert strict is None
 
 
 @settings(max_examples=200, deadline=None)
@@ -164,6 +170,8 @@ def test_group_by_type_examples() -> None:
     one = [{"type": "a", "payload": 1}, {"type": "a"}]
     grouped = _batch.group_by_type(one)
     assert grouped == (["a"], [one], [[1, None]]) and grouped[1][0] is not one  # a list of its own
+    assert _batch.group_by_type(one, payload=True) is None
+    assert _batch.group_by_type(data, payload=True) is None  # {"type": "a"} has none
     for bad in ([{"type": 1}], [{"payload": 1}], [["type"]], [{"type": "a"}, "x"], [{"type": ["a"]}],
                 [DictSubclass(type="a")], [{"type": StrSubclass("a")}, {"type": "a"}], ["type"]):
         assert _batch.group_by_type(bad) is None, bad
