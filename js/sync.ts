@@ -158,7 +158,15 @@ function seqOf(obj: { seq?: unknown }): number | null {
 // -- the delta codec (rt_widgets/sync.py packs; contract.ts: PackedColumn, PackedRows, PackedPoints) --
 
 /** Bytes per integer of each column type. */
-const WIDTHS = new Map<unknown, number>([["i8", 1], ["u8", 1], ["i16", 2], ["u16", 2], ["i32", 4], ["u32", 4]]);
+const WIDTHS = new Map<unknown, number>([
+  ["i8", 1],
+  ["u8", 1],
+  ["i16", 2],
+  ["u16", 2],
+  ["u24", 3],
+  ["i32", 4],
+  ["u32", 4],
+]);
 const MAX_DECIMALS = 6;
 
 function intOf(v: unknown, min = 0): number | null {
@@ -171,6 +179,7 @@ function readInt(data: DataView, type: unknown, at: number): number {
     case "u8": return data.getUint8(at);
     case "i16": return data.getInt16(at, true);
     case "u16": return data.getUint16(at, true);
+    case "u24": return data.getUint16(at, true) + data.getUint8(at + 2) * 65536;
     case "i32": return data.getInt32(at, true);
     default: return data.getUint32(at, true);
   }

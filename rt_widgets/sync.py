@@ -300,8 +300,9 @@ _SCALES = tuple(10**s for s in range(7))
 # (array typecode, wire name, smallest, largest) from the smallest.
 _INT_TYPES = (("b", "i8", -(1 << 7), (1 << 7) - 1), ("B", "u8", 0, (1 << 8) - 1),
               ("h", "i16", -(1 << 15), (1 << 15) - 1), ("H", "u16", 0, (1 << 16) - 1),
+              ("I", "u24", 0, (1 << 24) - 1),  # a u32 without its high byte
               ("i", "i32", -(1 << 31), (1 << 31) - 1), ("I", "u32", 0, (1 << 32) - 1))
-_WIDTH = {"i8": 1, "u8": 1, "i16": 2, "u16": 2, "i32": 4, "u32": 4}
+_WIDTH = {"i8": 1, "u8": 1, "i16": 2, "u16": 2, "u24": 3, "i32": 4, "u32": 4}
 _EXACT = 1 << 53  # integers a double holds exactly
 
 
@@ -346,7 +347,10 @@ def _scaled(values: list[Any], exact_types: bool) -> tuple[list[int], int, bool]
         guess = max(guess, len(r) - r.index(".") - 1 if r[-2:] != ".0" else 0)
     for s in range(guess, min(guess + 2, len(_SCALES))):
         p = _SCALES[s]
-        ns = list(map(round, map(float.__mul__, floats, [float(p)] * len(floats))))
+        try:
+            ns = list(map(round, map(float.__mul__, floats, [float(p)] * len(floats))))
+        except (ValueError, OverflowError):  # a NaN or an infinity past the first few values
+            return None
         if [n / p for n in ns] == floats:
             # -0.0 equals 0.0 but would come back as 0.0.
             if 0.0 in floats and any(v == 0.0 and math.copysign(1.0, v) < 0 for v in floats):
@@ -377,8 +381,12 @@ def _column(values: list[Any], buf: _Buffer, *, deltas: bool = False,
                 data = array(code, xs)
                 if sys.byteorder != "little":
                     data.byteswap()
-                col: dict[str, Any] = {"y": name, "at": buf.add(data.tobytes()), "n": len(xs),
-                                       "o": offset}
+                raw = data.tobytes()
+                if name == "u24":
+                    packed = bytearray(raw)
+                    del packed[3::4]
+                    raw = bytes(packed)
+                col: dict[str, Any] = {"y": name, "at": buf.add(raw), "n": len(xs), "o": offset}
                 if s:
                     col["s"] = s
                 if ints:
@@ -500,8 +508,14 @@ def _unpack_column(col: dict[str, Any], data: bytes) -> list[Any]:
         return [f"{prefix}{n:0{width}d}" for n in numbers]
     code = next(c for c, name, _, _ in _INT_TYPES if name == col["y"])
     xs = array(code)
-    at = col["at"]
-    xs.frombytes(data[at:at + col["n"] * xs.itemsize])
+    at, n = col["at"], col["n"]
+    if col["y"] == "u24":
+        wide = bytearray(4 * n)
+        for i in range(3):
+            wide[i::4] = data[at + i:at + 3 * n:3]
+        xs.frombytes(bytes(wide))
+    else:
+        xs.frombytes(data[at:at + n * xs.itemsize])
     if sys.byteorder != "little":
         xs.byteswap()
     # Differences start with 0: the first integer is ``o``.

@@ -173,7 +173,7 @@ class TableDelta(TypedDict):
 
 class PackedColumn(TypedDict):
     """One column of a packed delta: JSON values ``j``, or ``n`` integers of type ``y`` ("i8",
-    "u8", "i16", "u16", "i32", "u32", little-endian) at byte ``at`` of the message's buffer, each
+    "u8", "i16", "u16", "u24", "i32", "u32", little-endian) at byte ``at`` of the message's buffer, each
     ``N = o + x`` (``d``: ``o`` plus the sum of the x so far), read as ``N`` (``i``) or ``N / 10**s``
     (``s``: decimals, 0 when absent); ``k``: the values are indexes into these texts; ``p``: they
     are the numbers of ids ``p`` + the number zero-padded to ``w`` digits."""

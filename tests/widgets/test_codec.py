@@ -55,6 +55,7 @@ def chart_delta() -> dict[str, Any]:
     return {"kind": "delta", "seq": 9, "series": ["a", "b"], "dropped_points": 4,
             "append": [{"s": 0, "t": ts, "v": [(i * 53 % 1000) / 10 for i in range(300)]},
                        {"s": 1, "v": [float(i) for i in range(300)]},
+                       {"s": 3, "v": [(i * 79_193 % 100_000) / 100 for i in range(300)]},
                        {"s": 2, "t": [T0 + 0.1], "v": [0.1 + 0.2]}]}
 
 
@@ -73,6 +74,8 @@ def test_packed_deltas_unpack_to_the_same_delta_and_weigh_less(view: str) -> Non
         for a, b in zip(got["upsert"], delta["upsert"], strict=True):
             assert [type(v) for v in a.values()] == [type(v) for v in b.values()]
     assert wire(content, buffers) < 0.5 * len(orjson.dumps(delta)), (view, wire(content, buffers))
+    if view == "chart":  # 0..1000.00 in hundredths: three bytes a value
+        assert content["points"][2]["v"]["y"] == "u24"
 
 
 def test_other_messages_and_deltas_without_rows_or_points_go_as_they_are() -> None:
@@ -81,6 +84,14 @@ def test_other_messages_and_deltas_without_rows_or_points_go_as_they_are() -> No
                         ("metrics", {"kind": "delta", "seq": 3, "series": None})]:
         assert encode_delta(view, delta) == (delta, [])
         assert decode_delta(delta, []) == delta
+
+
+def test_values_json_cannot_carry_stay_as_they_are() -> None:
+    # A view fed from Python (``feed``) may hold NaN or an infinity anywhere in a column.
+    values = [1.5] * 10 + [float("nan"), float("inf")]
+    content, _ = encode_delta("table", {"kind": "delta", "seq": 1,
+                                        "upsert": [{"id": i, "x": v} for i, v in enumerate(values)]})
+    assert content["rows"][0]["c"][1] == {"j": values}
 
 
 def test_a_float_that_no_small_integer_holds_exactly_stays_json() -> None:
