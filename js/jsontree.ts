@@ -21,10 +21,6 @@ export interface JsonTreeOptions {
   state?: JsonTreeState;
 }
 
-/** Object sizes are counted up to this for the closed summary ("{1000+ keys}"), so a closed huge
- * object costs no more than this. */
-const COUNT_CAP = 1000;
-
 interface Ctx {
   expandDepth: number;
   maxChildren: number;
@@ -82,22 +78,12 @@ function scalarText(value: unknown): string {
   }
 }
 
-/** Own enumerable names of a plain object, at most `cap` + 1 of them (for-in stops early). */
-function countKeys(obj: object, cap: number): number {
-  let n = 0;
-  for (const name in obj) {
-    if (Object.prototype.hasOwnProperty.call(obj, name) && ++n > cap) break;
-  }
-  return n;
-}
-
-function summary(value: object, isArray: boolean): string {
-  if (isArray) {
-    const n = (value as unknown[]).length;
-    return `[${n} ${n === 1 ? "item" : "items"}]`;
-  }
-  const n = countKeys(value, COUNT_CAP);
-  return n > COUNT_CAP ? `{${COUNT_CAP}+ keys}` : `{${n} ${n === 1 ? "key" : "keys"}}`;
+/** A closed node's summary. An object's size is known only by listing its names, which costs as
+ * much as the object is large: it is counted when the node is first opened. */
+function summary(value: object, isArray: boolean, names: readonly string[] | null): string {
+  const n = isArray ? (value as unknown[]).length : names?.length;
+  if (n === undefined) return "{…}";
+  return isArray ? `[${n} ${n === 1 ? "item" : "items"}]` : `{${n} ${n === 1 ? "key" : "keys"}}`;
 }
 
 function valueNode(value: unknown, path: (string | number)[], ancestors: object[], ctx: Ctx): HTMLElement {
@@ -109,14 +95,15 @@ function valueNode(value: unknown, path: (string | number)[], ancestors: object[
   const isArray = kind === "array";
   const id = JSON.stringify(path);
   const toggle = h("button", { class: "rtw-json-toggle", type: "button", "aria-label": "Expand" });
-  const sum = h("span", { class: "rtw-json-summary", text: summary(obj, isArray) });
+  const sum = h("span", { class: "rtw-json-summary", text: summary(obj, isArray, null) });
   const node = h("span", { class: `rtw-json-node rtw-json-${kind}` }, [toggle, sum]);
   let children: HTMLElement | null = null;
 
   const build = (): HTMLElement => {
     const list = h("div", { class: "rtw-json-children", role: "group" });
-    const names: (string | number)[] = isArray ? [] : Object.keys(obj);
+    const names: string[] = isArray ? [] : Object.keys(obj);
     const total = isArray ? (obj as unknown[]).length : names.length;
+    sum.textContent = summary(obj, isArray, names);
     const inner = [...ancestors, obj];
     let shown = 0;
     const more = h("button", { class: "rtw-btn rtw-json-more", type: "button" });
@@ -124,11 +111,11 @@ function valueNode(value: unknown, path: (string | number)[], ancestors: object[
       const end = Math.min(total, shown + ctx.maxChildren);
       const entries: HTMLElement[] = [];
       for (let i = shown; i < end; i++) {
-        const name = isArray ? i : (names[i] as string);
-        const v = isArray ? (obj as unknown[])[i] : own(obj as Record<string, unknown>, name as string);
+        const name = isArray ? i : names[i]!;
+        const v = isArray ? (obj as unknown[])[i] : own(obj as Record<string, unknown>, names[i]!);
         const key = isArray
           ? h("span", { class: "rtw-json-index", text: String(i) })
-          : clipped(name as string, ctx.maxChars, "rtw-json-key", false);
+          : clipped(names[i]!, ctx.maxChars, "rtw-json-key", false);
         entries.push(h("div", { class: "rtw-json-entry" }, [key, h("span", { class: "rtw-json-colon", text: ": " }), valueNode(v, [...path, name], inner, ctx)]));
       }
       shown = end;
