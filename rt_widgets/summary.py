@@ -114,23 +114,37 @@ class _Member:
 
 class _Group:
     """The aggregates of one group, per numeric column ``i``: ``n[i]`` numbers, their exact
-    ``sums[i]``, how many are floats, and heaps for min, max and last (when wanted)."""
+    ``sums[i]``, how many are floats, and heaps for the aggregates wanted of min, max and last.
 
-    __slots__ = ("floats", "gid", "hi", "last", "lo", "members", "n", "public", "sums")
+    ``lo[i]`` holds the values, ``hi[i]`` their negatives, ``last[i]`` the negated positions of
+    the rows with a number there; a value taken away is counted in ``lo_gone[i]`` and
+    ``hi_gone[i]`` and dropped when it reaches the top (equal numbers stand for each other), a
+    position is stale once its row left (``orders``) or has no number there."""
 
-    def __init__(self, gid: Hashable, public: Any, width: int, heaps: bool) -> None:
+    __slots__ = ("floats", "gid", "hi", "hi_gone", "last", "lo", "lo_gone", "n", "orders",
+                 "public", "sums")
+
+    def __init__(self, gid: Hashable, public: Any, width: int, aggregates: tuple[str, ...]
+                 ) -> None:
         self.gid = gid
         self.public = public
-        self.members: dict[Hashable, _Member] = {}
+        self.orders: dict[int, _Member] = {}  # the group's rows by position
         self.n = [0] * width
         self.sums = [0] * width
         self.floats = [0] * width
-        # Entries: lo (value, order, key); hi (-value, order, key); last (-order, key). An entry
-        # is live while its member is in the group at that order with that value.
-        self.lo: list[list[tuple[Any, ...]]] | None = [[] for _ in range(width)] if heaps else None
-        self.hi: list[list[tuple[Any, ...]]] | None = [[] for _ in range(width)] if heaps else None
-        self.last: list[list[tuple[Any, ...]]] | None = (
-            [[] for _ in range(width)] if heaps else None)
+        self.lo: list[list[Any]] | None = None
+        self.lo_gone: list[dict[Any, int]] = []
+        self.hi: list[list[Any]] | None = None
+        self.hi_gone: list[dict[Any, int]] = []
+        self.last: list[list[int]] | None = None
+        if "min" in aggregates:
+            self.lo = [[] for _ in range(width)]
+            self.lo_gone = [{} for _ in range(width)]
+        if "max" in aggregates:
+            self.hi = [[] for _ in range(width)]
+            self.hi_gone = [{} for _ in range(width)]
+        if "last" in aggregates:
+            self.last = [[] for _ in range(width)]
 
 
 class GroupSummary:
@@ -197,7 +211,6 @@ class GroupSummary:
                                      f"or one of its summary columns would be named like one")
                 self._index[name] = len(self._columns)
                 self._columns.append(name)
-        self._heaps = not {"min", "max", "last"}.isdisjoint(self.aggregates)
         self._members: dict[Hashable, _Member] = {}
         self._groups: dict[Hashable, _Group] = {}
         # Groups changed since the summary rows were last brought up to date: id -> public value.
@@ -353,9 +366,9 @@ class GroupSummary:
                 self._overflow[gid] += 1
                 return
             public = _public(gid)
-            group = self._groups[gid] = _Group(gid, public, len(self._columns), self._heaps)
+            group = self._groups[gid] = _Group(gid, public, len(self._columns), self.aggregates)
         member.group = group
-        group.members[key] = member
+        group.orders[order] = member
         member.values, member.skipped = self._values(row)
         self._skipped += member.skipped
         for i, value in enumerate(member.values):
@@ -375,13 +388,13 @@ class GroupSummary:
                 if overflow[member.gid] <= 0:
                     del overflow[member.gid]
             return
-        del group.members[member.key]
+        del group.orders[member.order]
         self._skipped -= member.skipped
         for i, value in enumerate(member.values):
             if value is not None:
                 self._take(group, i, value)
         self._dirty[group.gid] = group.public
-        if not group.members:
+        if not group.orders:
             del self._groups[group.gid]
         member.group = None
 
@@ -412,66 +425,75 @@ class GroupSummary:
         group.sums[i] += _scaled(value)
         if type(value) is float:
             group.floats[i] += 1
-        if group.lo is not None and group.hi is not None and group.last is not None:
-            self._push(group, group.lo, i, (value, member.order, member.key))
-            self._push(group, group.hi, i, (-value, member.order, member.key))
-            if last:  # an entry already there reads the member's current value
-                self._push(group, group.last, i, (-member.order, member.key))
+        # Past twice the live entries, a heap is rebuilt: stale entries stay a bounded share.
+        limit = 2 * group.n[i] + 16
+        if group.lo is not None:
+            heap = group.lo[i]
+            heappush(heap, value)
+            if len(heap) > limit:
+                self._compact(group, i)
+        if group.hi is not None:
+            heap = group.hi[i]
+            heappush(heap, -value)
+            if len(heap) > limit:
+                self._compact(group, i)
+        if last and group.last is not None:  # an entry already there reads the current value
+            positions = group.last[i]
+            heappush(positions, -member.order)
+            if len(positions) > limit:
+                self._compact(group, i)
 
-    def _take(self, group: _Group, i: int, value: int | float) -> None:
-        # Heap entries of the value become stale; they go when they reach the top.
+    @staticmethod
+    def _take(group: _Group, i: int, value: int | float) -> None:
         group.n[i] -= 1
         group.sums[i] -= _scaled(value)
         if type(value) is float:
             group.floats[i] -= 1
-
-    def _push(self, group: _Group, heaps: list[list[tuple[Any, ...]]], i: int,
-              entry: tuple[Any, ...]) -> None:
-        heap = heaps[i]
-        heappush(heap, entry)
-        if len(heap) > 2 * group.n[i] + 16:
-            self._compact(group, i)
+        if group.lo is not None:
+            gone = group.lo_gone[i]
+            gone[value] = gone.get(value, 0) + 1
+        if group.hi is not None:
+            gone = group.hi_gone[i]
+            gone[value] = gone.get(value, 0) + 1
 
     @staticmethod
     def _compact(group: _Group, i: int) -> None:
-        """Rebuild column ``i``'s heaps of ``group`` from its members (stale entries gone)."""
-        assert group.lo is not None and group.hi is not None and group.last is not None
-        lo: list[tuple[Any, ...]] = []
-        hi: list[tuple[Any, ...]] = []
-        last: list[tuple[Any, ...]] = []
-        for k, m in group.members.items():
-            value = m.values[i]
-            if value is not None:
-                lo.append((value, m.order, k))
-                hi.append((-value, m.order, k))
-                last.append((-m.order, k))
-        heapify(lo)
-        heapify(hi)
-        heapify(last)
-        group.lo[i], group.hi[i], group.last[i] = lo, hi, last
-
-    # -- reading aggregates -------------------------------------------------------------------
+        """Rebuild column ``i``'s heaps of ``group`` from its rows (stale entries gone)."""
+        held: list[tuple[int | float, int]] = [
+            (v, order) for order, m in group.orders.items() if (v := m.values[i]) is not None]
+        if group.lo is not None:
+            group.lo[i] = lo = [v for v, _ in held]
+            heapify(lo)
+            group.lo_gone[i] = {}
+        if group.hi is not None:
+            group.hi[i] = hi = [-v for v, _ in held]
+            heapify(hi)
+            group.hi_gone[i] = {}
+        if group.last is not None:
+            group.last[i] = last = [-order for _, order in held]
+            heapify(last)
 
     @staticmethod
-    def _extreme(group: _Group, heap: list[tuple[Any, ...]], i: int, sign: int) -> Any:
-        members = group.members
+    def _top(heap: list[Any], gone: dict[Any, int], sign: int) -> Any:
+        """The smallest entry of ``heap`` not counted in ``gone`` (times ``sign``), or None."""
         while heap:
-            value, order, key = heap[0]
-            member = members.get(key)
-            if member is not None and member.order == order:
-                current = member.values[i]
-                if current is not None and current == sign * value:
-                    return current
+            value = sign * heap[0]
+            count = gone.get(value)
+            if not count:
+                return value
+            if count == 1:
+                del gone[value]
+            else:
+                gone[value] = count - 1
             heappop(heap)
         return None
 
     @staticmethod
-    def _newest(group: _Group, heap: list[tuple[Any, ...]], i: int) -> Any:
-        members = group.members
+    def _newest(group: _Group, heap: list[int], i: int) -> Any:
+        orders = group.orders
         while heap:
-            negative_order, key = heap[0]
-            member = members.get(key)
-            if member is not None and member.order == -negative_order:
+            member = orders.get(-heap[0])
+            if member is not None:
                 current = member.values[i]
                 if current is not None:
                     return current
@@ -485,7 +507,7 @@ class GroupSummary:
         else:
             row = dict(zip(self.by_fields, group.public, strict=True))
         if "count" in self.aggregates:
-            row["count"] = len(group.members)
+            row["count"] = len(group.orders)
         for i, name in enumerate(self._columns):
             n = group.n[i]
             for aggregate in self._per_column:
@@ -498,10 +520,10 @@ class GroupSummary:
                     value = _ratio(group.sums[i], n << _SHIFT)
                 elif aggregate == "min":
                     assert group.lo is not None
-                    value = self._extreme(group, group.lo[i], i, 1)
+                    value = self._top(group.lo[i], group.lo_gone[i], 1)
                 elif aggregate == "max":
                     assert group.hi is not None
-                    value = self._extreme(group, group.hi[i], i, -1)
+                    value = self._top(group.hi[i], group.hi_gone[i], -1)
                 else:
                     assert group.last is not None
                     value = self._newest(group, group.last[i], i)
