@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Sequence
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..summary import AGGREGATES, MAX_GROUPS, GroupSummary, summary_frame
@@ -19,6 +20,17 @@ if TYPE_CHECKING:
 __all__ = ["LiveSummary"]
 
 T = TypeVar("T")
+
+
+def _count(name: str, doc: str) -> Any:
+    """A read-only count of the summary, read on the I/O thread once it is up to date."""
+    get = attrgetter(name)
+
+    def read(self: LiveSummary) -> int:
+        count: int = self._read(get)
+        return count
+
+    return property(read, doc=doc)
 
 
 class LiveSummary(TableTraits, DataView):
@@ -64,6 +76,10 @@ class LiveSummary(TableTraits, DataView):
             self._changed()
 
         read_on_io(start)
+
+    def feed(self, payloads: Iterable[Any]) -> None:
+        """A summary takes no messages of its own: feed its table (``table.feed(rows)``)."""
+        raise TypeError("a LiveSummary follows its table's rows: feed the table instead")
 
     # -- I/O thread ---------------------------------------------------------------------------
 
@@ -116,30 +132,14 @@ class LiveSummary(TableTraits, DataView):
         """The table's columns that are aggregated."""
         return self._read(lambda s: s.columns)
 
-    @property
-    def skipped(self) -> int:
-        """Values of aggregated columns that are no numbers, in the rows summarised."""
-        return self._read(lambda s: s.skipped)
-
-    @property
-    def ungrouped(self) -> int:
-        """Rows with no usable group value (missing, null, an array or an object)."""
-        return self._read(lambda s: s.ungrouped)
-
-    @property
-    def rows_dropped(self) -> int:
-        """Rows whose group did not fit in ``max_groups``."""
-        return self._read(lambda s: s.rows_dropped)
-
-    @property
-    def groups_dropped(self) -> int:
-        """Group values that did not fit in ``max_groups``."""
-        return self._read(lambda s: s.groups_dropped)
-
-    @property
-    def columns_dropped(self) -> int:
-        """Numeric fields not aggregated: the summary found its 50 columns already."""
-        return self._read(lambda s: s.columns_dropped)
+    skipped = _count("skipped", "Values of aggregated columns that are no numbers, in the rows "
+                                "summarised.")
+    ungrouped = _count("ungrouped", "Rows with no usable group value (missing, null, an array or "
+                                    "an object).")
+    rows_dropped = _count("rows_dropped", "Rows whose group did not fit in ``max_groups``.")
+    groups_dropped = _count("groups_dropped", "Group values that did not fit in ``max_groups``.")
+    columns_dropped = _count("columns_dropped", "Numeric fields not aggregated: the summary found "
+                                                "its 50 columns already.")
 
     def __len__(self) -> int:
         """The number of groups."""

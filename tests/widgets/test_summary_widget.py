@@ -199,10 +199,17 @@ def test_a_paused_summary_keeps_up_and_closing_the_table_closes_it(
     assert len(summary) == 3  # its rows stay readable
 
 
-def test_bad_arguments_are_refused_before_a_view_is_made(make_widget: Any, ws_server: Any) -> None:
+def test_bad_arguments_are_refused_and_feeding_goes_through_the_table(
+        make_widget: Any, ws_server: Any) -> None:
     w = make_widget(ws_server().url, explore=False)
     table = w.table("trade")
     with pytest.raises(ValueError, match="aggregates must name some of"):
         table.group_by("symbol", aggregates=("median",))
+    summary = table.group_by("symbol")
+    table.feed([{"id": 1, "symbol": "X", "px": 2}])
+    assert summary.rows == [{"symbol": "X", "count": 1, "px_sum": 2, "px_mean": 2.0, "px_min": 2,
+                             "px_max": 2, "px_last": 2}]
+    with pytest.raises(TypeError, match="feed the table instead"):
+        summary.feed([{"id": 2, "symbol": "X"}])
     with pytest.raises(TypeError, match="unexpected keyword"):
         LiveSummary(w._conn, table._table, "trade", "symbol", colour="red")
