@@ -32,7 +32,7 @@ from typing import Any
 
 from bench._util import header, median, percentile, table
 from bench.browser import PANEL, LabServer, chromium
-from bench.peers import PRELUDE, paced_feed, view_types, write_notebook
+from bench.peers import PRELUDE, PROFILE_CELL, paced_feed, view_types, write_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 RATE = 1_000  # per view (per message type)
@@ -116,7 +116,18 @@ def _metrics(cdp: Any) -> dict[str, float]:
     return {m["name"]: float(m["value"]) for m in cdp.send("Performance.getMetrics")["metrics"]}
 
 
-def run(quick: bool, seconds: float, warm: float, explore: bool) -> dict[str, Any]:
+def _self_times(prof: dict[str, Any], top: int = 20) -> list[tuple[float, str]]:
+    """A CDP CPU profile's self time per function (ms), the largest first."""
+    by_id = {n["id"]: n for n in prof["nodes"]}
+    self_ms: dict[str, float] = {}
+    for node_id, dt in zip(prof.get("samples", []), prof.get("timeDeltas", []), strict=False):
+        f = by_id[node_id]["callFrame"]
+        name = f"{f['functionName'] or '(anonymous)'} {f['url'].rsplit('/', 1)[-1]}:{f['lineNumber'] + 1}"
+        self_ms[name] = self_ms.get(name, 0.0) + dt / 1000
+    return sorted(((ms, name) for name, ms in self_ms.items()), reverse=True)[:top]
+
+
+def run(quick: bool, seconds: float, warm: float, explore: bool, profile: bool) -> dict[str, Any]:
     types = view_types()
     tmp = Path(tempfile.mkdtemp(prefix="rtw-many-"))
     stats = tmp / "stats.json"
@@ -125,6 +136,10 @@ def run(quick: bool, seconds: float, warm: float, explore: bool) -> dict[str, An
         url = f"ws://127.0.0.1:{feed.port}/many?rate={RATE}"
         lab = LabServer({})
         code = CELL.format(url=url, types=types, stats=str(stats), explore=explore)
+        kprof = tmp / "profile.txt"
+        if profile:
+            # Kernel side: from 6 s after the cell ran (every view shows data by then), for the window.
+            code += PROFILE_CELL.format(path=str(kprof), start=6.0 + warm, seconds=max(2.0, seconds - 3.0))
         write_notebook(lab, "many.ipynb", code)
         try:
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
@@ -164,15 +179,23 @@ def run(quick: bool, seconds: float, warm: float, explore: bool) -> dict[str, An
                 time.sleep(0.1)  # the measuring window opens `warm` s later
             s0, m0, c0, w0 = json.loads(stats.read_text()), _metrics(cdp), page.evaluate(
                 "() => window.__counts()"), time.monotonic()
+            if profile:
+                cdp.send("Profiler.enable")
+                cdp.send("Profiler.start")
             while time.monotonic() - w0 < seconds:
                 time.sleep(0.1)  # the measuring window
             s1, m1, c1, w1 = json.loads(stats.read_text()), _metrics(cdp), page.evaluate(
                 "() => window.__counts()"), time.monotonic()
+            js_profile = _self_times(cdp.send("Profiler.stop")["profile"]) if profile else []
+            deadline = time.monotonic() + 30
+            while profile and not kprof.exists() and time.monotonic() < deadline:
+                time.sleep(0.1)  # the kernel writes its profile (a poll inside a deadline)
             others = page.evaluate("() => window.__others()")
             if others:
                 print(f"other outputs: {others}", flush=True)
             shot = tmp / "many.png"
-            page.screenshot(path=str(shot))
+            if not quick:
+                page.screenshot(path=str(shot))
             if errors:
                 print(f"page errors: {errors[:3]}", flush=True)
             page.close()
@@ -186,6 +209,7 @@ def run(quick: bool, seconds: float, warm: float, explore: bool) -> dict[str, An
     comm = {t: (s1["per_comm"].get(t, 0) - s0["per_comm"].get(t, 0)) / dt for t in types}
     other = (s1["per_comm"].get("other", 0) - s0["per_comm"].get("other", 0)) / dt
     return {
+        "kernel_profile": kprof.read_text() if kprof.exists() else "no kernel profile written",
         "seconds_to_all_views": t_all,
         "comm_msgs_per_s": (s1["comm_msgs"] - s0["comm_msgs"]) / dt,
         "comm_bytes_per_s": (s1["comm_bytes"] - s0["comm_bytes"]) / dt,
@@ -195,6 +219,9 @@ def run(quick: bool, seconds: float, warm: float, explore: bool) -> dict[str, An
         "feed_msgs_per_s_target": RATE * len(types),
         "busy_ms_per_s": (m1["TaskDuration"] - m0["TaskDuration"]) / wall * 1000,
         "script_ms_per_s": (m1["ScriptDuration"] - m0["ScriptDuration"]) / wall * 1000,
+        "layout_ms_per_s": (m1["LayoutDuration"] - m0["LayoutDuration"]) / wall * 1000,
+        "style_ms_per_s": (m1["RecalcStyleDuration"] - m0["RecalcStyleDuration"]) / wall * 1000,
+        "js_profile": js_profile,
         "page_updates": page_ups,
         "comm_per_view": comm,
         "window_s": dt,
@@ -209,15 +236,17 @@ def _dist(xs: list[float]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="bench.many")
-    p.add_argument("--quick", action="store_true", help="an 8 s window")
-    p.add_argument("--seconds", type=float, default=None, help="measuring window, s (default 30; quick 8)")
+    p.add_argument("--quick", action="store_true", help="a 5 s window")
+    p.add_argument("--seconds", type=float, default=None, help="measuring window, s (default 30; quick 5)")
     p.add_argument("--warm", type=float, default=None, help="seconds after every view showed data")
     p.add_argument("--explore", action="store_true", help="keep the widget's explorer on")
+    p.add_argument("--profile", action="store_true",
+                   help="cProfile on the kernel's I/O thread and a CDP CPU profile of the page")
     a = p.parse_args(argv)
-    seconds = a.seconds or (8.0 if a.quick else 30.0)
+    seconds = a.seconds or (5.0 if a.quick else 30.0)
     warm = a.warm if a.warm is not None else (1.0 if a.quick else 3.0)
     header("bench.many", ["bench.many", *(argv or [])])
-    r = run(a.quick, seconds, warm, a.explore)
+    r = run(a.quick, seconds, warm, a.explore, a.profile)
     ups, comm = r["page_updates"], r["comm_per_view"]
     kinds = {"tab": "tables", "met": "metrics", "cht": "charts"}
     starved = sorted(t for t, u in ups.items() if u < 2)
@@ -238,6 +267,8 @@ def main(argv: list[str] | None = None) -> None:
         ["messages decoded/s (feed: 50 x 1,000)", r["msgs_per_s"], "", ""],
         ["browser main-thread busy, ms/s (TaskDuration)", r["busy_ms_per_s"], "", ""],
         ["browser script time, ms/s (ScriptDuration)", r["script_ms_per_s"], "", ""],
+        ["browser layout, ms/s (LayoutDuration)", r["layout_ms_per_s"], "", ""],
+        ["browser style recalculation, ms/s (RecalcStyleDuration)", r["style_ms_per_s"], "", ""],
         ["seconds from running the cell to every view showing data", r["seconds_to_all_views"], "", ""],
     ]
     table(
@@ -250,6 +281,11 @@ def main(argv: list[str] | None = None) -> None:
     print(", ".join(f"{t} {ups[t]:.1f} ({comm[t]:.1f})" for t in view_types()), flush=True)
     print(f"views under 2 updates/s: {', '.join(starved) or 'none'}", flush=True)
     print(f"screenshot: {r['screenshot']}", flush=True)
+    if a.profile:
+        print("\npage CPU profile, self time (ms) in the window:", flush=True)
+        for ms, name in r["js_profile"]:
+            print(f"  {ms:8.1f}  {name}", flush=True)
+        print("\nkernel I/O thread (cProfile):\n" + r["kernel_profile"], flush=True)
 
 
 if __name__ == "__main__":

@@ -418,6 +418,8 @@ def run_one(browser: Any, lab: LabServer, notebook: str, stats: Path, session: i
         "comm_msgs_per_s": (s1["comm_msgs"] - s0["comm_msgs"]) / dt,
         "busy_ms_per_s": (m1["TaskDuration"] - m0["TaskDuration"]) / wall * 1000,
         "script_ms_per_s": (m1["ScriptDuration"] - m0["ScriptDuration"]) / wall * 1000,
+        "layout_ms_per_s": (m1["LayoutDuration"] - m0["LayoutDuration"]) / wall * 1000,
+        "style_ms_per_s": (m1["RecalcStyleDuration"] - m0["RecalcStyleDuration"]) / wall * 1000,
         "samples": len(steady),
         "p50": median(steady),
         "p99": percentile(steady, 99),
@@ -450,7 +452,7 @@ def main(argv: list[str] | None = None) -> None:
         del results["perspective"]
     with paced_feed() as feed, chromium() as browser:
         url = f"ws://127.0.0.1:{feed.port}/mission?rate={RATE}&keys={KEYS}"
-        stats = {name: tmp / f"{name}.json" for name in results}
+        stats = {name: tmp / f"{name}.json" for name in ("rt_widgets", "perspective")}
         cells = {
             "rt_widgets": RT_CELL.format(url=url, keys=KEYS, columns=COLUMNS, stats=str(stats["rt_widgets"])),
             "perspective": PSP_CELL.format(url=url, columns=COLUMNS, stats=str(stats["perspective"])),
@@ -460,8 +462,8 @@ def main(argv: list[str] | None = None) -> None:
             cells["rt_widgets"] += PROFILE_CELL.format(path=str(profile), start=warm + 1.0,
                                                           seconds=max(2.0, seconds - 3.0))
         lab = LabServer({})
-        for name, code in cells.items():
-            write_notebook(lab, f"{name}.ipynb", code)
+        for name in results:
+            write_notebook(lab, f"{name}.ipynb", cells[name])
         session = 0
         try:
             for pair in range(pairs):
@@ -482,6 +484,7 @@ def main(argv: list[str] | None = None) -> None:
         print(profile.read_text() if profile.exists() else "no profile written", flush=True)
         return
     keys = ("cpu_us_per_msg", "comm_bytes_per_s", "busy_ms_per_s", "p50", "p99", "script_ms_per_s",
+            "layout_ms_per_s", "style_ms_per_s",
             "comm_msgs_per_s", "kernel_cpu_pct", "msgs_per_s", "samples")
     med = {name: {k: median([r[k] for r in rs]) for k in keys} for name, rs in results.items()}
     rows = []
@@ -492,6 +495,8 @@ def main(argv: list[str] | None = None) -> None:
         "p50": "socket-to-screen latency p50, ms",
         "p99": "socket-to-screen latency p99, ms",
         "script_ms_per_s": "browser script time, ms/s (ScriptDuration)",
+        "layout_ms_per_s": "browser layout, ms/s (LayoutDuration)",
+        "style_ms_per_s": "browser style recalculation, ms/s (RecalcStyleDuration)",
         "comm_msgs_per_s": "comm messages/s",
         "kernel_cpu_pct": "kernel CPU, % of a core",
         "msgs_per_s": "messages decoded/s in the window",
