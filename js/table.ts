@@ -379,20 +379,18 @@ interface Acc {
  * One row per distinct value of `by` (by canonical JSON, so `1`, `"1"` and `true` are three groups;
  * a missing value groups with null), with its `count` and, for each of `columns` whose every value is
  * a number or a numeric string, the sum, mean, min, max and last (the value of the row upserted
- * most recently, `stamp`). Groups come in order of first appearance.
+ * most recently: the highest of `stamps`, one per row). Groups come in order of first appearance.
  */
-export function groupBy(
-  rows: Iterable<[Row, number]>,
-  by: string,
-  columns: string[],
-): Grouped {
+export function groupBy(rows: readonly Row[], stamps: readonly number[], by: string, columns: string[]): Grouped {
   const cols = columns.filter((c) => c !== by);
   const width = cols.length;
   /** Per column: still numeric (every value seen is), and whether any value was seen. */
   const numericCol = new Array<boolean>(width).fill(true);
   const seen = new Array<boolean>(width).fill(false);
   const groups = new Map<string, Acc>();
-  for (const [row, stamp] of rows) {
+  for (let r = 0; r < rows.length; r++) {
+    const row = rows[r]!;
+    const stamp = stamps[r] ?? 0;
     const value = own(row, by);
     const id = canonicalJson(value === undefined ? null : value);
     let acc = groups.get(id);
@@ -616,14 +614,16 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
   /** Groups the rows the filter keeps; runs only when the order is refreshed (rows changed, or the
    * grouping, filter or columns did), so at most once per frame. */
   const regroup = (by: string): void => {
-    const keys = data.view(filter, null, "asc");
-    groupedRows = keys.length;
-    const rows = data.rows;
-    const touched = data.touched;
-    function* entries(): Generator<[Row, number]> {
-      for (const k of keys) yield [rows.get(k)!, touched.get(k) ?? 0];
-    }
-    const grouped = groupBy(entries(), by, visibleColumns());
+    const rows: Row[] = [];
+    const stamps: number[] = [];
+    const push = (k: string, row: Row): void => {
+      rows.push(row);
+      stamps.push(data.touched.get(k) ?? 0);
+    };
+    if (filter.trim() === "") data.rows.forEach((row, k) => push(k, row));
+    else for (const k of data.view(filter, null, "asc")) push(k, data.rows.get(k)!);
+    groupedRows = rows.length;
+    const grouped = groupBy(rows, stamps, by, visibleColumns());
     groupData.rows = grouped.rows;
     groupData.declaredColumns = grouped.columns.map((c) => c.id);
     groupLabels = new Map(grouped.columns.map((c) => [c.id, c.label]));
