@@ -91,6 +91,10 @@ class LiveSummary(TableTraits, DataView):
     def _state(self) -> dict[str, Any]:
         def state() -> dict[str, Any]:
             self._summary.sync()
+            if self._summary.table.dirty:
+                # What the sync brought is in this snapshot but not yet in a delta; a view that
+                # holds this seq already ignores the snapshot, so a delta must follow.
+                self._flusher.mark()
             return self._summary.table.snapshot()
 
         return read_on_io(state)

@@ -35,7 +35,8 @@ class ViewRows:
         return json.dumps([row[k] for k in self.keys])
 
     def reset(self, state: dict[str, Any]) -> None:
-        if state.get("seq", -1) >= self.seq:
+        # A snapshot no newer than what the view holds is ignored (js/sync.ts, not waiting).
+        if state.get("seq", -1) > self.seq:
             self.seq = state["seq"]
             self.rows = {self.key(r): dict(r) for r in state["rows"]}
 
