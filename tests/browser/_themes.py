@@ -12,7 +12,7 @@ import subprocess
 import sys
 import textwrap
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -241,9 +241,10 @@ CONTRAST = """
 """
 
 
-def measure_explorer(page: Any, explorer: Any) -> list[dict[str, Any]]:
+def measure_explorer(page: Any, explorer: Any,
+                     on_tab: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """The contrast of every visible text of ``explorer`` with each of its tabs open in turn, the
-    send form open, and a paused view's badge shown."""
+    send form open, and a paused view's badge shown; ``on_tab(type)`` runs once a tab shows."""
     found: list[dict[str, Any]] = []
     explorer.locator(".rtw-send summary").click()
     tabs = explorer.locator(".rtw-tabs .rtw-tab")
@@ -257,6 +258,8 @@ def measure_explorer(page: Any, explorer: Any) -> list[dict[str, Any]]:
         wait_until(lambda: "No messages yet" not in panel.inner_text()
                    and "No rows" not in panel.inner_text(), 15,
                    f"tab {tab.text_content()!r} shows no data")
+        if on_tab is not None:
+            on_tab(tab.text_content() or "")
         found += explorer.evaluate(CONTRAST)
         pause = panel.locator(".rtw-pause-button").first
         if pause.count():
@@ -310,3 +313,120 @@ def set_lab_theme(page: Any, theme: str) -> None:
                   "'apputils:change-theme', {theme: t}); }", theme)
     light = "true" if theme.endswith("Light") else "false"
     page.wait_for_function(f"() => document.body.dataset.jpThemeLight === '{light}'")
+
+
+# ---------------------------------------------------------------------------------------------
+# A plain HTML page: the bundle and its stylesheet, with no host variables at all (or VS Code's).
+
+STATIC = REPO / "rt_widgets" / "static"
+PLAIN_ORIGIN = "http://rtw.test"
+
+# VS Code's default themes (Dark Modern, Light Modern) as its webviews define them: the variables
+# the views read, on <html>, and the body's class.
+VSCODE_THEMES: dict[str, tuple[str, dict[str, str]]] = {
+    "dark": ("vscode-dark", {
+        "--vscode-editor-background": "#1f1f1f", "--vscode-editor-foreground": "#cccccc",
+        "--vscode-descriptionForeground": "#9d9d9d", "--vscode-panel-border": "#2b2b2b",
+        "--vscode-input-border": "#3c3c3c", "--vscode-textLink-foreground": "#4daafc",
+        "--vscode-testing-iconPassed": "#73c991", "--vscode-editorWarning-foreground": "#cca700",
+        "--vscode-errorForeground": "#f85149", "--vscode-editorInfo-foreground": "#3794ff",
+    }),
+    "light": ("vscode-light", {
+        "--vscode-editor-background": "#ffffff", "--vscode-editor-foreground": "#3b3b3b",
+        "--vscode-descriptionForeground": "#3b3b3b", "--vscode-panel-border": "#e5e5e5",
+        "--vscode-input-border": "#cecece", "--vscode-textLink-foreground": "#005fb8",
+        "--vscode-testing-iconPassed": "#388a34", "--vscode-editorWarning-foreground": "#bf8803",
+        "--vscode-errorForeground": "#f85149", "--vscode-editorInfo-foreground": "#1a85ff",
+    }),
+}
+
+# The page: the bundle's default export renders an explorer whose models hold what a kernel's
+# would (status, overview, a table, metrics, a message log, notifications). The models answer a
+# view's presence as a kernel does, so the views are live, not saved.
+PLAIN_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><link rel="stylesheet" href="/widget.css"></head>
+<body><div id="out"></div>
+<script type="module">
+import widget from "/widget.js";
+class Model {
+  constructor(attrs, manager) {
+    this.attrs = attrs; this.handlers = new Map(); this.widget_manager = manager;
+  }
+  get(k) { return this.attrs[k]; }
+  set(k, v) { this.attrs[k] = v; this.emit("change:" + k); }
+  save_changes() {}
+  on(e, f) { if (!this.handlers.has(e)) this.handlers.set(e, []); this.handlers.get(e).push(f); }
+  off(e, f) {
+    if (!e) { this.handlers.clear(); return; }
+    this.handlers.set(e, f ? (this.handlers.get(e) || []).filter((g) => g !== f) : []);
+  }
+  emit(e, ...args) { for (const f of [...(this.handlers.get(e) || [])]) f(...args); }
+  send(msg) {
+    if (msg && msg.kind === "presence") queueMicrotask(() => this.emit("msg:custom", {kind: "live"}, []));
+  }
+}
+const models = new Map();
+const manager = { get_model: async (id) => models.get(id) };
+const now = Date.now() / 1000;
+const iso = (s) => new Date((now - s) * 1000).toISOString();
+const pretty = (v) => JSON.stringify(v, null, 2);
+const rows = [];
+for (let k = 0; k < 12; k++) rows.push({id: `M-${k}`, team: ["alpha", "bravo", "charlie"][k % 3],
+  status: ["queued", "running", "done", "failed"][k % 4], progress: k / 12, cost: 100 + 10 * k});
+const hist = (f) => Array.from({length: 60}, (_, i) => [now - 60 + i, f(i)]);
+const entries = Array.from({length: 8}, (_, i) => ({id: i + 1, type: "audit", time: iso(8 - i),
+  text: pretty({event: `login #${i}`, actor: {name: `user ${i}`, roles: ["reader"]}, ok: i % 2 === 0,
+                n: null}),
+  truncated: false, size: 90}));
+const levels = ["info", "warning", "error", "success"];
+models.set("t1", new Model({_view: "table", paused: false,
+  _snapshot: {seq: 0, key: "id", columns: ["id", "team", "status", "progress", "cost"], rows}}, manager));
+models.set("m1", new Model({_view: "metrics", paused: false, _snapshot: {seq: 0,
+  latest: {cpu: 42.5, memory: 61.2, error_rate: 2.4},
+  history: {cpu: hist((i) => 40 + i % 7), memory: hist((i) => 60 + i % 3), error_rate: hist((i) => i % 4)},
+  series: null, thresholds: {error_rate: {above: 2}}}}, manager));
+models.set("l1", new Model({_view: "log", paused: false, message_type: "audit",
+  _snapshot: {seq: 0, limit: 200, total: 8, entries}}, manager));
+const items = (from) => levels.map((level, i) => ({id: String(from + i), level, title: `${level} title`,
+  message: `a ${level} message`, timestamp: iso(i), source: "notification"}));
+models.set("n1", new Model({_view: "notifications", _snapshot: {seq: 0, items: items(0)}}, manager));
+// New notifications show as toasts (the snapshot fills the history).
+window.rtwNotify = () => models.get("n1").emit("msg:custom", {kind: "delta", seq: 1, add: items(10)}, []);
+const overview = {
+  mission_update: {count: 1200, rate: 12.5, last_seen: now - 1, rates: [1, 3, 2, 5], kind: "table"},
+  metrics_update: {count: 400, rate: 10, last_seen: now - 1, rates: [9, 10, 11], kind: "metrics"},
+  audit: {count: 8, rate: 1, last_seen: now - 2, rates: [1, 1, 0], kind: "log"},
+  notification: {count: 4, rate: 0.2, last_seen: now - 3, rates: [0, 1], kind: "notifications"},
+};
+const explorer = new Model({_view: "realtime", status: "connected", attempt: 0, next_retry_in: null,
+  error: null, latency_ms: 12, queued: 0, stats: {messages_in: 1612, messages_out: 0}, overview,
+  children: {mission_update: "IPY_MODEL_t1", metrics_update: "IPY_MODEL_m1", audit: "IPY_MODEL_l1",
+             notification: "IPY_MODEL_n1"}}, manager);
+widget.render({model: explorer, el: document.getElementById("out"), signal: new AbortController().signal});
+</script></body></html>
+"""
+
+
+def open_plain_page(page: Any, vscode: str | None = None) -> None:
+    """Serve :data:`PLAIN_PAGE` and the built bundle at :data:`PLAIN_ORIGIN` and open it; with
+    ``vscode`` ("dark" or "light") the page carries that VS Code theme's body class and variables."""
+    html = PLAIN_PAGE
+    if vscode is not None:
+        body_class, variables = VSCODE_THEMES[vscode]
+        style = "; ".join(f"{k}: {v}" for k, v in variables.items())
+        html = html.replace("<html>", f'<html style="{style}">')
+        html = html.replace("<body>", f'<body class="{body_class}">')
+    files = {"/": ("text/html", html.encode()),
+             "/widget.js": ("text/javascript", (STATIC / "widget.js").read_bytes()),
+             "/widget.css": ("text/css", (STATIC / "widget.css").read_bytes())}
+
+    def serve(route: Any) -> None:
+        path = route.request.url[len(PLAIN_ORIGIN):] or "/"
+        if path not in files:
+            route.fulfill(status=404, body="")
+            return
+        kind, body = files[path]
+        route.fulfill(status=200, content_type=kind, body=body)
+
+    page.route(f"{PLAIN_ORIGIN}/**", serve)
+    page.goto(f"{PLAIN_ORIGIN}/")
