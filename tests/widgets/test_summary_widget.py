@@ -13,6 +13,7 @@ import pytest
 from pandas.testing import assert_frame_equal
 
 from rt_widgets import LiveSummary
+from rt_widgets.widgets._contract import TableDelta, TableState
 from tests.conftest import wait_until
 from tests.unit.test_summary import expected
 from tests.widgets.conftest import CommSpy
@@ -113,6 +114,8 @@ def test_summary_equals_pandas_groupby_and_its_deltas_rebuild_it(
     frames = stream(seed=16, n=1500)
     for i in range(0, len(frames), 50):
         server.send(*frames[i:i + 50])
+        if i == 700:  # the summary is live: a delta went out before the rest of the stream
+            wait_until(lambda: comm_spy.custom(summary, "delta"), 10)
     server.send(frame("trade", {"id": "end", "symbol": "END", "price": 1}))
     wait_until(lambda: "end" in table.row_keys, 15)
 
@@ -136,6 +139,12 @@ def test_summary_equals_pandas_groupby_and_its_deltas_rebuild_it(
         v.rows.values(), key=lambda r: r["symbol"]) == final and v, 10)
     assert len(view.rows) == 5
     deltas = comm_spy.custom(summary, "delta")
+    # The table view's contract, as it is: the summary is a table to its view.
+    snapshot = comm_spy.view_state(summary)["_snapshot"]
+    assert TableState.__required_keys__ <= set(snapshot) and snapshot["keys"] == ["symbol"]
+    allowed = set(TableDelta.__annotations__)
+    assert all(set(d) <= allowed for _, d in deltas)
+    assert comm_spy.view_state(summary)["_view"] == "table"
     elapsed = time.monotonic() - started
     # Live, at the widget's frame rate: many deltas while the stream ran, never more than fps.
     assert len(deltas) >= 2
