@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import nbformat
 import pandas
 import pytest
 from playwright.sync_api import expect
@@ -90,24 +91,13 @@ def trade_feed() -> Iterator[TradeFeed]:
 
 
 def write_notebook(lab: Lab, url: str) -> None:
-    setup = {
-        "cell_type": "code",
-        "execution_count": None,
-        "id": "setup",
-        "metadata": {"tags": ["setup"]},
-        "outputs": [],
-        "source": f"from rt_widgets import RealtimeWidget\n\nurl = {url!r}",
-    }
-    notebook = {
-        "cells": [setup],
-        "metadata": {
-            "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-            "language_info": {"name": "python"},
-        },
-        "nbformat": 4,
-        "nbformat_minor": 5,
-    }
-    (lab.root / NOTEBOOK).write_text(json.dumps(notebook))
+    """A one-cell notebook (tagged ``setup``) in the server's root that names the feed's URL."""
+    setup = nbformat.v4.new_code_cell(f"from rt_widgets import RealtimeWidget\n\nurl = {url!r}",
+                                      id="setup", metadata={"tags": ["setup"]})
+    notebook = nbformat.v4.new_notebook(
+        cells=[setup], metadata={"kernelspec": {"display_name": "Python 3", "language": "python",
+                                                "name": "python3"}})
+    nbformat.write(notebook, str(lab.root / NOTEBOOK))
 
 
 def trades(rng: random.Random, n: int) -> list[dict[str, Any]]:
@@ -259,11 +249,11 @@ def test_group_by_matches_pandas_columns_hide_and_a_row_shows_its_fields(
     expect(first.locator("td")).to_have_count(3)
 
     # A row click shows all its fields (the hidden one too) as a tree, and follows the row live.
-    key = int(first.get_attribute("data-key") or "0")
+    row_id = int(first.get_attribute("data-key") or "0")
     first.locator("td").first.click()
     detail = view.locator(".rtw-table-detail")
     expect(detail).to_be_visible()
-    kernel_row = evaluate_py(page, f"[r for r in t.rows if r['id'] == {key}][0]")
+    kernel_row = evaluate_py(page, f"[r for r in t.rows if r['id'] == {row_id}][0]")
     entries = detail.locator(".rtw-json-entry")
     expect(entries).to_have_count(len(kernel_row))
     expect(entries.locator(".rtw-json-key")).to_have_text(list(kernel_row))
