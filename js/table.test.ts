@@ -328,12 +328,16 @@ const settle = () => {
 describe("column chooser", () => {
   it("hides and shows columns (the key too); hidden ones stay hidden as rows update, new ones show", () => {
     const model = new FakeModel({ _view: "table", _snapshot: { seq: 0, key: "id", rows: [{ id: "a", name: "alpha", [evil]: 1, __proto__x: 2 }] } });
+    const doc = countListeners(document);
     const { el, cleanup } = mount(model);
     nextFrame();
     const button = el.querySelector<HTMLButtonElement>(".rtw-table-columns-button")!;
     const panel = el.querySelector<HTMLElement>(".rtw-table-columns")!;
     expect(panel.hidden).toBe(true);
+    const closedListeners = doc.count();
     button.click();
+    // Clicks outside are watched only while the list is open.
+    expect(doc.count()).toBe(closedListeners + 1);
     expect(panel.hidden).toBe(false);
     expect(button.getAttribute("aria-expanded")).toBe("true");
     expect(Array.from(el.querySelectorAll(".rtw-table-columns-item")).map((i) => i.textContent)).toEqual(["id", "name", evil, "__proto__x"]);
@@ -361,7 +365,11 @@ describe("column chooser", () => {
     // A click outside closes it.
     document.body.dispatchEvent(new Event("pointerdown", { bubbles: true }));
     expect(panel.hidden).toBe(true);
+    expect(doc.count()).toBe(closedListeners);
+    button.click();
     cleanup();
+    expect(doc.count()).toBe(0);
+    doc.restore();
   });
 });
 
