@@ -2,7 +2,8 @@
 message log (an entry open as a JSON tree), each as its cell shows it in JupyterLab's light and
 dark themes, fed live by a loopback feed. Written to docs/screenshots/ (overwritten on every run);
 the test checks that each file was written just now and is not blank (its pixels read back in the
-browser: many colours, and most of the picture is not the background).
+browser: many colours, and a share of the picture that is not the background), and that the log
+shows its newest message first.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from ._jupyter import add_cell, execute, js, open_notebook, run_all
+from ._jupyter import add_cell, evaluate_py, execute, js, open_notebook, run_all
 from ._themes import ExplorerFeed, explorer_feed, set_lab_theme, write_notebook
 from .conftest import SCREENSHOTS, Lab
 
@@ -98,6 +99,14 @@ def test_readme_screenshots_of_the_chart_a_grouped_table_and_the_log_in_light_an
     log.locator(".rtw-log-entry").nth(5).wait_for(timeout=15_000)
     log.locator(".rtw-pause-button").click()
     log.locator(".rtw-pause-badge").wait_for(state="visible")
+    # Newest first: the held entries count down, the first is the newest the view was sent, and
+    # the kernel has that message.
+    shown = [int(t.split('"login #', 1)[1].split('"', 1)[0])
+             for t in log.locator(".rtw-log-text").all_text_contents()]
+    assert shown == sorted(shown, reverse=True) and len(set(shown)) == len(shown), shown
+    kept = evaluate_py(page, '[e["text"] for e in log.entries]')
+    assert any(f'"login #{shown[0]}"' in text for text in kept), (shown[0], kept[-3:])
+    assert f'"login #{shown[0] + 1}"' not in log.locator(".rtw-log-list").text_content()
     log.locator(".rtw-log-entry .rtw-log-toggle").first.click()
     log.locator(".rtw-log-entry .rtw-log-body .rtw-json-key").first.wait_for()
 

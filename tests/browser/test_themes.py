@@ -57,12 +57,14 @@ def test_marimo_text_contrast_is_at_least_4_5(
             close_page(page)
 
 
-@pytest.mark.parametrize("theme", ["JupyterLab Dark", "JupyterLab Light"])
+@pytest.mark.parametrize(("ui", "theme"), [("lab", "JupyterLab Dark"), ("lab", "JupyterLab Light"),
+                                           ("notebook", "JupyterLab Dark")])
 def test_jupyterlab_text_contrast_is_at_least_4_5(
-        theme: str, lab: Lab, fresh_page: Any, themed_feed: ExplorerFeed) -> None:
+        ui: str, theme: str, lab: Lab, fresh_page: Any, themed_feed: ExplorerFeed) -> None:
+    """JupyterLab, and Notebook 7 (the same theme variables, its own page)."""
     page = fresh_page
     write_notebook(lab, "themes.ipynb", themed_feed.url)
-    open_notebook(page, lab, "themes.ipynb")
+    open_notebook(page, lab, "themes.ipynb", ui=ui)
     run_all(page)
     set_lab_theme(page, theme)
     try:
@@ -70,7 +72,7 @@ def test_jupyterlab_text_contrast_is_at_least_4_5(
         explorer = cell.locator(".rtw-explorer").first
         explorer.locator(".rtw-status[data-status='connected']").wait_for(timeout=60_000)
         found = measure_explorer(page, explorer)
-        report(theme, found)
+        report(f"{theme} ({'Notebook 7' if ui == 'notebook' else 'JupyterLab'})", found)
         execute(page, "w.close()")
     finally:
         set_lab_theme(page, "JupyterLab Light")
