@@ -140,8 +140,8 @@ export class TableData {
   /** Bumped on every change of the set of keys or their order; values-only updates leave it alone. */
   structureVersion = 0;
   valueVersion = 0;
-  /** Row id → when it was last upserted (a counter): which row of a group is its `last`. A row
-   * from a snapshot counts as upserted in the snapshot's order. */
+  /** Row id → when it was last upserted (a counter): which row of a group is its `last`. A
+   * snapshot keeps the time of a row it brings unchanged; its other rows count as upserted then. */
   touched = new Map<string, number>();
   private tick = 0;
 
