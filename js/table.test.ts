@@ -429,6 +429,32 @@ describe("row detail", () => {
     cleanup();
   });
 
+  it("opens from the keyboard and steps through the rows with the arrows", () => {
+    const model = tableModel([
+      { id: "a", name: "alpha", value: 1 },
+      { id: "b", name: "beta", value: 2 },
+      { id: "c", name: "gamma", value: 3 },
+    ]);
+    const { el, cleanup } = mount(model);
+    nextFrame();
+    const scroller = el.querySelector<HTMLElement>(".rtw-table-scroll")!;
+    const key = (k: string) => scroller.dispatchEvent(new KeyboardEvent("keydown", { key: k, bubbles: true, cancelable: true }));
+    key("Enter");
+    expect(field(el, "name")).toBe('"alpha"');
+    key("ArrowDown");
+    key("ArrowDown");
+    expect(field(el, "name")).toBe('"gamma"');
+    key("ArrowDown"); // the last row stays open
+    expect(field(el, "name")).toBe('"gamma"');
+    key("ArrowUp");
+    nextFrame();
+    expect(field(el, "name")).toBe('"beta"');
+    expect(el.querySelector<HTMLElement>("tr.rtw-selected")!.dataset.key).toBe("b");
+    key("Escape");
+    expect(detail(el).hidden).toBe(true);
+    cleanup();
+  });
+
   it("keeps the nodes the user opened as the row updates", () => {
     const model = tableModel([{ id: "a", name: { first: "x" }, value: 1 }]);
     const { el, cleanup } = mount(model);

@@ -993,6 +993,26 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
     ev.stopPropagation();
   });
   scope.listen(detailClose, "click", closeDetail);
+  // From the keyboard: Enter opens the first row in view; with a row open, the arrows step through
+  // the rows in their shown order.
+  scope.listen(scroller, "keydown", (ev) => {
+    const step = ev.key === "ArrowDown" ? 1 : ev.key === "ArrowUp" ? -1 : 0;
+    if (ev.key === "Enter" && detailKey === null) {
+      const firstShown = Math.min(order.length - 1, Math.ceil(scroller.scrollTop / ROW_HEIGHT));
+      if (firstShown >= 0) openDetail(order[firstShown]!);
+    } else if (step !== 0 && detailKey !== null && detailGrouped === (groupCol !== null)) {
+      const at = order.indexOf(detailKey);
+      const next = order[at + step];
+      if (at < 0 || next === undefined) return;
+      openDetail(next);
+      // Keep the open row in view.
+      const top = (at + step) * ROW_HEIGHT;
+      const viewport = scroller.clientHeight || FALLBACK_VIEWPORT;
+      if (top < scroller.scrollTop) scroller.scrollTop = top;
+      else if (top + ROW_HEIGHT > scroller.scrollTop + viewport) scroller.scrollTop = top + ROW_HEIGHT - viewport;
+    } else return;
+    ev.preventDefault();
+  });
   scope.listen(tbody, "click", (ev) => {
     const tr = (ev.target as Element | null)?.closest("tr.rtw-row");
     const pr = tr ? pool.find((p) => p.tr === tr) : undefined;
