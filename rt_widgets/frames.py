@@ -6,6 +6,17 @@ message costs in all (``bench.ingest``). :class:`FrameConnection` calls ``sink(d
 protocol's ``data_received`` instead, as soon as a message is whole, so a fast feed is read, decoded and
 dispatched with no queue in between; reading the socket waits while the sink runs, which is the
 back-pressure. Control frames (ping, pong, close) are handled by ``websockets`` as usual.
+
+Once the connection is open, :meth:`FrameConnection.data_received` also splits the common frames
+itself: a whole, unfragmented, unmasked text or binary frame with no reserved bit and within the
+size limit is cut out of the received bytes (one slice, the bytes after it left where they are)
+and handed over, where ``websockets``' parser costs a few microseconds per frame in generators and
+copies the rest of its buffer down after every frame it reads. Each control frame is handed to
+``websockets`` whole, at a frame boundary, so its parser and state stay exact; anything else (a
+fragment, a reserved bit, a frame over the limit, anything after a close frame) hands the stream to
+``websockets`` from that frame on, which fails or closes the link as it always does. The opening
+handshake's response is handed over up to its blank line, so the first frames after it are split
+here too.
 """
 
 from __future__ import annotations
@@ -17,6 +28,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection
 from websockets.client import ClientProtocol
 from websockets.frames import Frame, Opcode
+from websockets.protocol import State
 
 __all__ = ["FrameConnection", "Payload", "Sink", "frame_connection_factory"]
 
@@ -26,6 +38,15 @@ Sink = Callable[[Payload, bool], None]
 logger = logging.getLogger("rt_widgets.connection")
 
 _DATA = (Opcode.TEXT, Opcode.BINARY)
+# First header bytes split here: FIN, no reserved bit, text (0x81) or binary (0x82); handed to
+# websockets whole: FIN and close (0x88), ping (0x89), pong (0x8A).
+_TEXT, _BINARY = 0x81, 0x82
+_SPLIT = (_TEXT, _BINARY)
+_CLOSE = 0x88
+_CONTROL = frozenset((_CLOSE, 0x89, 0x8A))
+# The opening handshake's response is split from what follows it when it ends within this many
+# bytes (websockets allows far fewer header bytes); past it, websockets reads everything.
+_MAX_HEAD = 1 << 16
 
 
 class FrameConnection(ClientConnection):
@@ -44,6 +65,13 @@ class FrameConnection(ClientConnection):
         self._held: list[tuple[Payload, bool]] | None = []
         self._fragments: list[Payload] = []
         self._fragmented_text = True
+        # The frame splitter: off once websockets reads the stream (see data_received).
+        self._splitting = True
+        self._head = b""  # the handshake response so far
+        self._pieces: list[bytes] = []  # the start of a frame not yet whole, and its length so far
+        self._have = 0
+        self._need = 0  # that frame's whole length once its header is in (0: not yet)
+        self._limit: int | None = None
 
     def start_delivery(self) -> None:
         """Deliver the held messages, then each one as it arrives."""
@@ -59,6 +87,91 @@ class FrameConnection(ClientConnection):
         self._sink = None
         if held:
             self.transport.resume_reading()  # so that a closing handshake can be read
+
+    def data_received(self, data: bytes) -> None:
+        if not self._splitting:
+            super().data_received(data)
+        elif self.protocol.state is State.CONNECTING:
+            self._handshake(data)
+        else:
+            self._split(data)
+
+    def _handshake(self, data: bytes) -> None:
+        head = self._head + data
+        end = head.find(b"\r\n\r\n")
+        if end < 0:
+            if len(head) > _MAX_HEAD:
+                self._hand_over(head)
+            else:
+                self._head = head
+            return
+        self._head = b""
+        end += 4
+        super().data_received(head[:end])
+        protocol = self.protocol
+        if protocol.state is not State.OPEN or protocol.reader.buffer:
+            self._hand_over(head[end:])  # no upgrade: websockets reads the rest (a body)
+            return
+        size, fragment = protocol.max_message_size, protocol.max_fragment_size
+        self._limit = size if fragment is None else fragment if size is None else min(size, fragment)
+        if end < len(head):
+            self._split(head[end:])
+
+    def _hand_over(self, data: bytes) -> None:
+        """websockets reads the stream from ``data`` on."""
+        self._splitting = False
+        if data:
+            super().data_received(data)
+
+    def _split(self, data: bytes) -> None:
+        if self._pieces:
+            self._pieces.append(data)
+            self._have += len(data)
+            if self._have < self._need:
+                return
+            data = b"".join(self._pieces)
+            self._pieces, self._have, self._need = [], 0, 0
+        end = len(data)
+        limit = self._limit
+        pos = 0
+        while end - pos >= 2:
+            first = data[pos]
+            length = data[pos + 1]  # a server's frames are not masked: bit 7 is clear
+            start = pos + 2
+            if length >= 126:
+                if length == 126:
+                    start += 2
+                elif length == 127:
+                    start += 8
+                else:  # masked
+                    self._hand_over(data[pos:])
+                    return
+                if start > end:
+                    break
+                length = int.from_bytes(data[pos + 2 : start], "big")
+            stop = start + length
+            if first in _SPLIT and (limit is None or length <= limit):
+                if stop > end:
+                    self._need = stop - pos
+                    break
+                self._deliver(data[start:stop], first == _TEXT)
+            elif first in _CONTROL and length <= 125:
+                if stop > end:
+                    self._need = stop - pos
+                    break
+                super().data_received(data[pos:stop])
+                if first == _CLOSE:
+                    self._hand_over(data[stop:])
+                    return
+            else:
+                self._hand_over(data[pos:])
+                return
+            pos = stop
+            if not self._splitting:  # the sink stopped the link
+                return
+        if pos < end:
+            rest = data[pos:] if pos else data
+            self._pieces, self._have = [rest], len(rest)
 
     def process_event(self, event: Any) -> None:
         if type(event) is not Frame:  # the handshake response
