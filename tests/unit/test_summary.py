@@ -82,7 +82,7 @@ ops = st.lists(st.tuples(
 ), max_size=150)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(ops, st.sampled_from([AGGREGATES, ("count", "min", "max"), ("last", "sum")]))
 def test_plain_upserts_and_deletes_equal_a_pandas_groupby(
         operations: list[tuple[str, Any, Any]], aggregates: tuple[str, ...]) -> None:
@@ -107,7 +107,7 @@ def test_plain_upserts_and_deletes_equal_a_pandas_groupby(
         if r.get(c) is not None and math.isnan(as_number(r[c])))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(st.lists(st.one_of(
     st.tuples(st.just("apply"), st.lists(st.tuples(st.integers(0, 30), row()), max_size=8)),
     st.tuples(st.just("queue"), st.lists(st.tuples(st.integers(0, 30), row()), max_size=8)),
