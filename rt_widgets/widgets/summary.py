@@ -8,7 +8,7 @@ from operator import attrgetter
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..summary import AGGREGATES, MAX_GROUPS, GroupSummary, summary_frame
-from ._base import DataView, read_on_io, reject_unknown
+from ._base import DataView, check_fps, read_on_io, reject_unknown
 from ._contract import TableTraits
 
 if TYPE_CHECKING:
@@ -63,6 +63,7 @@ class LiveSummary(TableTraits, DataView):
         **kwargs: Any,
     ) -> None:
         reject_unknown("LiveSummary", kwargs)
+        check_fps(fps)  # before following the table: a refused summary leaves no listener behind
         if isinstance(by, list):
             by = tuple(by)
         summary = GroupSummary(by, aggregates, columns, max_groups=max_groups)

@@ -144,6 +144,9 @@ class LiveTable(TableTraits, DataView):
         >>> by_symbol.rows                                                        # doctest: +SKIP
         [{'symbol': 'BTC', 'count': 41, 'price_mean': 64010.5, 'size_mean': 0.21}]
         """
+        if self.closed:
+            raise RuntimeError(f"the table of {self.message_type!r} is closed: make a new one "
+                               f"(w.table({self.message_type!r})) to summarise")
         summary = LiveSummary(self._conn, self._table, self.message_type, by,
                               aggregates=aggregates, columns=columns, max_groups=max_groups,
                               fps=self._fps if fps is None else fps)

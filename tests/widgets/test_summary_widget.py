@@ -207,6 +207,8 @@ def test_a_paused_summary_keeps_up_and_closing_the_table_closes_it(
     table.close()
     assert summary.closed and table.closed
     assert len(summary) == 3  # its rows stay readable
+    with pytest.raises(RuntimeError, match="is closed"):
+        table.group_by("symbol")
 
 
 def test_bad_arguments_are_refused_and_feeding_goes_through_the_table(
@@ -221,5 +223,8 @@ def test_bad_arguments_are_refused_and_feeding_goes_through_the_table(
                              "px_max": 2, "px_last": 2}]
     with pytest.raises(TypeError, match="feed the table instead"):
         summary.feed([{"id": 2, "symbol": "X"}])
+    with pytest.raises(ValueError, match="fps must be a number"):
+        table.group_by("symbol", fps=0)
+    assert len(table._table._listeners) == 1  # the summary made above, not the refused one
     with pytest.raises(TypeError, match="unexpected keyword"):
         LiveSummary(w._conn, table._table, "trade", "symbol", colour="red")
