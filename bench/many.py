@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from bench._util import header, median, percentile, table
-from bench.browser import PANEL, LabServer, chromium
-from bench.peers import PRELUDE, PROFILE_CELL, paced_feed, view_types, write_notebook
+from bench.browser import LabServer, chromium
+from bench.peers import PRELUDE, PROFILE_CELL, metrics, open_and_run, paced_feed, view_types, write_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 RATE = 1_000  # per view (per message type)
@@ -42,6 +42,9 @@ RATE = 1_000  # per view (per message type)
 
 CELL = PRELUDE + """
 from rt_widgets import RealtimeWidget
+if {byte_budget!r}:
+    from rt_widgets.sync import get_frame_clock as _gfc
+    _gfc().byte_budget = float({byte_budget!r})
 _w = RealtimeWidget({url!r}, heartbeat_interval=60.0, explore={explore!r})
 _views = []
 for _t in {types!r}:
@@ -109,13 +112,6 @@ OBSERVE_JS = """
 """
 
 
-RUN_ALL = "async () => { await window.jupyterapp.commands.execute('notebook:run-all-cells'); }"
-
-
-def _metrics(cdp: Any) -> dict[str, float]:
-    return {m["name"]: float(m["value"]) for m in cdp.send("Performance.getMetrics")["metrics"]}
-
-
 def _self_times(prof: dict[str, Any], top: int = 20) -> list[tuple[float, str]]:
     """A CDP CPU profile's self time per function (ms), the largest first."""
     by_id = {n["id"]: n for n in prof["nodes"]}
@@ -127,7 +123,8 @@ def _self_times(prof: dict[str, Any], top: int = 20) -> list[tuple[float, str]]:
     return sorted(((ms, name) for name, ms in self_ms.items()), reverse=True)[:top]
 
 
-def run(quick: bool, seconds: float, warm: float, explore: bool, profile: bool) -> dict[str, Any]:
+def run(quick: bool, seconds: float, warm: float, explore: bool, profile: bool,
+        byte_budget: float | None) -> dict[str, Any]:
     types = view_types()
     tmp = Path(tempfile.mkdtemp(prefix="rtw-many-"))
     stats = tmp / "stats.json"
@@ -135,7 +132,7 @@ def run(quick: bool, seconds: float, warm: float, explore: bool, profile: bool) 
         # The feed outlasts the window (the kernel's shutdown ends it).
         url = f"ws://127.0.0.1:{feed.port}/many?rate={RATE}"
         lab = LabServer({})
-        code = CELL.format(url=url, types=types, stats=str(stats), explore=explore)
+        code = CELL.format(url=url, types=types, stats=str(stats), explore=explore, byte_budget=byte_budget)
         kprof = tmp / "profile.txt"
         if profile:
             # Kernel side: from 6 s after the cell ran (every view shows data by then), for the window.
@@ -146,17 +143,7 @@ def run(quick: bool, seconds: float, warm: float, explore: bool, profile: bool) 
             page.set_default_timeout(90_000)
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(f"{lab.base}/lab/workspaces/many/tree/many.ipynb?reset&token={lab.token}")
-            page.wait_for_function(
-                f"() => {{ {PANEL} const p = rtwPanel(); return !!(p && p.context.isReady"
-                " && p.sessionContext.session && p.sessionContext.session.kernel"
-                " && p.sessionContext.session.kernel.status === 'idle'); }",
-                polling=250,
-            )
-            cdp = page.context.new_cdp_session(page)
-            cdp.send("Performance.enable")
-            page.evaluate(OBSERVE_JS)
-            page.evaluate(RUN_ALL)
+            cdp = open_and_run(page, lab, "many", "many.ipynb", OBSERVE_JS)
             t_run = time.monotonic()
             # Every view has shown data (or 60 s passed: then the slow ones are reported).
             deadline = t_run + 60
@@ -177,14 +164,14 @@ def run(quick: bool, seconds: float, warm: float, explore: bool, profile: bool) 
                 if time.monotonic() > start + 30:
                     raise TimeoutError("no kernel stats within 30 s")
                 time.sleep(0.1)  # the measuring window opens `warm` s later
-            s0, m0, c0, w0 = json.loads(stats.read_text()), _metrics(cdp), page.evaluate(
+            s0, m0, c0, w0 = json.loads(stats.read_text()), metrics(cdp), page.evaluate(
                 "() => window.__counts()"), time.monotonic()
             if profile:
                 cdp.send("Profiler.enable")
                 cdp.send("Profiler.start")
             while time.monotonic() - w0 < seconds:
                 time.sleep(0.1)  # the measuring window
-            s1, m1, c1, w1 = json.loads(stats.read_text()), _metrics(cdp), page.evaluate(
+            s1, m1, c1, w1 = json.loads(stats.read_text()), metrics(cdp), page.evaluate(
                 "() => window.__counts()"), time.monotonic()
             js_profile = _self_times(cdp.send("Profiler.stop")["profile"]) if profile else []
             deadline = time.monotonic() + 30
@@ -240,13 +227,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seconds", type=float, default=None, help="measuring window, s (default 30; quick 5)")
     p.add_argument("--warm", type=float, default=None, help="seconds after every view showed data")
     p.add_argument("--explore", action="store_true", help="keep the widget's explorer on")
+    p.add_argument("--byte-budget", type=float, default=None,
+                   help="experiment: the frame clock's byte budget, bytes/s (default: the library's)")
     p.add_argument("--profile", action="store_true",
                    help="cProfile on the kernel's I/O thread and a CDP CPU profile of the page")
     a = p.parse_args(argv)
     seconds = a.seconds or (5.0 if a.quick else 30.0)
     warm = a.warm if a.warm is not None else (1.0 if a.quick else 3.0)
     header("bench.many", ["bench.many", *(argv or [])])
-    r = run(a.quick, seconds, warm, a.explore, a.profile)
+    r = run(a.quick, seconds, warm, a.explore, a.profile, a.byte_budget)
     ups, comm = r["page_updates"], r["comm_per_view"]
     kinds = {"tab": "tables", "met": "metrics", "cht": "charts"}
     starved = sorted(t for t, u in ups.items() if u < 2)
@@ -273,7 +262,8 @@ def main(argv: list[str] | None = None) -> None:
     ]
     table(
         f"50 views in one kernel (20 tables, 15 metrics, 15 charts), {RATE:,} msg/s each, "
-        f"{r['window_s']:.0f} s window{' (explorer on)' if a.explore else ''}",
+        f"{r['window_s']:.0f} s window{' (explorer on)' if a.explore else ''}"
+        f"{f', byte budget {a.byte_budget:,.0f} B/s' if a.byte_budget else ''}",
         ["measure", "rt_widgets", "goal", "met"],
         rows,
     )

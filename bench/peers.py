@@ -339,7 +339,24 @@ def write_notebook(lab: LabServer, name: str, code: str) -> None:
     (lab.home / "root" / name).write_text(json.dumps(nb))
 
 
-def _metrics(cdp: Any) -> dict[str, float]:
+def open_and_run(page: Any, lab: LabServer, workspace: str, notebook: str, observe_js: str) -> Any:
+    """Open the notebook in a fresh workspace, wait for its idle kernel, install ``observe_js``,
+    run the cell; return a CDP session with the Performance domain on."""
+    page.goto(f"{lab.base}/lab/workspaces/{workspace}/tree/{notebook}?reset&token={lab.token}")
+    page.wait_for_function(
+        f"() => {{ {PANEL} const p = rtwPanel(); return !!(p && p.context.isReady"
+        " && p.sessionContext.session && p.sessionContext.session.kernel"
+        " && p.sessionContext.session.kernel.status === 'idle'); }",
+        polling=250,
+    )
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Performance.enable")
+    page.evaluate(observe_js)
+    page.evaluate("async () => { await window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+    return cdp
+
+
+def metrics(cdp: Any) -> dict[str, float]:
     return {m["name"]: float(m["value"]) for m in cdp.send("Performance.getMetrics")["metrics"]}
 
 
@@ -362,25 +379,15 @@ def run_one(browser: Any, lab: LabServer, notebook: str, stats: Path, session: i
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     try:
-        page.goto(f"{lab.base}/lab/workspaces/peers{session}/tree/{notebook}?reset&token={lab.token}")
-        page.wait_for_function(
-            f"() => {{ {PANEL} const p = rtwPanel(); return !!(p && p.context.isReady"
-            " && p.sessionContext.session && p.sessionContext.session.kernel"
-            " && p.sessionContext.session.kernel.status === 'idle'); }",
-            polling=250,
-        )
-        cdp = page.context.new_cdp_session(page)
-        cdp.send("Performance.enable")
-        page.evaluate(OBSERVE_JS)
-        page.evaluate("async () => { await window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+        cdp = open_and_run(page, lab, f"peers{session}", notebook, OBSERVE_JS)
         page.wait_for_function("() => window.__lat.length > 0", polling=100, timeout=90_000)
         first_screen = time.monotonic()
         # The steady window starts `warm` s after the first value reached the screen.
         _wait(lambda: time.monotonic() - first_screen >= warm and stats.exists(), 30, "kernel stats")
-        s0, m0, w0 = _stats(stats), _metrics(cdp), time.monotonic()
+        s0, m0, w0 = _stats(stats), metrics(cdp), time.monotonic()
         while time.monotonic() - w0 < seconds:
             time.sleep(0.1)  # the measuring window
-        s1, m1, w1 = _stats(stats), _metrics(cdp), time.monotonic()
+        s1, m1, w1 = _stats(stats), metrics(cdp), time.monotonic()
         # The last values on their way to the screen: stop once no new sample came for 1 s.
         last, still = -1, time.monotonic()
         deadline = still + 15
