@@ -124,16 +124,32 @@ class FrameConnection(ClientConnection):
             super().data_received(data)
 
     def _split(self, data: bytes) -> None:
+        pos = 0
         if self._pieces:
-            self._pieces.append(data)
-            self._have += len(data)
-            if self._have < self._need:
+            have, need = self._have + len(data), self._need
+            if have < need:
+                self._pieces.append(data)
+                self._have = have
                 return
-            data = b"".join(self._pieces)
+            if need:  # the frame begun earlier ends in data: join that frame alone
+                pos = len(data) - (have - need)
+                self._pieces.append(data[:pos])
+            else:  # its header was cut: join it with all of data
+                self._pieces.append(data)
+                pos = len(data)
+            whole = b"".join(self._pieces)
             self._pieces, self._have, self._need = [], 0, 0
+            self._split_at(whole, 0)
+            if pos == len(data):
+                return
+            if not self._splitting:
+                super().data_received(data[pos:])
+                return
+        self._split_at(data, pos)
+
+    def _split_at(self, data: bytes, pos: int) -> None:
         end = len(data)
         limit = self._limit
-        pos = 0
         while end - pos >= 2:
             first = data[pos]
             length = data[pos + 1]  # a server's frames are not masked: bit 7 is clear
