@@ -209,7 +209,7 @@ def _bench_report(path, count):
 
 RT_CELL = PRELUDE + """
 from rt_widgets import RealtimeWidget
-_w = RealtimeWidget({url!r}, heartbeat_interval=60.0)
+_w = RealtimeWidget({url!r}, heartbeat_interval=60.0, explore={explore!r})
 _t = _w.table("mission_update", key="id", max_rows={keys}, columns={columns!r})
 display(_t)
 _th.Thread(target=_bench_report, args=({stats!r}, lambda: _w.connection.stats()["messages_in"]),
@@ -442,6 +442,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--pairs", type=int, default=None, help="interleaved pairs (default 3; quick 1)")
     p.add_argument("--seconds", type=float, default=None, help="measuring window, s (default 20; quick 5)")
     p.add_argument("--warm", type=float, default=None, help="seconds after the first value on screen")
+    p.add_argument("--no-explore", action="store_true",
+                   help="experiment: RealtimeWidget(url, explore=False) (only the table takes messages)")
     p.add_argument("--profile", action="store_true",
                    help="one rt_widgets run, cProfile on the kernel's I/O thread: its top functions")
     a = p.parse_args(argv)
@@ -461,7 +463,8 @@ def main(argv: list[str] | None = None) -> None:
         url = f"ws://127.0.0.1:{feed.port}/mission?rate={RATE}&keys={KEYS}"
         stats = {name: tmp / f"{name}.json" for name in ("rt_widgets", "perspective")}
         cells = {
-            "rt_widgets": RT_CELL.format(url=url, keys=KEYS, columns=COLUMNS, stats=str(stats["rt_widgets"])),
+            "rt_widgets": RT_CELL.format(url=url, keys=KEYS, columns=COLUMNS, stats=str(stats["rt_widgets"]),
+                                         explore=not a.no_explore),
             "perspective": PSP_CELL.format(url=url, columns=COLUMNS, stats=str(stats["perspective"])),
         }
         profile = tmp / "profile.txt"
@@ -517,7 +520,7 @@ def main(argv: list[str] | None = None) -> None:
                      (ratio < 1) if goal else ""])
     table(
         f"rt_widgets vs Perspective, {RATE:,} msg/s over {KEYS:,} keys, {pairs} interleaved pair(s) "
-        f"of {seconds:g} s, medians",
+        f"of {seconds:g} s, medians{' (rt_widgets: explore=False)' if a.no_explore else ''}",
         ["measure", "rt_widgets", "Perspective", "ratio rt/peer", "goal", "met"],
         rows,
     )
