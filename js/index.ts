@@ -3,6 +3,7 @@ import type { RenderProps } from "@anywidget/types";
 import { Scope, h, renderNamed } from "./dom";
 import { CHILD_VIEWS, renderExplorer } from "./explorer";
 import { watchPresence } from "./presence";
+import { hideCopiesOf } from "./static_copy";
 import "./styles.css";
 
 /** Every renderer of the bundle, by the `_view` of the contract interface it takes. */
@@ -23,6 +24,8 @@ export function renderView(props: RenderProps<Record<string, unknown>>, options:
   presence.bindSignal(props.signal);
   if (options.presence) watchPresence(props.model, props.el, presence);
   const cleanup = withPresence(renderNamed(VIEWS, props), presence);
+  // A drawn view hides the plain copy of its data that travels next to it (static_copy.ts).
+  if (cleanup !== null) presence.add(hideCopiesOf(props.model, props.el));
   if (cleanup === null) {
     const name = String(props.model.get("_view"));
     const note = h("div", { class: "rtw-root rtw-error", text: `rt_widgets: unknown view "${name}".` });

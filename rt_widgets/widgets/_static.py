@@ -21,9 +21,15 @@ A copy that shows there must therefore be an output of its own. IPython displays
 then this copy (``text/html`` only). A live front end would draw both, so the copy carries a style
 rule that hides its output when the same output area holds a drawn rt_widgets view (``.rtw-root``):
 JupyterLab, Notebook 7 and Voilà (``.jp-OutputArea``) and the classic layout (``.output_area``).
+Hosts that lay outputs out otherwise (VS Code gives each output a container of its own, Colab its
+own frames) match no such rule, so the copy also names its model (``data-rtw-copy="<model_id>"``)
+and a view, once drawn, hides every copy of its own model in its page, with the host's wrapper
+around a copy when that holds nothing else (js/static_copy.ts); the rule stays, so that JupyterLab
+never shows the copy even for the moment before the view's script runs.
 Where no view is drawn (an offline export, GitHub, nbviewer, an untrusted notebook, whose
-widget views JupyterLab does not render), nothing matches and the copy shows. Hosts that call
-``_repr_mimebundle_`` themselves (marimo) still get one bundle with the copy as its ``text/html``.
+widget views JupyterLab does not render), nothing matches, no script runs and the copy shows.
+Hosts that call ``_repr_mimebundle_`` themselves (marimo) still get one bundle with the copy as
+its ``text/html``.
 Notebooks saved without widget state show the copy after the view's ``text/plain`` line.
 The shipped notebooks are saved as JupyterLab saves them, with widget state
 (``python tests/browser/_execute.py notebooks/NAME.ipynb``).
@@ -46,6 +52,8 @@ MAX_VALUES = 24
 MAX_TEXT = 80
 RERUN = "Run the cell for the live view."
 VIEW = "application/vnd.jupyter.widget-view+json"
+# Names the copy's model; a drawn view of that model hides the copy in any host (js/static_copy.ts).
+COPY_ATTR = "data-rtw-copy"
 # Hides the copy's own output next to a drawn view in the same output area (see above); not an
 # output holding output areas of its own (an ipywidgets Output).
 HIDE_NEXT_TO_A_VIEW = (
@@ -93,12 +101,23 @@ def describe(widget: Any) -> tuple[str, str]:
         when = f"a copy of {at}, made when the cell ran"
     plain = f"{name}{': ' + head if head else ''} ({when}). {RERUN}"
     parts = [
-        f"<div class=\"rtw-static-copy\"><p><strong>{_e(name)}</strong>"
+        f"<div class=\"rtw-static-copy\"{_model_attr(widget)}><p><strong>{_e(name)}</strong>"
         f"{': ' + _e(head) if head else ''}</p>",
         *body,
         f"<p><em>{_e(when.capitalize())}, not live. {_e(RERUN)}</em></p></div>",
     ]
     return plain, "\n".join(parts)
+
+
+def _model_attr(widget: Any) -> str:
+    """The copy's ``data-rtw-copy`` attribute: the model id a drawn view of the widget looks for."""
+    try:
+        model_id = widget.model_id
+    except AttributeError:  # closed: no comm, no id
+        return ""
+    if not isinstance(model_id, str) or not model_id:
+        return ""
+    return f' {COPY_ATTR}="{html.escape(model_id, quote=True)}"'
 
 
 def _state(widget: Any) -> Mapping[str, Any]:
