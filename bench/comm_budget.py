@@ -614,6 +614,11 @@ def main(argv: list[str] | None = None) -> None:
                     try:
                         sessions += 1
                         r = run_one(kernel, feed, approach, a.rate, seconds, sessions)
+                    except TimeoutError as exc:  # the other runs' rows still count
+                        print(where, approach, "did not finish:", exc, flush=True)
+                        rows.append([kernel.name, approach, f"did not finish: {exc}",
+                                     *[""] * 10])
+                        continue
                     finally:
                         kernel.close()
                     print(where, approach, {k: v for k, v in r.items() if k != "field_bytes"},

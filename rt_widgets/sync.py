@@ -42,6 +42,9 @@ log = logging.getLogger("rt_widgets")
 DEFAULT_BUDGET = 100.0
 # Bytes a second that every widget of the process together sends its views (deltas, snapshots).
 DEFAULT_BYTE_BUDGET = 256 * 1024
+# What a comm message costs on the way to a browser besides its content: its Jupyter header,
+# parent header and metadata (measured through jupyter_server's websocket: about 1.4 KB).
+ENVELOPE_BYTES = 1400
 # The share of the byte budget that refreshing one view's snapshot trait may take.
 SNAPSHOT_SHARE = 0.1
 # Widgets that flushed within this window still count as active when the budget is shared out,
@@ -179,7 +182,9 @@ class FrameClock:
         return max(floor, nbytes / (SNAPSHOT_SHARE * self.byte_budget))
 
     def spend_bytes(self, n: int) -> None:
-        """Count ``n`` bytes sent to a view against the byte budget."""
+        """Count one message of ``n`` bytes (its content and buffers) sent to a view against the
+        byte budget, with the Jupyter message around it (:data:`ENVELOPE_BYTES`)."""
+        n += ENVELOPE_BYTES
         self._bytes.append((self._loop.time(), n))
         self._bytes_sum += n
 
