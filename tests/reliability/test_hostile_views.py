@@ -170,9 +170,10 @@ def feed_server(server_loop: ServerLoop) -> Iterator[WsServer]:
 
 def as_read(value: Any) -> Any:
     """A JSON value as a browser reads it: every number a double (``1.0`` and ``1`` are one value,
-    and ``2.9576567982651810e16`` comes back written ``29576567982651810``)."""
+    and ``2.9576567982651810e16`` comes back written ``29576567982651810``). ``-0.0`` is 0: the
+    view holds -0, but JSON.stringify, which writes its answer, spells it ``0``."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
+        return float(value) or 0.0
     if isinstance(value, list):
         return [as_read(v) for v in value]
     if isinstance(value, dict):
@@ -210,7 +211,7 @@ def holds_sentinel(spy: CommSpy, widget: Any, found: Callable[[dict[str, Any]], 
 class Figures:
     def __init__(self) -> None:
         self.examples = self.rows = self.frames = self.comm_messages = self.deltas = 0
-        self.series = self.tabs = 0
+        self.series = self.tabs = self.last_rows = 0
         self.missing: set[str] = set()
 
 
@@ -291,6 +292,61 @@ def feed_frames(table_type: str, key: str, delete_type: str, metrics_type: str,
     return chunks
 
 
+def through_views(view_host: ViewHost, spy: CommSpy, server: WsServer, figures: Figures,
+                  table_type: str, key: str, delete_type: str, metrics_type: str,
+                  chunks: list[list[str]], needle: str) -> None:
+    """Send ``chunks`` to a new RealtimeWidget with a table and metrics, feed what its widgets
+    send to the views, and check them against the kernel after the deltas and after a snapshot."""
+    with spy.lock:
+        spy.published.clear()
+    w = RealtimeWidget(server.url)
+    try:
+        table = w.table(table_type, key=key, delete_type=delete_type)
+        metrics = w.metrics(metrics_type)
+        spy.from_front_end(w, {"kind": "presence", "view": "view-host", "lease": 60})
+        wait_until(lambda: w.status == "connected" and server.open_connections == 1, 10)
+        for part, frames in enumerate(chunks):
+            server.send(*frames)
+            last = f"{SENTINEL} {part}"
+            wait_until(lambda: holds_sentinel(spy, table, lambda c: any(
+                isinstance(r, dict) and r.get(key) == last  # noqa: B023 (waited on here)
+                for r in c.get("upsert", []) + c.get("rows", []))), 20,
+                message=lambda: str(w.connection.stats()))
+        wait_until(lambda: holds_sentinel(spy, metrics, lambda c: SENTINEL in c.get(
+            "latest", {})), 20)
+        rows, columns, latest = table.rows, table.columns, metrics.latest
+        fed = comm_messages(spy, 0)
+        view_host.request({"op": "feed", "messages": fed})
+        answer = view_host.request({"op": "collect", "filter": needle})
+        check(answer, table, metrics, rows, columns, latest, "after the deltas")
+
+        # The views ask for a snapshot: the state it resets them to is the kernel's too.
+        start = len(spy.messages())
+        spy.from_front_end(table, {"kind": "snapshot_request"})
+        spy.from_front_end(metrics, {"kind": "snapshot_request"})
+        wait_until(lambda: {p.comm_id for p in spy.messages()[start:]
+                            if p.msg_type == "comm_msg"
+                            and p.data.get("content", {}).get("kind") == "snapshot"}
+                   >= {table.model_id, metrics.model_id}, 20)
+        more = comm_messages(spy, start)
+        view_host.request({"op": "feed", "messages": more})
+        answer = view_host.request({"op": "collect", "filter": needle})
+        check(answer, table, metrics, rows, columns, latest, "after a snapshot")
+
+        figures.examples += 1
+        figures.rows += len(rows)
+        figures.frames += sum(map(len, chunks))
+        figures.comm_messages += len(fed) + len(more)
+        figures.deltas += len(spy.custom(table, "delta"))
+        figures.series += len(latest)
+        figures.tabs += sum(len(e["tabs"]) for e in answer["explorers"].values())
+        figures.missing.update(answer["missing"])
+        figures.last_rows = len(rows)
+    finally:
+        w.close()
+        view_host.request({"op": "reset"})
+
+
 def test_random_hostile_names_reach_real_views_with_the_kernels_rows(
     view_host: ViewHost, spy: CommSpy, feed_server: WsServer,
     record_property: Callable[[str, object], None],
@@ -308,61 +364,16 @@ def test_random_hostile_names_reach_real_views_with_the_kernels_rows(
            batched=st.booleans(), samples=st.lists(series, max_size=5),
            others=st.lists(junk, max_size=6), needle=names)
     def one(table_type: str, key: str, delete_type: str, metrics_type: str,
-                ops: list[tuple[str, Any, dict[str, Any]]], batched: bool,
-                samples: list[dict[str, Any]], others: list[tuple[str, Any]], needle: str) -> None:
+            ops: list[tuple[str, Any, dict[str, Any]]], batched: bool,
+            samples: list[dict[str, Any]], others: list[tuple[str, Any]], needle: str) -> None:
         assume(len({table_type, delete_type, metrics_type}) == 3)
         assume(all(not (isinstance(k, str) and k.startswith(SENTINEL)) for _, k, _ in ops))
         chunks = feed_frames(table_type, key, delete_type, metrics_type, ops, batched, samples,
                              others)
         chunks[-1].append(frame(metrics_type, {SENTINEL: 1}))
 
-        with spy.lock:
-            spy.published.clear()
-        w = RealtimeWidget(feed_server.url)
-        try:
-            table = w.table(table_type, key=key, delete_type=delete_type)
-            metrics = w.metrics(metrics_type)
-            spy.from_front_end(w, {"kind": "presence", "view": "view-host", "lease": 60})
-            wait_until(lambda: w.status == "connected" and feed_server.open_connections == 1, 10)
-            for part, frames in enumerate(chunks):
-                feed_server.send(*frames)
-                last = f"{SENTINEL} {part}"
-                wait_until(lambda: holds_sentinel(spy, table, lambda c: any(
-                    isinstance(r, dict) and r.get(key) == last  # noqa: B023 (waited on here)
-                    for r in c.get("upsert", []) + c.get("rows", []))), 20,
-                    message=lambda: str(w.connection.stats()))
-            wait_until(lambda: holds_sentinel(spy, metrics, lambda c: SENTINEL in c.get(
-                "latest", {})), 20)
-            rows, columns, latest = table.rows, table.columns, metrics.latest
-            fed = comm_messages(spy, 0)
-            view_host.request({"op": "feed", "messages": fed})
-            answer = view_host.request({"op": "collect", "filter": needle})
-            check(answer, table, metrics, rows, columns, latest, "after the deltas")
-
-            # The views ask for a snapshot: the state it resets them to is the kernel's too.
-            start = len(spy.messages())
-            spy.from_front_end(table, {"kind": "snapshot_request"})
-            spy.from_front_end(metrics, {"kind": "snapshot_request"})
-            wait_until(lambda: {p.comm_id for p in spy.messages()[start:]
-                                if p.msg_type == "comm_msg"
-                                and p.data.get("content", {}).get("kind") == "snapshot"}
-                       >= {table.model_id, metrics.model_id}, 20)
-            more = comm_messages(spy, start)
-            view_host.request({"op": "feed", "messages": more})
-            answer = view_host.request({"op": "collect", "filter": needle})
-            check(answer, table, metrics, rows, columns, latest, "after a snapshot")
-
-            figures.examples += 1
-            figures.rows += len(rows)
-            figures.frames += sum(map(len, chunks))
-            figures.comm_messages += len(fed) + len(more)
-            figures.deltas += len(spy.custom(table, "delta"))
-            figures.series += len(latest)
-            figures.tabs += sum(len(e["tabs"]) for e in answer["explorers"].values())
-            figures.missing.update(answer["missing"])
-        finally:
-            w.close()
-            view_host.request({"op": "reset"})
+        through_views(view_host, spy, feed_server, figures, table_type, key, delete_type,
+                      metrics_type, chunks, needle)
 
     with warnings.catch_warnings():
         # A failing example holds long names: hypothesis would warn that printing it is long
@@ -379,3 +390,22 @@ def test_random_hostile_names_reach_real_views_with_the_kernels_rows(
     record_property("examples", figures.examples)
     record_property("rows_compared", figures.rows)
     assert figures.examples >= EXAMPLES // 2
+
+
+def test_keys_equal_as_text_or_in_python_are_rows_of_their_own_in_kernel_and_view(
+    view_host: ViewHost, spy: CommSpy, feed_server: WsServer,
+) -> None:
+    keys = [1, "1", True, "true", 1.5, "1.5", None, "null", 0, False, "", "0"]
+    ops = [("upsert", k, {"n": i}) for i, k in enumerate(keys)]
+    # 1.0 is the JSON number 1 (one row, as in any JSON reader), a partial update merges.
+    ops += [("upsert", 1.0, {"merged": True}), ("upsert", "1.5", {"toString": "x"})]
+    chunks = feed_frames("mission_update", "id", "mission_removed", "metrics_update", ops,
+                         False, [{"cpu": 1}], [])
+    chunks[-1].append(frame("metrics_update", {SENTINEL: 1}))
+    figures = Figures()
+    through_views(view_host, spy, feed_server, figures, "mission_update", "id",
+                  "mission_removed", "metrics_update", chunks, "1")
+    print(f"\nkeys 1, \"1\", true, \"true\", 1.5, \"1.5\", null, \"null\", 0, false, \"\", \"0\": "
+          f"{figures.last_rows - CHUNKS} rows in the kernel and the same rows in the view "
+          f"(were merged: 1 with true in the kernel, 1.5 with \"1.5\" in the view)")
+    assert figures.last_rows == len(keys) + CHUNKS  # and a sentinel row per part
