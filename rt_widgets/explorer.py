@@ -75,7 +75,8 @@ ACTIVE_FOR: Final = 61.0
 # A type with no message for this long leaves the overview (``Explorer.aged_out`` counts them),
 # unless the explorer made it a view; a logged type this idle gives its view to a new logged type
 # when every automatic view is taken. A feed that sent 200 junk types once does not keep them
-# listed, nor holding the views, for the life of the widget.
+# listed, nor holding the views, for the life of the widget. The view hears of it with the next
+# overview it is sent (a feed gone quiet costs no comm traffic).
 IDLE_AFTER: Final = 300.0
 # A logged type whose payloads are objects is watched for this many messages: a string field
 # whose values repeat while others vary makes it a table keyed by that field.
