@@ -13,7 +13,9 @@ Measured over the steady window (``--warm`` s after every view showed data, to t
   kernel's CPU time and the messages decoded to a file 4x a second);
 - updates per second of every view (goal >= 2 each), counted in the page: a MutationObserver on the
   notebook counts the animation frames in which a view's DOM showed new data (a table cell's text,
-  a metric card's value, a chart's ``data-rows``/``data-start``, which it sets from each delta);
+  a metric card's value, a chart's ``data-rows``/``data-start``/``data-x-max``: the rows it holds
+  and the time of its first and last point, set when it draws new data: a full chart keeps its
+  row count, but its last point moves);
 - kernel CPU (% of one core) and messages decoded per second;
 - browser main-thread busy time per second (CDP ``Performance.getMetrics`` ``TaskDuration``).
 
@@ -102,7 +104,8 @@ OBSERVE_JS = """
     }
   });
   obs.observe(document.body, {subtree: true, childList: true, characterData: true, attributes: true,
-                              attributeOldValue: true, attributeFilter: ["data-rows", "data-start"]});
+                              attributeOldValue: true,
+                              attributeFilter: ["data-rows", "data-start", "data-x-max"]});
   // The views, in document order (the grid's order); the text of any output that has no view.
   window.__counts = () => [...document.querySelectorAll(VIEWS)].map((v) => window.__updates.get(v) || 0);
   window.__others = () => [...document.querySelectorAll(".jp-OutputArea-output")]
