@@ -42,7 +42,7 @@ from tests.widgets.conftest import CommSpy, SpyComm
 ROOT = Path(__file__).resolve().parents[2]
 # The views under test: the repository's, or (to see this test fail) a changed copy of js/.
 JS = Path(os.environ.get("RTW_VIEW_HOST_JS", ROOT / "js"))
-EXAMPLES = int(os.environ.get("RTW_HOSTILE_EXAMPLES", "12"))
+EXAMPLES = int(os.environ.get("RTW_HOSTILE_EXAMPLES", "10"))
 SENTINEL = "\x00the last row"
 CHUNKS = 3
 HOSTILE = ["__proto__", "constructor", "toString", "valueOf", "hasOwnProperty", "isPrototypeOf",
