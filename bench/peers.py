@@ -437,10 +437,10 @@ def run_one(browser: Any, lab: LabServer, notebook: str, stats: Path, session: i
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="bench.peers")
-    p.add_argument("--quick", action="store_true", help="one pair of 5 s windows")
+    p.add_argument("--quick", action="store_true", help="one pair of 4 s windows")
     p.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--pairs", type=int, default=None, help="interleaved pairs (default 3; quick 1)")
-    p.add_argument("--seconds", type=float, default=None, help="measuring window, s (default 20; quick 5)")
+    p.add_argument("--seconds", type=float, default=None, help="measuring window, s (default 20; quick 4)")
     p.add_argument("--warm", type=float, default=None, help="seconds after the first value on screen")
     p.add_argument("--no-explore", action="store_true",
                    help="experiment: RealtimeWidget(url, explore=False) (only the table takes messages)")
@@ -451,8 +451,8 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(_serve())
         return
     pairs = a.pairs or (1 if a.quick else 3)
-    seconds = a.seconds or (5.0 if a.quick else 20.0)
-    warm = a.warm if a.warm is not None else (1.5 if a.quick else 3.0)
+    seconds = a.seconds or (4.0 if a.quick else 20.0)
+    warm = a.warm if a.warm is not None else (1.0 if a.quick else 3.0)
     header("bench.peers", ["bench.peers", *(argv or [])])
     tmp = Path(tempfile.mkdtemp(prefix="rtw-peers-"))
     results: dict[str, list[dict[str, Any]]] = {"rt_widgets": [], "perspective": []}
