@@ -3,8 +3,7 @@
 The feed (``bench._feed``'s messages, from a feed process of this module that sends until its client
 goes): 20,000 msg/s, one message per frame, three in four keyed ``mission_update`` upserts over
 10,000 ids (the rest ``metrics_update``), each mission row stamped with its send time (``sent``:
-``"T<epoch ms>"``). Two notebooks, run one after the other
-in fresh kernels (a, b, a, b, ...):
+``"T<epoch ms>"``). Two notebooks, run one after the other in fresh kernels (a, b, a, b, ...):
 
 - rt_widgets: ``RealtimeWidget(url).table("mission_update", key="id")`` displayed (the explorer on,
   as by default).
@@ -28,7 +27,7 @@ first value reached the screen:
   stamp for a row (the row id read from the same ``<tr>``): the DOM is updated; paint follows
   within a frame. Both views render only their visible rows, so samples come from those rows.
 
-    .venv/bin/python -m bench.peers [--quick] [--pairs 3] [--seconds 20]
+    .venv/bin/python -m bench.peers [--quick] [--pairs 3] [--seconds 20] [--no-explore] [--profile]
 """
 
 from __future__ import annotations
@@ -38,6 +37,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -492,7 +492,9 @@ def main(argv: list[str] | None = None) -> None:
         while not profile.exists() and time.monotonic() < deadline:
             time.sleep(0.1)  # a poll inside a deadline
         print(profile.read_text() if profile.exists() else "no profile written", flush=True)
+        shutil.rmtree(tmp, ignore_errors=True)
         return
+    shutil.rmtree(tmp, ignore_errors=True)
     keys = ("cpu_us_per_msg", "comm_bytes_per_s", "busy_ms_per_s", "p50", "p99", "script_ms_per_s",
             "layout_ms_per_s", "style_ms_per_s",
             "comm_msgs_per_s", "kernel_cpu_pct", "msgs_per_s", "samples")
