@@ -149,6 +149,22 @@ describe("table view", () => {
     cleanup();
   });
 
+  it("sorts by a column named with the empty string", () => {
+    const model = tableModel([
+      { id: "a", "": 3 },
+      { id: "b", "": 1 },
+      { id: "c", "": 2 },
+    ], { columns: ["id", ""] });
+    const { el, cleanup } = mount(model);
+    nextFrame();
+    const th = el.querySelector<HTMLElement>('th[data-column=""]')!;
+    th.click();
+    nextFrame();
+    expect(rowKeys(el)).toEqual(["b", "c", "a"]);
+    expect(th.dataset.sort).toBe("asc");
+    cleanup();
+  });
+
   it("sorts from the keyboard", () => {
     const model = tableModel([
       { id: "a", name: "pear", value: 3 },

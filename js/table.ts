@@ -1019,8 +1019,9 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
     if (pr?.key != null) openDetail(pr.key);
   });
   const sortBy = (target: EventTarget | null): void => {
+    // A column named "" sorts like any other: only a header with no column is ignored.
     const col = (target as Element | null)?.closest("th")?.getAttribute("data-column");
-    if (!col) return;
+    if (col == null) return;
     // asc → desc → unsorted (arrival order)
     if (sortCol !== col) {
       sortCol = col;
