@@ -612,7 +612,8 @@ def main(argv: list[str] | None = None) -> None:
                         continue
                     kernel: Any = DirectKernel() if where == "direct" else ServerKernel(server)
                     try:
-                        sessions += 1
+                        # The feed's next session (one that did not finish may never report).
+                        sessions = len(feed.done) + 1
                         r = run_one(kernel, feed, approach, a.rate, seconds, sessions)
                     except TimeoutError as exc:  # the other runs' rows still count
                         print(where, approach, "did not finish:", exc, flush=True)
