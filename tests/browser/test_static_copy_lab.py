@@ -1,7 +1,7 @@
-"""In JupyterLab the plain copy of a widget's data (an output of its own, for exports) stays out of
-sight wherever the view is drawn: a cell run live, and a notebook saved with widget state and
-reopened without running; the view shows once. Untrusted, JupyterLab draws no widget view and the
-copy is what shows."""
+"""In JupyterLab and Notebook 7 the plain copy of a widget's data (an output of its own, for
+exports) stays out of sight wherever the view is drawn: a cell run live, and a notebook saved with
+widget state and reopened without running; the view shows once. Untrusted, no widget view is drawn
+and the copy is what shows."""
 
 from __future__ import annotations
 
@@ -51,15 +51,16 @@ def trust(lab: Lab, name: str) -> None:
                    env=env, capture_output=True, timeout=60)
 
 
+@pytest.mark.parametrize("ui", ["lab", "notebook"])
 def test_a_live_cell_shows_the_view_once_and_not_the_copy(lab: Lab, fresh_page: Any,
-                                                          feed: Feed) -> None:
+                                                          feed: Feed, ui: str) -> None:
     feed.start(rate=20)
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
     nbformat.write(nb, lab.root / "static_copy.ipynb")
     page = fresh_page
-    open_notebook(page, lab, "static_copy.ipynb")
+    open_notebook(page, lab, "static_copy.ipynb", ui=ui)
     add_cell(page, f"from rt_widgets import RealtimeWidget\nw = RealtimeWidget({feed.url!r})\nw",
              "setup")
     table = add_cell(page, "w.table('mission_update')", "table")
@@ -71,8 +72,9 @@ def test_a_live_cell_shows_the_view_once_and_not_the_copy(lab: Lab, fresh_page: 
                                        "children_seen": 1}, tag
 
 
+@pytest.mark.parametrize("ui", ["lab", "notebook"])
 def test_a_reopened_notebook_shows_the_saved_views_once_and_untrusted_the_copies(
-        lab: Lab, fresh_page: Any) -> None:
+        lab: Lab, fresh_page: Any, ui: str) -> None:
     nb = nbformat.read(NOTEBOOKS / "quickstart.ipynb", as_version=4)
     state = nb.metadata["widgets"][WIDGET_STATE]["state"]
     views = [o["data"][VIEW]["model_id"] for c in nb.cells if c.cell_type == "code"
@@ -84,7 +86,7 @@ def test_a_reopened_notebook_shows_the_saved_views_once_and_untrusted_the_copies
     nb.metadata["title"] = "untrusted"
     (lab.root / "reopened_untrusted.ipynb").write_text(json.dumps(nb), encoding="utf-8")
     page = fresh_page
-    open_notebook(page, lab, "reopened.ipynb")  # not run: the views are drawn from the saved state
+    open_notebook(page, lab, "reopened.ipynb", ui=ui)  # not run: the views are drawn from the saved state
     notebook = page.locator(".jp-NotebookPanel:visible .jp-Notebook")
     expect(notebook.locator(".rtw-root").first).to_be_visible()
     page.wait_for_function(
@@ -94,7 +96,7 @@ def test_a_reopened_notebook_shows_the_saved_views_once_and_untrusted_the_copies
     assert seen["views"] == len(views) and seen["copies"] == len(views), seen
     assert seen["copies_seen"] == 0, seen
 
-    open_notebook(page, lab, "reopened_untrusted.ipynb")
+    open_notebook(page, lab, "reopened_untrusted.ipynb", ui=ui)
     notebook = page.locator(".jp-NotebookPanel:visible .jp-Notebook")
     expect(notebook.locator(".rtw-static-copy").first).to_be_visible()
     seen = outputs(page, notebook)
