@@ -133,6 +133,23 @@ describe("a drawn view and the copies in its page", () => {
     stop();
   });
 
+  it("does not hide an output that is still to be drawn along with a copy next to it", async () => {
+    const manager = new FakeManager();
+    const model = manager.create("m1", STATUS);
+    // A view of the model drawn elsewhere; here the cell's own view is not drawn yet.
+    const { cleanup } = mount(model);
+    const here = cell();
+    const undrawn = output(here, "");
+    const prompt = document.createElement("div"); // an empty leaf, as a prompt is
+    here.prepend(prompt);
+    const own = output(here, copyHtml("m1"));
+    await settle();
+    expect(shown(own)).toBe(false);
+    expect(shown(undrawn)).toBe(true);
+    expect(shown(here)).toBe(true);
+    cleanup();
+  });
+
   it("a copy hidden for two views of its model shows again only when both are gone", async () => {
     const manager = new FakeManager();
     const model = manager.create("m1", STATUS);

@@ -20,7 +20,7 @@ export const HIDDEN_ATTR = "data-rtw-copy-hidden";
 const MAX_KNOWN = 1000;
 /** How far above a copy its host's wrappers may be hidden with it. */
 const MAX_WRAPPERS = 8;
-/** Elements that show something without any text. */
+/** Elements that show something without any text or children. */
 const SHOWS = "img,svg,canvas,video,audio,iframe,object,embed,input,button,select,textarea,.rtw-root";
 const NOTHING_SHOWN = new Set(["STYLE", "SCRIPT", "LINK", "TEMPLATE", "META", "BR"]);
 
@@ -214,9 +214,9 @@ function showsOnly(parent: HTMLElement, child: HTMLElement): boolean {
   return true;
 }
 
+/** An element that can show nothing now and never grows unseen: an empty leaf (a prompt), a style. */
 function showsNothing(el: Element): boolean {
-  if (NOTHING_SHOWN.has(el.tagName.toUpperCase())) return true;
-  if (el.hasAttribute(HIDDEN_ATTR)) return true;
-  if (el.matches(SHOWS) || el.querySelector(SHOWS) !== null) return false;
-  return (el.textContent ?? "").trim() === "";
+  if (NOTHING_SHOWN.has(el.tagName.toUpperCase()) || el.hasAttribute(HIDDEN_ATTR)) return true;
+  // An empty element with children may be an output still being drawn (a widget view): it counts.
+  return el.childElementCount === 0 && !el.matches(SHOWS) && (el.textContent ?? "").trim() === "";
 }
