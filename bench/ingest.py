@@ -15,6 +15,8 @@ every second.
 
     .venv/bin/python -m bench.ingest [--quick] [--n 200000] [--reps 5] [--skip-sustained] [--breakdown]
     .venv/bin/python -m bench.ingest --profile     # where the rt_widgets side's time goes (cProfile)
+    .venv/bin/python -m bench.ingest --parts       # the same piece by piece, no profiler
+    .venv/bin/python -m bench.ingest --frame-path  # frames cut here vs websockets' parser
 """
 
 from __future__ import annotations
@@ -294,6 +296,105 @@ def profile(n: int, batch: int = 100, top: int = 14) -> list[list[Any]]:
     return rows
 
 
+def frame_path(feed: Feed, n: int, reps: int) -> list[list[Any]]:
+    """CPU µs per message of the goal row with ``FrameConnection`` cutting frames out itself and
+    with websockets' own ``data_received`` (its parser) instead, interleaved with the ceiling in
+    one process: what the frame path alone changes."""
+    from websockets.asyncio.client import ClientConnection
+
+    from rt_widgets.frames import FrameConnection
+
+    own = FrameConnection.data_received
+    rows: list[list[Any]] = []
+    for batch in (1, 100):
+        url = feed.url(f"/burst?n={n}&batch={batch}&end=1")
+        run_ceiling(url, n)
+        run_rt(url, n, check=True)
+        cpu: dict[str, list[float]] = {"ceiling": [], "websockets": [], "cut here": []}
+        for _ in range(reps):
+            for v in cpu:
+                gc.collect()
+                if v == "ceiling":
+                    run_ceiling(url, n)
+                else:
+                    FrameConnection.data_received = (  # type: ignore[method-assign]
+                        own if v == "cut here" else ClientConnection.data_received)
+                    try:
+                        run_rt(url, n)
+                    finally:
+                        FrameConnection.data_received = own  # type: ignore[method-assign]
+                cpu[v].append(1e6 / _last_cpu[0])
+        ceiling, theirs, ours = (min(cpu[v]) for v in cpu)
+        label = "1 msg/frame" if batch == 1 else "100 msgs/frame (array)"
+        rows.append([label, ceiling, theirs, ours, ceiling / theirs, ceiling / ours])
+    return rows
+
+
+def parts(n: int, reps: int) -> list[list[Any]]:
+    """In process (no socket), CPU ns per message at 100 msgs/frame: ``orjson.loads``, the ceiling's
+    loop, the grouping pass, Connection with no-op batched handlers, with each store alone, with
+    both (frames handed to an unstarted Connection's frame callback, as ``profile``)."""
+    from rt_widgets import Connection
+    from rt_widgets._batch import group_by_type
+    from rt_widgets.dispatch import Batched, Timed
+    from rt_widgets.stores import MetricsStore, TableStore
+
+    bodies = [orjson.dumps([message(i) for i in range(first, min(first + 100, n))])
+              for first in range(0, n, 100)]
+
+    def loads() -> None:
+        for body in bodies:
+            orjson.loads(body)
+
+    def ceiling() -> None:
+        for body in bodies:
+            for m in orjson.loads(body):
+                m["type"]
+
+    def grouping() -> None:
+        for body in bodies:
+            group_by_type(orjson.loads(body), True)
+
+    def connection(table: bool, metrics: bool) -> Callable[[], None]:
+        conn = Connection("ws://127.0.0.1:9/unused")
+        table_store = TableStore(key="id", max_rows=10_000)
+        metrics_store = MetricsStore(history=300)
+        nothing = Batched(lambda p: None, lambda ps: None)
+        conn.on("mission_update",
+                Batched(table_store.queue, table_store.queue_many) if table else nothing)
+        conn.on("metrics_update",
+                Timed(metrics_store.queue, metrics_store.queue_stamped) if metrics else nothing)
+        on_frame = conn._on_frame
+
+        def run() -> None:
+            for body in bodies:
+                on_frame(body)
+            table_store.drain()
+            metrics_store.drain()
+
+        return run
+
+    variants: dict[str, Callable[[], Callable[[], None]]] = {
+        "orjson.loads of the frames": lambda: loads,
+        "the ceiling's loop (loads, m['type'] per element)": lambda: ceiling,
+        "group_by_type(payload=True) after each loads": lambda: grouping,
+        "Connection, no-op batched handlers": lambda: connection(False, False),
+        "Connection + TableStore": lambda: connection(True, False),
+        "Connection + MetricsStore": lambda: connection(False, True),
+        "Connection + both stores (the goal row's work)": lambda: connection(True, True),
+    }
+    times: dict[str, list[float]] = {v: [] for v in variants}
+    for _ in range(reps):
+        for v, make in variants.items():
+            run = make()
+            gc.collect()
+            c0 = time.process_time()
+            run()
+            times[v].append((time.process_time() - c0) / n * 1e9)
+    base = min(times["orjson.loads of the frames"])
+    return [[v, min(t), min(t) - base] for v, t in times.items()]
+
+
 def throughput(feed: Feed, n: int, reps: int) -> list[list[Any]]:
     rows: list[list[Any]] = []
     sessions = 0
@@ -436,6 +537,10 @@ def main(argv: list[str] | None = None) -> None:
                    help="also time where each message's CPU time goes (stores' apply timed inside)")
     p.add_argument("--profile", action="store_true",
                    help="only print a cProfile of the rt_widgets side (100 msgs/frame, no socket)")
+    p.add_argument("--frame-path", action="store_true",
+                   help="only compare the goal row with frames cut here and with websockets' parser")
+    p.add_argument("--parts", action="store_true",
+                   help="only time the rt_widgets side piece by piece (100 msgs/frame, no socket)")
     a = p.parse_args(argv)
     reps = a.reps or (3 if a.quick else 5)
     n = a.n if not a.quick or a.n != 200_000 else 100_000
@@ -449,6 +554,17 @@ def main(argv: list[str] | None = None) -> None:
              "share of own time"],
             profile(n),
         )
+        return
+    if a.parts:
+        table(f"in process, CPU ns per message, N={n:,}, 100 msgs/frame, minimum of {reps}",
+              ["what", "ns per message", "over orjson.loads"], parts(n, reps))
+        return
+    if a.frame_path:
+        with Feed() as feed:
+            table(f"frame path, CPU µs per message, N={n:,}, minimum of {reps}, interleaved",
+                  ["framing", "ceiling", "rt_widgets, websockets' parser",
+                   "rt_widgets, frames cut here", "ratio, websockets' parser",
+                   "ratio, frames cut here"], frame_path(feed, n, reps))
         return
     with Feed() as feed:
         if not a.skip_throughput:
