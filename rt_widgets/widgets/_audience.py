@@ -6,8 +6,11 @@ one). Each rendered view leases its presence: it sends ``{"kind": "presence", "v
 one), and ``lease: 0`` when it goes (cleanup, page hidden or closed). The family is *watched* while
 one lease runs; a view that said goodbye counts for :data:`GRACE` more seconds, so a view
 re-rendered at once (a moved cell, another explorer tab) never makes the family flap, and a page
-that vanished without a word is let go when its lease ends. A new family counts as watched for
-:data:`FIRST_GRACE` seconds, the time a view takes to render after the cell displayed it.
+that vanished without a word is let go :data:`LATE` seconds after its lease ends: a page too busy to
+run its timers on time (fifty live views) beats late, and a lease that lapsed would make the whole
+family go silent and then send every view a fresh snapshot when the late beat comes. A new family
+counts as watched for :data:`FIRST_GRACE` seconds, the time a view takes to render after the cell
+displayed it.
 
 While nobody watches, the widgets send no comm message at all (a kernel that keeps publishing
 never looks idle, so Voilà and JupyterHub would never cull it); their stores keep ingesting, and
@@ -25,9 +28,11 @@ returns.
 False
 >>> a.presence("v1", 6.0, now=7.0), a.watched      # a view renders: watched again
 (True, True)
->>> a.presence("v1", 0.0, now=8.0), a.next_check()   # it goes; GRACE later the family is silent
-(None, 11.0)
->>> a.check(11.0)
+>>> a.check(15.0), a.presence("v1", 6.0, now=15.0)  # its next beat is 2 s late: no flap
+(None, None)
+>>> a.presence("v1", 0.0, now=16.0), a.next_check()  # it goes; GRACE later the family is silent
+(None, 19.0)
+>>> a.check(19.0)
 False
 """
 
@@ -44,12 +49,14 @@ from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
 import ipywidgets
+import orjson
 import traitlets
 
 from .. import iothread
 from ._contract import Live
 
-__all__ = ["FIRST_GRACE", "GRACE", "LEASE_MAX", "Audience", "AudienceMixin", "Family", "parse_presence"]
+__all__ = ["FIRST_GRACE", "GRACE", "LATE", "LEASE_MAX", "Audience", "AudienceMixin", "Family", "counts",
+           "parse_presence"]
 
 log = logging.getLogger("rt_widgets")
 
@@ -57,8 +64,40 @@ FIRST_GRACE = 5.0
 """Seconds a new family counts as watched before any view announced itself."""
 GRACE = 3.0
 """Seconds a view that said goodbye still counts."""
+LATE = 5.0
+"""Seconds a lease that ran out without a goodbye still counts (a beat from a busy page is late)."""
 LEASE_MAX = 3600.0
 """The longest lease a view may take (a longer one is cut to this)."""
+
+
+_counts: dict[str, float] = {}
+_counts_lock = threading.Lock()
+
+
+def _count(event: str, n: float = 1.0) -> None:
+    with _counts_lock:
+        _counts[event] = _counts.get(event, 0.0) + n
+
+
+def _count_max(event: str, value: float) -> None:
+    with _counts_lock:
+        _counts[event] = max(_counts.get(event, 0.0), value)
+
+
+def counts() -> dict[str, float]:
+    """What the process's families did so far (a debugging aid; the keys are few and fixed):
+    ``lapse`` families gone silent because every lease ended, ``goodbye`` because the last view
+    said so, ``return`` families a view brought back; ``snapshot:return`` snapshots sent then,
+    ``snapshot:request`` views that asked for one (a sequence gap), ``snapshot:resume`` views
+    resumed after a pause, ``snapshot:refresh:<class>`` refreshes of a ``_snapshot`` trait
+    otherwise, by the widget's class (``snapshot:bytes:<class>`` their bytes);
+    ``beat_gap_max_s`` the longest time between two beats of one view.
+
+    >>> sorted(counts()) == sorted(set(counts()))
+    True
+    """
+    with _counts_lock:
+        return dict(_counts)
 
 
 def parse_presence(content: object) -> tuple[str, float] | None:
@@ -78,16 +117,25 @@ class Audience:
     widgets use it on the I/O thread only; ``watched`` may be read from any thread."""
 
     def __init__(self, now: float, *, first_grace: float = FIRST_GRACE,
-                 grace: float = GRACE) -> None:
+                 grace: float = GRACE, late: float = LATE) -> None:
         self._grace = grace
+        self._late = late
         self._until: dict[str, float] = {}
+        # Views that said goodbye and still count for the grace, and when each view last beat.
+        self._gone: set[str] = set()
+        self._beat: dict[str, float] = {}
         self._assumed_until = now + first_grace
+        self.lapsed = 0
+        """Views whose lease ended without a goodbye (by :meth:`check`, so far)."""
+        self.longest_gap = 0.0
+        """The longest time between two beats of one view (seconds)."""
         self.watched = True
         """Whether the family sends anything; changes only in :meth:`presence` and :meth:`check`."""
 
     @property
     def views(self) -> int:
-        """Views whose lease has not ended (or that left less than GRACE ago)."""
+        """Views whose lease has not ended (or did less than LATE ago, or that left less than
+        GRACE ago)."""
         return len(self._until)
 
     def presence(self, view: str, lease: float, now: float) -> bool | None:
@@ -96,9 +144,16 @@ class Audience:
         otherwise (a renewal, or a goodbye)."""
         known = view in self._until
         if lease > 0:
-            self._until[view] = now + lease
+            self._until[view] = now + lease + self._late
+            self._gone.discard(view)
+            last = self._beat.get(view)
+            if last is not None:
+                self.longest_gap = max(self.longest_gap, now - last)
+            self._beat[view] = now
         elif known:
             self._until[view] = min(self._until[view], now + self._grace)
+            self._gone.add(view)
+            self._beat.pop(view, None)
         else:
             return None
         if lease <= 0:
@@ -117,7 +172,14 @@ class Audience:
 
     def check(self, now: float) -> bool | None:
         """Drop the leases that ended. Returns ``False`` when the family just went silent."""
-        self._until = {v: t for v, t in self._until.items() if t > now}
+        ended = [v for v, t in self._until.items() if t <= now]
+        for v in ended:
+            del self._until[v]
+            self._beat.pop(v, None)
+            if v in self._gone:
+                self._gone.discard(v)
+            else:
+                self.lapsed += 1
         if self.watched and not self._until and now >= self._assumed_until:
             self.watched = False
             return False
@@ -140,7 +202,8 @@ class Family:
 
     def __init__(self) -> None:
         # The module's constants as they are now (tests shorten them).
-        self.audience = Audience(iothread.get_loop().time(), first_grace=FIRST_GRACE, grace=GRACE)
+        self.audience = Audience(iothread.get_loop().time(), first_grace=FIRST_GRACE, grace=GRACE,
+                                 late=LATE)
         self._members: weakref.WeakSet[Any] = weakref.WeakSet()
         self._timer: asyncio.TimerHandle | None = None
 
@@ -158,7 +221,10 @@ class Family:
     def presence(self, view: str, lease: float) -> bool | None:
         """A presence message (I/O thread); see :meth:`Audience.presence` for the result."""
         result = self.audience.presence(view, lease, iothread.get_loop().time())
+        _count_max("beat_gap_max_s", self.audience.longest_gap)
         if result is True:
+            _count("return")
+            log.debug("rt_widgets: view %s brought its family back", view)
             for member in list(self._members):
                 try:
                     member._audience_returned()
@@ -177,7 +243,11 @@ class Family:
 
     def _check(self) -> None:
         self._timer = None
+        lapsed = self.audience.lapsed
         if self.audience.check(iothread.get_loop().time()) is False:
+            why = "lapse" if self.audience.lapsed > lapsed else "goodbye"
+            _count(why)
+            log.debug("rt_widgets: a family went silent (%s)", why)
             for member in list(self._members):
                 member._audience_left()
         self._reschedule()
@@ -231,6 +301,8 @@ class AudienceMixin(traitlets.HasTraits):
             self._sync_now()
         self.__dict__["_rtw_silent"] = False
         held: set[str] = self.__dict__.pop("_rtw_held_back", set())
+        if "_snapshot" in held:
+            _count("snapshot:return")
         if held and getattr(self, "comm", None) is not None:
             self.send_state(key=sorted(held))  # type: ignore[attr-defined]
 
@@ -243,6 +315,11 @@ class AudienceMixin(traitlets.HasTraits):
         if self._silent:
             self.__dict__.setdefault("_rtw_held_back", set()).add(key)
             return False
+        if key == "_snapshot":
+            name = type(self).__name__
+            _count(f"snapshot:refresh:{name}")
+            with contextlib.suppress(TypeError, orjson.JSONEncodeError):
+                _count(f"snapshot:bytes:{name}", len(orjson.dumps(value, default=str)))
         sent: bool = super()._should_send_property(key, value)  # type: ignore[misc]
         return sent
 
@@ -272,6 +349,8 @@ class AudienceMixin(traitlets.HasTraits):
         presence = parse_presence(content)
         if presence is not None:
             iothread.call_soon(self._rtw_presence, *presence)
+        elif isinstance(content, Mapping) and content.get("kind") in ("snapshot_request", "resume"):
+            _count(f"snapshot:{'request' if content['kind'] == 'snapshot_request' else 'resume'}")
 
     def _rtw_presence(self, view: str, lease: float) -> None:
         if getattr(self, "comm", None) is None:

@@ -24,6 +24,7 @@ from .conftest import CommSpy
 def short_grace(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_audience, "FIRST_GRACE", 1.0)
     monkeypatch.setattr(_audience, "GRACE", 0.5)
+    monkeypatch.setattr(_audience, "LATE", 0.5)
 
 
 @pytest.fixture
@@ -51,7 +52,7 @@ def silent_since(spy: CommSpy, quiet: float) -> float | None:
 
 
 def test_leases_goodbyes_and_the_first_grace() -> None:
-    a = Audience(now=0.0, first_grace=5.0, grace=3.0)
+    a = Audience(now=0.0, first_grace=5.0, grace=3.0, late=0.0)
     assert a.watched and a.next_check() == 5.0
     assert a.check(4.9) is None and a.watched
     assert a.presence("v1", 6.0, now=1.0) is False  # a new view of a watched family
@@ -67,6 +68,26 @@ def test_leases_goodbyes_and_the_first_grace() -> None:
     assert a.next_check() == 15.0                    # gone, but counted for GRACE
     assert a.presence("v2", 6.0, now=14.0) is None   # back within the grace: no flap
     assert a.check(15.0) is None and a.watched
+
+
+def test_a_late_beat_keeps_the_lease_and_a_lost_page_still_ends_it() -> None:
+    # A fake clock: beats every 2 s with a 5 s lease, as the views send them.
+    a = Audience(now=0.0, first_grace=5.0, grace=3.0, late=5.0)
+    assert a.presence("v", 5.0, now=1.0) is False
+    assert a.presence("v", 5.0, now=3.0) is None
+    # The page is busy: the next beat comes 9 s after the last one, 4 s after its lease ended.
+    assert a.next_check() == 3.0 + 5.0 + 5.0
+    assert a.check(8.0) is None and a.check(11.9) is None and a.watched
+    assert a.presence("v", 5.0, now=12.0) is None   # a renewal, not a return: no catching up
+    assert a.watched and a.lapsed == 0
+    assert a.longest_gap == 9.0
+    # A page that vanished without a word is let go LATE after its lease ended, not before.
+    assert a.check(21.9) is None and a.watched
+    assert a.check(22.0) is False and not a.watched and a.lapsed == 1
+    # A goodbye still ends a view after GRACE, whatever LATE is.
+    assert a.presence("w", 5.0, now=30.0) is True
+    a.presence("w", 0.0, now=31.0)
+    assert a.next_check() == 34.0 and a.check(34.0) is False and a.lapsed == 1
 
 
 def test_presence_messages_are_parsed_strictly() -> None:
@@ -146,7 +167,7 @@ def test_goodbye_and_a_lost_page_end_the_traffic(short_grace: None, comm_spy: Co
     lost = time.monotonic()
     wait_until(lambda: comm_msgs(comm_spy, lost), 5)
     quiet = wait_until(lambda: (q := silent_since(comm_spy, 1.0)) and q > lost and q, 10)
-    assert quiet - lost < 1.0 + 0.5
+    assert quiet - lost < 1.0 + 0.5 + 0.5, "silent LATE after the lease ended"
 
 
 def test_host_closing_the_comm_closes_the_connection(comm_spy: CommSpy, make_widget: Any,
@@ -181,3 +202,30 @@ def test_a_bare_widget_goes_quiet_too(short_grace: None, comm_spy: CommSpy, make
     received = w.connection.stats()["messages_in"]
     wait_until(lambda: w.connection.stats()["messages_in"] > received + 50, 10)
     assert comm_msgs(comm_spy, quiet_at + 1e-6) == []
+
+
+def test_a_late_beat_from_a_busy_page_sends_no_snapshot(monkeypatch: pytest.MonkeyPatch,
+                                                         comm_spy: CommSpy, make_widget: Any,
+                                                         feed: DemoServer) -> None:
+    monkeypatch.setattr(_audience, "FIRST_GRACE", 0.5)
+    monkeypatch.setattr(_audience, "LATE", 3.0)
+    w = make_widget(feed.url, explore=False)
+    table = w.table("mission_update")
+    presence(comm_spy, table, "busy-page", 1.0)
+    wait_until(lambda: comm_spy.custom(table, "live"), 5)
+    wait_until(lambda: len(comm_spy.custom(table, "delta")) > 3, 10)
+    returns = _audience.counts().get("return", 0.0)
+    # The next beat comes 2 s later, a second after its 1 s lease ended (LATE is 3 s).
+    beat = time.monotonic()
+    wait_until(lambda: time.monotonic() - beat >= 2.0, 5)
+    late = time.monotonic()
+    presence(comm_spy, table, "busy-page", 1.0)
+    wait_until(lambda: [1 for t, _ in comm_spy.custom(table, "delta") if t > late + 0.5], 10)
+    # The family never went silent: deltas ran on in sequence, and the late beat was a renewal
+    # (no second "live", no return with its fresh snapshot).
+    seqs = [c["seq"] for _, c in comm_spy.custom(table, "delta")]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), "a delta was held back"
+    assert [c for _, c in comm_spy.custom(table, "live")] == [{"kind": "live", "view": "busy-page"}]
+    assert _audience.counts().get("return", 0.0) == returns
+    assert not [s for t, s in comm_spy.updates(table) if t > late and "_snapshot" in s
+                and t - late < 0.5], "a snapshot went out for the late beat"
