@@ -42,7 +42,15 @@ interface Watcher {
 }
 
 /** The views hiding each element, and the inline display it had before. */
-const holders = new WeakMap<HTMLElement, { views: Set<Watcher>; display: string; priority: string }>();
+const holders = new WeakMap<HTMLElement, Held>();
+
+interface Held {
+  views: Set<Watcher>;
+  display: string;
+  priority: string;
+  /** On a wrapper hidden with its copy: shows it again if the host adds anything else to it. */
+  grows: MutationObserver | null;
+}
 /** One observer per document, for copies that arrive after the view drew (hosts render outputs lazily). */
 const perDocument = new WeakMap<Document, { observer: MutationObserver; watchers: Set<Watcher> }>();
 
@@ -82,20 +90,18 @@ function scan(watcher: Watcher): void {
   for (const copy of watcher.el.ownerDocument.querySelectorAll(`[${COPY_ATTR}]`)) consider(watcher, copy);
 }
 
+// Runs for every change to the page while a view is drawn, the views' own included: it only looks
+// at added elements (a changed text is an added text node, passed over at once).
 function added(records: MutationRecord[], watchers: Set<Watcher>): void {
   const copies: Element[] = [];
-  const into = new Set<Element>();
   let removed = false;
   for (const record of records) {
     if (record.removedNodes.length > 0) removed = true;
-    // What a drawn view changes inside itself holds no copy: skip it without looking further.
-    const target = record.target;
-    if (!(target instanceof Element) || target.closest(".rtw-root") !== null) continue;
-    if (record.addedNodes.length > 0) into.add(target);
     for (const node of record.addedNodes) {
-      if (!(node instanceof Element)) continue;
-      if (node.hasAttribute(COPY_ATTR)) copies.push(node);
-      for (const copy of node.querySelectorAll(`[${COPY_ATTR}]`)) copies.push(copy);
+      if (node.nodeType !== Node.ELEMENT_NODE) continue;
+      const el = node as Element;
+      if (el.hasAttribute(COPY_ATTR)) copies.push(el);
+      if (el.firstElementChild !== null) for (const copy of el.querySelectorAll(`[${COPY_ATTR}]`)) copies.push(copy);
     }
   }
   for (const watcher of watchers) {
@@ -103,14 +109,12 @@ function added(records: MutationRecord[], watchers: Set<Watcher>): void {
       if (watcher.el.isConnected) scan(watcher);
       continue;
     }
-    for (const [hidden, copy] of Array.from(watcher.hidden)) {
-      // Gone from the page; or the host added something else to a wrapper hidden with the copy.
-      const gone = removed && !hidden.isConnected;
-      const grew = hidden !== copy && Array.from(into).some((el) => hidden.contains(el) && !copy.contains(el));
-      if (!gone && !grew) continue;
-      watcher.hidden.delete(hidden);
-      release(hidden, watcher);
-      if (grew) hide(watcher, copy);
+    if (removed) {
+      for (const hidden of Array.from(watcher.hidden.keys())) {
+        if (hidden.isConnected) continue;
+        watcher.hidden.delete(hidden);
+        release(hidden, watcher);
+      }
     }
     for (const copy of copies) consider(watcher, copy);
   }
@@ -166,13 +170,26 @@ function hide(watcher: Watcher, copy: Element): void {
       views: new Set(),
       display: target.style.getPropertyValue("display"),
       priority: target.style.getPropertyPriority("display"),
+      grows: target === copy ? null : new MutationObserver((records) => grew(target, copy, records)),
     };
     holders.set(target, held);
+    held.grows?.observe(target, { childList: true, subtree: true });
     target.style.setProperty("display", "none", "important");
     target.setAttribute(HIDDEN_ATTR, copy.getAttribute(COPY_ATTR) ?? "");
   }
   held.views.add(watcher);
   watcher.hidden.set(target, copy);
+}
+
+/** Something besides the copy was added to a wrapper hidden with it: hide again, no further up. */
+function grew(target: HTMLElement, copy: HTMLElement, records: MutationRecord[]): void {
+  if (!records.some((r) => r.addedNodes.length > 0 && !copy.contains(r.target))) return;
+  const views = Array.from(holders.get(target)?.views ?? []);
+  for (const view of views) {
+    view.hidden.delete(target);
+    release(target, view);
+  }
+  for (const view of views) hide(view, copy);
 }
 
 function release(target: HTMLElement, watcher: Watcher): void {
@@ -181,6 +198,7 @@ function release(target: HTMLElement, watcher: Watcher): void {
   held.views.delete(watcher);
   if (held.views.size > 0) return;
   holders.delete(target);
+  held.grows?.disconnect();
   if (held.display === "") target.style.removeProperty("display");
   else target.style.setProperty("display", held.display, held.priority);
   target.removeAttribute(HIDDEN_ATTR);
