@@ -181,7 +181,8 @@ function hide(watcher: Watcher, copy: Element): void {
   watcher.hidden.set(target, copy);
 }
 
-/** Something besides the copy was added to a wrapper hidden with it: hide again, no further up. */
+/** Something besides the copy was added to a wrapper hidden with it: hide again, only as far up as
+ * still holds nothing else. */
 function grew(target: HTMLElement, copy: HTMLElement, records: MutationRecord[]): void {
   if (!records.some((r) => r.addedNodes.length > 0 && !copy.contains(r.target))) return;
   const views = Array.from(holders.get(target)?.views ?? []);
