@@ -99,21 +99,6 @@ function hasEveryField(row: Row, old: Row): boolean {
   return true;
 }
 
-/** Whether two rows hold the same fields with the same values (objects compared as JSON text). */
-function sameFields(a: Row, b: Row): boolean {
-  const names = Object.keys(b);
-  if (Object.keys(a).length !== names.length) return false;
-  for (const name of names) {
-    if (!hasField(a, name)) return false;
-    const x = a[name];
-    const y = b[name];
-    if (Object.is(x, y)) continue;
-    if (typeof x !== "object" || typeof y !== "object" || x === null || y === null) return false;
-    if (canonicalJson(x) !== canonicalJson(y)) return false;
-  }
-  return true;
-}
-
 /** Merges a partial row into the row the view holds, field by field as data (a `__proto__` field
  * stays a field: Object.assign would set the prototype). */
 function mergeRow(old: Row, row: Row): void {
@@ -140,10 +125,6 @@ export class TableData {
   /** Bumped on every change of the set of keys or their order; values-only updates leave it alone. */
   structureVersion = 0;
   valueVersion = 0;
-  /** Row id → when it was last upserted (a counter): which row of a group is its `last`. A
-   * snapshot keeps the time of a row it brings unchanged; its other rows count as upserted then. */
-  touched = new Map<string, number>();
-  private tick = 0;
 
   get columns(): string[] {
     if (this.declaredColumns && this.declaredColumns.length > 0) return this.declaredColumns;
@@ -203,21 +184,14 @@ export class TableData {
     this.inferredSet = new Set();
     this.inferPending = false;
     this.flashes.clear();
-    // A snapshot does not say which rows changed last: a row it brings unchanged keeps its time,
-    // and the others count as the newest, in the snapshot's order.
-    const before = this.rows;
-    const touchedBefore = this.touched;
+    // The rows keep the snapshot's order (the kernel's); keys upserted later are appended.
     this.rows = new Map();
-    this.touched = new Map();
     const rows: unknown[] = Array.isArray(state.rows) ? state.rows : [];
     for (let i = 0; i < rows.length; i++) {
       const row = rows[i];
       if (!isRecord(row)) continue;
       const k = this.keyOf(row, i);
       this.rows.set(k, row);
-      const old = before.get(k);
-      const at = old !== undefined && sameFields(old, row) ? touchedBefore.get(k) : undefined;
-      this.touched.set(k, at ?? ++this.tick);
       this.infer(row);
     }
     // Putting the key columns first when inferring reads better than object key order.
@@ -233,7 +207,6 @@ export class TableData {
     if (delta.clear === true) {
       this.rows.clear();
       this.flashes.clear();
-      this.touched.clear();
       this.structureVersion++;
     }
     if (Array.isArray(delta.columns)) this.declaredColumns = delta.columns.map(String);
@@ -258,10 +231,7 @@ export class TableData {
       // Each is a key as JSON: a value, or the array of the key fields' values.
       for (const k of delta.delete) {
         const id = canonicalJson(k);
-        if (this.rows.delete(id)) {
-          this.touched.delete(id);
-          this.structureVersion++;
-        }
+        if (this.rows.delete(id)) this.structureVersion++;
       }
     }
     if (Array.isArray(delta.upsert)) {
@@ -282,9 +252,10 @@ export class TableData {
         }
         // A row the view holds comes as its key and the fields that changed: merge them (a row
         // that brings every field replaces the old one, which costs less than copying fields).
+        // Either way it keeps its place in the order (a Map's set of a held key does), as it does
+        // in the kernel's table; a new key goes last.
         if (old === undefined || hasEveryField(row, old)) this.rows.set(k, row);
         else mergeRow(old, row);
-        this.touched.set(k, ++this.tick);
         // Walking every key of every upserted row is a large part of a big delta; with declared
         // columns it is only needed if they are later cleared.
         if (this.declaredColumns && this.declaredColumns.length > 0) this.inferPending = true;
@@ -366,22 +337,24 @@ interface Acc {
   value: unknown;
   count: number;
   /** Per aggregated column: how many numeric values, their sum, min, max, and the value of the
-   * most recently upserted row that has one (and when that row was). */
+   * group's row that comes last in the rows' order and has one. */
   n: number[];
   sum: number[];
   min: number[];
   max: number[];
-  last: unknown[];
-  lastAt: number[];
+  last: number[];
 }
 
 /**
  * One row per distinct value of `by` (by canonical JSON, so `1`, `"1"` and `true` are three groups;
  * a missing value groups with null), with its `count` and, for each of `columns` whose every value is
- * a number or a numeric string, the sum, mean, min, max and last (the value of the row upserted
- * most recently: the highest of `stamps`, one per row). Groups come in order of first appearance.
+ * a number or a numeric string, the sum, mean, min, max and last. `rows` come in the table's own
+ * order (the kernel's: a snapshot's order, then new keys appended; an update keeps a row's place),
+ * and `last` is the value (as a number) of the group's last row in it that has one there, which is
+ * what pandas' `groupby(...).last()` of the kernel's `to_pandas()` gives. Groups come in order of
+ * first appearance.
  */
-export function groupBy(rows: readonly Row[], stamps: readonly number[], by: string, columns: string[]): Grouped {
+export function groupBy(rows: readonly Row[], by: string, columns: string[]): Grouped {
   const cols = columns.filter((c) => c !== by);
   const width = cols.length;
   /** Per column: still numeric (every value seen is), and whether any value was seen. */
@@ -390,7 +363,6 @@ export function groupBy(rows: readonly Row[], stamps: readonly number[], by: str
   const groups = new Map<string, Acc>();
   for (let r = 0; r < rows.length; r++) {
     const row = rows[r]!;
-    const stamp = stamps[r] ?? 0;
     const value = own(row, by);
     const id = canonicalJson(value === undefined ? null : value);
     let acc = groups.get(id);
@@ -402,8 +374,7 @@ export function groupBy(rows: readonly Row[], stamps: readonly number[], by: str
         sum: new Array<number>(width).fill(0),
         min: new Array<number>(width).fill(Infinity),
         max: new Array<number>(width).fill(-Infinity),
-        last: new Array<unknown>(width).fill(null),
-        lastAt: new Array<number>(width).fill(-Infinity),
+        last: new Array<number>(width).fill(0),
       };
       groups.set(id, acc);
     }
@@ -422,10 +393,7 @@ export function groupBy(rows: readonly Row[], stamps: readonly number[], by: str
       acc.sum[c]! += x;
       if (x < acc.min[c]!) acc.min[c] = x;
       if (x > acc.max[c]!) acc.max[c] = x;
-      if (stamp > acc.lastAt[c]!) {
-        acc.lastAt[c] = stamp;
-        acc.last[c] = x;
-      }
+      acc.last[c] = x;
     }
   }
   const aggregated: number[] = [];
@@ -614,16 +582,11 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
   /** Groups the rows the filter keeps; runs only when the order is refreshed (rows changed, or the
    * grouping, filter or columns did), so at most once per frame. */
   const regroup = (by: string): void => {
-    const rows: Row[] = [];
-    const stamps: number[] = [];
-    const push = (k: string, row: Row): void => {
-      rows.push(row);
-      stamps.push(data.touched.get(k) ?? 0);
-    };
-    if (filter.trim() === "") data.rows.forEach((row, k) => push(k, row));
-    else for (const k of data.view(filter, null, "asc")) push(k, data.rows.get(k)!);
+    // In the table's order (the view's sort does not apply): `last` is the last row of a group in it.
+    const rows: Row[] =
+      filter.trim() === "" ? Array.from(data.rows.values()) : data.view(filter, null, "asc").map((k) => data.rows.get(k)!);
     groupedRows = rows.length;
-    const grouped = groupBy(rows, stamps, by, visibleColumns());
+    const grouped = groupBy(rows, by, visibleColumns());
     groupData.rows = grouped.rows;
     groupData.declaredColumns = grouped.columns.map((c) => c.id);
     groupLabels = new Map(grouped.columns.map((c) => [c.id, c.label]));
