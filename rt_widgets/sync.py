@@ -78,13 +78,14 @@ class _Loop(Protocol):
 
 
 class _Entry:
-    __slots__ = ("dirty", "interval", "last_flush", "syncable")
+    __slots__ = ("dirty", "held", "interval", "last_flush", "syncable")
 
     def __init__(self, syncable: Syncable, interval: float) -> None:
         self.syncable = syncable
         self.interval = interval
         self.last_flush = -math.inf
         self.dirty = False
+        self.held = False
 
 
 def _interval(fps: float) -> float:
@@ -138,6 +139,24 @@ class FrameClock:
     def __contains__(self, syncable: object) -> bool:
         return syncable in self._entries
 
+    def hold(self, syncable: Syncable) -> None:
+        """Flush ``syncable`` no more until :meth:`release` (nobody looks at its view): it stays
+        dirty, and its store coalesces what arrives into the delta that follows the release."""
+        entry = self._entries.get(syncable)
+        if entry is not None and not entry.held:
+            entry.held = True
+            self._dirty.pop(entry, None)
+
+    def release(self, syncable: Syncable) -> None:
+        """Flush ``syncable`` again, at once if it changed while held."""
+        entry = self._entries.get(syncable)
+        if entry is None or not entry.held:
+            return
+        entry.held = False
+        if entry.dirty:
+            entry.dirty = False
+            self.mark_dirty(syncable)
+
     # -- the hot path ---------------------------------------------------------------------
 
     def mark_dirty(self, syncable: Syncable) -> None:
@@ -146,6 +165,8 @@ class FrameClock:
         if entry is None or entry.dirty:
             return
         entry.dirty = True
+        if entry.held:
+            return
         self._dirty[entry] = None
         now = self._loop.time()
         due = max(now, entry.last_flush + max(entry.interval, self._share(now)))

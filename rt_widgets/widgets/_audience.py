@@ -53,6 +53,7 @@ import orjson
 import traitlets
 
 from .. import iothread
+from ..sync import get_frame_clock
 from ._contract import Live
 
 __all__ = ["FIRST_GRACE", "GRACE", "LATE", "LEASE_MAX", "Audience", "AudienceMixin", "Family", "counts",
@@ -306,6 +307,72 @@ class AudienceMixin(traitlets.HasTraits):
         if held and getattr(self, "comm", None) is not None:
             self.send_state(key=sorted(held))  # type: ignore[attr-defined]
 
+    # -- a view nobody shows: the explorer's tabs ------------------------------------------------
+
+    def _quiet_until_seen(self) -> None:
+        """Flush no delta while no view of this very widget is rendered, whoever else watches the
+        family (I/O thread). For the views the explorer makes on its own: it shows one of them at
+        a time, as a tab, and the others' deltas and snapshot refreshes would go to nobody, taking
+        the byte budget from the views on screen. The frame clock holds the widget's flushes; its
+        store coalesces what arrives, and the first delta after one of its views rendered (its
+        presence) or code asked for it (:meth:`_claim`) carries all of it, in sequence."""
+        d = self.__dict__
+        if d.get("_rtw_own") is not None or d.get("_rtw_claimed"):
+            return
+        now = iothread.get_loop().time()
+        own = Audience(now, first_grace=0.0, grace=GRACE, late=LATE)
+        own.check(now)  # nobody yet
+        d["_rtw_own"] = own
+        self._own_hold(True)
+
+    def _own_hold(self, held: bool) -> None:
+        flusher = getattr(self, "_flusher", None)
+        if flusher is not None:
+            clock = get_frame_clock()
+            (clock.hold if held else clock.release)(flusher)
+
+    def _claim(self) -> None:
+        """Code asked for this widget (any thread; ``w.table(...)``): it may display it anywhere,
+        or read it without a view, so the quiet of :meth:`_quiet_until_seen` ends."""
+        self.__dict__["_rtw_claimed"] = True
+        iothread.call_soon(self._end_quiet)
+
+    def _end_quiet(self) -> None:
+        d = self.__dict__
+        if d.pop("_rtw_own", None) is None:
+            return
+        timer: asyncio.TimerHandle | None = d.pop("_rtw_own_timer", None)
+        if timer is not None:
+            timer.cancel()
+        self._own_hold(False)
+
+    def _own_presence(self, view: str, lease: float) -> None:
+        """A presence message from one of this widget's own views (I/O thread)."""
+        own: Audience | None = self.__dict__.get("_rtw_own")
+        if own is None:
+            return
+        if own.presence(view, lease, iothread.get_loop().time()) is True:
+            _count("seen")
+            self._own_hold(False)
+        self._own_reschedule()
+
+    def _own_reschedule(self) -> None:
+        timer: asyncio.TimerHandle | None = self.__dict__.pop("_rtw_own_timer", None)
+        if timer is not None:
+            timer.cancel()
+        own: Audience | None = self.__dict__.get("_rtw_own")
+        at = own.next_check() if own is not None else None
+        if at is not None and not getattr(self, "closed", False):
+            self.__dict__["_rtw_own_timer"] = iothread.get_loop().call_at(at, self._own_check)
+
+    def _own_check(self) -> None:
+        self.__dict__.pop("_rtw_own_timer", None)
+        own: Audience | None = self.__dict__.get("_rtw_own")
+        if own is not None and own.check(iothread.get_loop().time()) is False:
+            _count("unseen")
+            self._own_hold(True)
+        self._own_reschedule()
+
     def _sync_now(self) -> None:
         """Flush what the frame clock holds back (on the I/O thread)."""
 
@@ -357,6 +424,7 @@ class AudienceMixin(traitlets.HasTraits):
             return
         if self._family.presence(view, lease) is not None:
             ipywidgets.Widget.send(self, Live(kind="live", view=view))
+        self._own_presence(view, lease)
 
     def _host_closed(self) -> None:
         """The host closed this widget's comm (a marimo session ended, a page went): the widget

@@ -17,7 +17,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import iothread
 from ..connection import Connection
@@ -27,7 +27,7 @@ from ..outbox import SendHandle
 from ..protocols.base import NO_PAYLOAD
 from ..secrets import Scrubber
 from ..sync import get_frame_clock
-from ._audience import host_session
+from ._audience import AudienceMixin, host_session
 from ._base import (
     BaseWidget,
     Flusher,
@@ -62,6 +62,15 @@ def _connection_options() -> frozenset[str]:
     return frozenset(
         name for name, p in params.items()
         if name not in ("self", "url") and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
+
+
+_V = TypeVar("_V", bound=AudienceMixin)
+
+
+def _claimed(view: _V) -> _V:
+    """A view asked for by name: no longer one the explorer keeps quiet until it is shown."""
+    view._claim()
+    return view
 
 
 class RealtimeWidget(RealtimeTraits, BaseWidget):
@@ -215,7 +224,7 @@ class RealtimeWidget(RealtimeTraits, BaseWidget):
         >>> w.table("mission_update", delete_type="mission_removed", max_rows=1000)  # doctest: +SKIP
         >>> w.table("orderBookL2", key=("symbol", "id", "side"))                     # doctest: +SKIP
         """
-        return self._table(type, key, max_rows, delete_type, columns)[0]
+        return _claimed(self._table(type, key, max_rows, delete_type, columns)[0])
 
     def _table(self, type: str, key: str | Sequence[str] | None = "id", max_rows: int = 10_000,
                delete_type: str | None = None, columns: Iterable[str] | None = None,
@@ -255,7 +264,7 @@ class RealtimeWidget(RealtimeTraits, BaseWidget):
         >>> w.log("heartbeat")          # doctest: +SKIP
         >>> w.log()                     # every type
         """
-        return self._log(type, limit)[0]
+        return _claimed(self._log(type, limit)[0])
 
     def _log(self, type: str | None, limit: int = 200) -> tuple[LiveLog, bool]:
         if type is not None:
@@ -266,7 +275,7 @@ class RealtimeWidget(RealtimeTraits, BaseWidget):
 
     def metrics(self, type: str = "metrics_update", history: int = 300) -> LiveMetrics:
         """KPI cards with sparklines for the numeric fields of ``type`` messages."""
-        return self._metrics(type, history)[0]
+        return _claimed(self._metrics(type, history)[0])
 
     def _metrics(self, type: str, history: int = 300, take_tab: bool = False
                  ) -> tuple[LiveMetrics, bool]:
@@ -286,7 +295,7 @@ class RealtimeWidget(RealtimeTraits, BaseWidget):
 
         >>> w.chart("trade", y="price", by="symbol", window=60)   # doctest: +SKIP
         """
-        return self._chart(type, y, by, window, max_series, max_points)[0]
+        return _claimed(self._chart(type, y, by, window, max_series, max_points)[0])
 
     def _chart(self, type: str, y: str | Sequence[str] | None = None, by: str | None = None,
                window: float | None = 300.0, max_series: int = 32, max_points: int = 10_000
@@ -300,7 +309,7 @@ class RealtimeWidget(RealtimeTraits, BaseWidget):
 
     def notifications(self, types: Iterable[str] = ("notification",)) -> Notifications:
         """Toasts for ``types`` messages and for connection events."""
-        return self._notifications(types)[0]
+        return _claimed(self._notifications(types)[0])
 
     def _notifications(self, types: Iterable[str] = ("notification",)
                        ) -> tuple[Notifications, bool]:
@@ -380,11 +389,16 @@ class RealtimeWidget(RealtimeTraits, BaseWidget):
             else:
                 view, created = self._notifications((plan.type,))
             if created:
+                if not isinstance(view, Notifications):
+                    # Shown as a tab, one at a time: quiet until its own view renders (a
+                    # notice is for every view, and small).
+                    view._quiet_until_seen()
                 view.feed(plan.seed)
             if plan.kind == "metrics":
                 # Numbers get a chart too, shown under their cards.
                 chart, created = self._chart(plan.type)
                 if created:
+                    chart._quiet_until_seen()
                     chart.feed(plan.seed)
         except Exception:
             log.exception("rt_widgets: could not create the %s view of %r messages", plan.kind,

@@ -292,3 +292,30 @@ def test_a_large_snapshot_is_refreshed_less_often_than_a_small_one() -> None:
     assert clock.snapshot_interval(1_000, 2.0) == 2.0
     # A refresh may take a tenth of the budget: 50 KB every 5 s.
     assert clock.snapshot_interval(50_000, 2.0) == pytest.approx(5.0)
+
+
+def test_a_held_syncable_is_not_flushed_and_flushes_its_last_state_on_release() -> None:
+    loop = FakeLoop()
+    clock = FrameClock(loop)
+    shown, hidden = Recorder(loop, "shown"), Recorder(loop, "hidden")
+    clock.register(shown, fps=10)
+    clock.register(hidden, fps=10)
+    clock.hold(hidden)
+    for i in range(20):
+        shown.value = hidden.value = i
+        clock.mark_dirty(shown)
+        clock.mark_dirty(hidden)
+        loop.advance(0.1)
+    assert hidden.times == [] and len(shown.times) >= 10
+    # A held syncable takes no share of the budget from the others.
+    assert clock._share(loop.now) == 1 / clock.budget
+    clock.release(hidden)
+    loop.advance(0.01)
+    assert hidden.seen == [19], "one flush of what changed while held"
+    clock.release(hidden)  # released twice: nothing more
+    loop.advance(1.0)
+    assert hidden.seen == [19]
+    clock.hold(shown)
+    clock.release(shown)  # held while clean: nothing to flush
+    loop.advance(1.0)
+    assert shown.seen[-1] == 19 and len(shown.seen) == len(set(shown.seen))

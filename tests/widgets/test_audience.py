@@ -229,3 +229,39 @@ def test_a_late_beat_from_a_busy_page_sends_no_snapshot(monkeypatch: pytest.Monk
     assert _audience.counts().get("return", 0.0) == returns
     assert not [s for t, s in comm_spy.updates(table) if t > late and "_snapshot" in s
                 and t - late < 0.5], "a snapshot went out for the late beat"
+
+
+def test_the_explorers_views_send_nothing_until_shown_or_asked_for(
+        short_grace: None, comm_spy: CommSpy, make_widget: Any, feed: DemoServer) -> None:
+    from rt_widgets.widgets.chart import LiveChart
+    from rt_widgets.widgets.table import LiveTable
+
+    w = make_widget(feed.url)
+    presence(comm_spy, w, "explorer", 30)  # the explorer is on screen, with none of its tabs open
+    wait_until(lambda: w._views.of(LiveChart) and w._views.of(LiveTable), 10)
+    chart, table = w._views.of(LiveChart)[0], w._views.of(LiveTable)[0]
+    wait_until(lambda: chart.series and len(table) > 0, 10)
+    quiet_from = time.monotonic()
+    wait_until(lambda: time.monotonic() - quiet_from > 1.5, 5)
+    for view in (chart, table):
+        assert comm_spy.custom(view, "delta") == [], "a delta went to a tab nobody opened"
+        assert not [s for _, s in comm_spy.updates(view) if "_snapshot" in s]
+
+    def opened_at(view: Any) -> int:
+        first = next(p for p in comm_spy.messages(view) if p.msg_type == "comm_open")
+        return int(first.data["state"]["_snapshot"]["seq"])
+
+    # Its tab opens: deltas follow on from the state the view opened with, with no snapshot.
+    presence(comm_spy, chart, "tab", 30)
+    wait_until(lambda: len(comm_spy.custom(chart, "delta")) > 2, 5)
+    seqs = [c["seq"] for _, c in comm_spy.custom(chart, "delta")]
+    assert seqs == list(range(opened_at(chart) + 1, opened_at(chart) + 1 + len(seqs)))
+    # The tab closes: quiet again, GRACE later.
+    presence(comm_spy, chart, "tab", 0)
+    bye = time.monotonic()
+    wait_until(lambda: time.monotonic() - bye > 1.5, 5)
+    assert not [1 for t, _ in comm_spy.custom(chart, "delta") if t > bye + 1.0]
+    # Asked for by name: code may show it anywhere, so it follows the family's rule again.
+    assert w.table(table.message_type) is table
+    wait_until(lambda: comm_spy.custom(table, "delta"), 5)
+    assert comm_spy.custom(table, "delta")[0][1]["seq"] == opened_at(table) + 1
