@@ -4,8 +4,12 @@ A feed of the test's own (a ``websockets`` server on loopback) sends trades whos
 hostile (``1`` and ``"1"``, markup, ``__proto__``, ``constructor``). The grouped figures the browser
 shows are read from the DOM and compared with a pandas groupby of ``LiveTable.to_pandas()`` read from
 the kernel: once the feed stopped, and while the view is paused (it holds still as the kernel moves
-on) and after it resumes. ``last`` is checked against the feed itself: it is the value of the row
-updated most recently, which the kernel's insertion-ordered rows do not tell.
+on) and after it resumes (from a snapshot). ``last`` too is pandas' ``last``: the value of the
+group's last row in the table's order (an update keeps a row's place), not of the row updated most
+recently; the feed updates each group's first row last, so the two meanings differ.
+
+A ``LiveSummary`` of the table (``t.group_by("sym")``) shown in a cell displays the figures of its
+``to_pandas()`` read from the kernel once the feed stopped, after in-place updates too.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import json
 import math
 import random
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,7 +37,7 @@ pytestmark = pytest.mark.browser
 NOTEBOOK = "table_explore.ipynb"
 GROUPS: list[Any] = [1, "1", "<b>AAPL</b>", "__proto__", "constructor"]
 ROWS = 40
-FIGURES = ("sum", "mean", "min", "max")
+FIGURES = ("sum", "mean", "min", "max", "last")
 NUMERIC = ("id", "price", "qty")
 
 
@@ -100,6 +104,13 @@ def write_notebook(lab: Lab, url: str) -> None:
     nbformat.write(notebook, str(lab.root / NOTEBOOK))
 
 
+def open_feed_notebook(lab: Lab, page: Any, url: str) -> None:
+    """Writes the notebook naming the feed's URL, opens it in the page and runs it."""
+    write_notebook(lab, url)
+    open_notebook(page, lab, NOTEBOOK)
+    run_all(page)
+
+
 def trades(rng: random.Random, n: int) -> list[dict[str, Any]]:
     """``n`` whole rows over ids 1..ROWS (a row's group may change), then one row in each group."""
     out = [{"id": rng.randint(1, ROWS), "sym": rng.choice(GROUPS), "price": round(rng.uniform(1, 500), 2),
@@ -132,14 +143,16 @@ def kernel_groups(page: Any) -> dict[str, dict[str, float]]:
     """A pandas groupby of the kernel's rows: {group as canonical JSON: {figure(column): value}}."""
     records = evaluate_py(page, "t.to_pandas().to_dict('records')")
     frame = pandas.DataFrame(records)
+    frame[list(NUMERIC)] = frame[list(NUMERIC)].astype(float)
     # Grouped as objects, so 1 and "1" stay apart (sort=False: they do not compare).
-    grouped = frame.groupby(frame["sym"].astype(object), sort=False)
+    grouped = frame.groupby(frame["sym"].astype(object), sort=False)[list(NUMERIC)]
+    tables = {f: getattr(grouped, f)() for f in FIGURES}
+    sizes = grouped.size()
     out: dict[str, dict[str, float]] = {}
-    for value, rows in grouped:
-        figures = {"count": float(len(rows))}
+    for value in sizes.index:
+        figures = {"count": float(sizes.loc[value])}
         for column in NUMERIC:
-            series = rows[column].astype(float)
-            figures.update({f"{f}({column})": float(getattr(series, f)()) for f in FIGURES})
+            figures.update({f"{f}({column})": float(tables[f].loc[value, column]) for f in FIGURES})
         out[json.dumps(value, separators=(",", ":"))] = figures
     return out
 
@@ -157,26 +170,30 @@ def mismatches(shown: dict[str, dict[str, str]], expected: dict[str, dict[str, f
     return wrong
 
 
-def wait_groups_match(view: Any, expected: dict[str, dict[str, float]], timeout: float = 30) -> None:
+def wait_matches(read: Callable[[], dict[str, dict[str, str]]], expected: dict[str, dict[str, float]],
+                 message: str, timeout: float = 30) -> None:
+    """Polls ``read`` (figures the DOM shows) until they are ``expected``; says how they differ."""
     last: list[list[str]] = [[]]
 
     def check() -> bool:
-        last[0] = mismatches(view.evaluate(READ_GROUPS), expected)
+        last[0] = mismatches(read(), expected)
         return not last[0]
 
     try:
-        wait_until(check, timeout, "the grouped view did not match pandas")
+        wait_until(check, timeout, message)
     except TimeoutError as exc:
         raise AssertionError(f"{exc}: {last[0][:10]}") from None
+
+
+def wait_groups_match(view: Any, expected: dict[str, dict[str, float]]) -> None:
+    wait_matches(lambda: view.evaluate(READ_GROUPS), expected, "the grouped view did not match pandas")
 
 
 def test_group_by_matches_pandas_columns_hide_and_a_row_shows_its_fields(
         lab: Lab, fresh_page: Any, trade_feed: TradeFeed) -> None:
     page = fresh_page
     rng = random.Random(16)
-    write_notebook(lab, trade_feed.url)
-    open_notebook(page, lab, NOTEBOOK)
-    run_all(page)
+    open_feed_notebook(lab, page, trade_feed.url)
     table_cell = add_cell(
         page, 'w = RealtimeWidget(url, explore=False)\nt = w.table("trade", key="id")\nt', "table")
     view = table_cell.locator(".rtw-table").first
@@ -190,13 +207,12 @@ def test_group_by_matches_pandas_columns_hide_and_a_row_shows_its_fields(
                "the kernel did not receive the feed")
     expect(view.locator(".rtw-table-count")).to_have_text(f"{ROWS} rows", timeout=30_000)
 
-    # One more update per group, each to a row that stays in it: that row is the group's last.
-    final: dict[Any, dict[str, Any]] = {}
-    for row in feed_rows:
-        final[row["id"]] = row
+    # One more update per group, to the group's first row in the table's order: updated in place,
+    # it keeps its place, so (in a group of two rows or more) it is not the group's last.
+    held_rows = evaluate_py(page, "t.to_pandas().to_dict('records')")
     last_rows = []
     for g in GROUPS:
-        member = min(i for i, r in final.items() if r["sym"] == g and type(r["sym"]) is type(g))
+        member = next(r["id"] for r in held_rows if r["sym"] == g and type(r["sym"]) is type(g))
         last_rows.append({"id": member, "sym": g, "price": round(rng.uniform(1, 500), 2),
                           "qty": rng.randint(1, 100)})
     trade_feed.send(last_rows)
@@ -210,9 +226,10 @@ def test_group_by_matches_pandas_columns_hide_and_a_row_shows_its_fields(
     select.select_option(label="sym")
     expect(view.locator("tr.rtw-row")).to_have_count(len(GROUPS))
     expected = kernel_groups(page)
-    for row in last_rows:
-        key = json.dumps(row["sym"], separators=(",", ":"))
-        expected[key].update({"last(id)": row["id"], "last(price)": row["price"], "last(qty)": row["qty"]})
+    # The updated rows are not pandas' last (else this would not tell the two meanings apart).
+    differ = [row for row in last_rows
+              if expected[json.dumps(row["sym"], separators=(",", ":"))]["last(price)"] != row["price"]]
+    assert len(differ) >= 3, (last_rows, expected)
     wait_groups_match(view, expected)
     assert view.locator("img, b").count() == 0, "group values are text"
     expect(view.locator(".rtw-table-count")).to_have_text(f"{len(GROUPS)} groups · {ROWS} rows")
@@ -228,8 +245,7 @@ def test_group_by_matches_pandas_columns_hide_and_a_row_shows_its_fields(
     moved = kernel_groups(page)
     assert mismatches(view.evaluate(READ_GROUPS), moved), "the kernel's rows should have moved on"
     assert view.locator("tbody").inner_text() == held
-    # Resumed, it shows the kernel's rows again (from a snapshot, which does not tell which row of
-    # a group changed last: only the other figures are compared).
+    # Resumed, it shows the kernel's rows again (from a snapshot, in the kernel's order: last too).
     view.locator(".rtw-pause-button").click()
     wait_groups_match(view, moved)
 
@@ -268,4 +284,79 @@ def test_group_by_matches_pandas_columns_hide_and_a_row_shows_its_fields(
         "12345.5", timeout=15_000)
     page.keyboard.press("Escape")
     expect(detail).to_be_hidden()
+    execute(page, "w.close()")
+
+
+# A displayed table view's rows: [[the `key` column's cell text, {header: cell text}]] (pairs, not
+# an object keyed by cell text: a "__proto__" team would set its prototype).
+READ_ROWS = """
+(root, key) => {
+  const names = Array.from(root.querySelectorAll('th .rtw-th-label')).map((s) => s.textContent);
+  const out = [];
+  for (const tr of root.querySelectorAll('tr.rtw-row')) {
+    const cells = new Map();
+    Array.from(tr.children).forEach((td, i) => { cells.set(names[i], td.textContent); });
+    out.push([cells.get(key), Array.from(cells)]);
+  }
+  return out;
+}
+"""
+TEAMS = ["red", "<b>blue</b>", "__proto__", "constructor"]
+
+
+def summary_expected(page: Any) -> dict[str, dict[str, float]]:
+    """``summary.to_pandas()`` read from the kernel: {team: {column: value}} (NaN left out)."""
+    records = evaluate_py(page, "s.to_pandas().reset_index().to_dict('records')")
+    out: dict[str, dict[str, float]] = {}
+    for record in records:
+        team = record.pop("team")
+        out[team] = {k: float(v) for k, v in record.items()
+                     if v is not None and not (isinstance(v, float) and math.isnan(v))}
+    return out
+
+
+def wait_summary_matches(view: Any, expected: dict[str, dict[str, float]]) -> None:
+    wait_matches(lambda: {team: dict(cells) for team, cells in view.evaluate(READ_ROWS, "team")},
+                 expected, "the displayed summary did not match summary.to_pandas()")
+
+
+def test_a_displayed_live_summary_shows_the_figures_of_its_to_pandas(
+        lab: Lab, fresh_page: Any, trade_feed: TradeFeed) -> None:
+    page = fresh_page
+    rng = random.Random(7)
+    open_feed_notebook(lab, page, trade_feed.url)
+    execute(page, 'w = RealtimeWidget(url, explore=False)\nt = w.table("trade", key="id")')
+    assert trade_feed.connected.wait(30), "the kernel did not connect to the feed"
+
+    def score(i: int) -> dict[str, Any]:
+        return {"id": i, "team": rng.choice(TEAMS), "points": rng.randint(0, 50),
+                "time": round(rng.uniform(10, 99), 3)}
+
+    trade_feed.send([score(rng.randint(1, 30)) for _ in range(300)] +
+                    [{**score(i + 1), "team": team} for i, team in enumerate(TEAMS)])
+    wait_until(lambda: evaluate_py(page, "w.stats['messages_in']") >= trade_feed.sent, 30,
+               "the kernel did not receive the feed")
+    summary_cell = add_cell(page, 's = t.group_by("team")\ns', "summary")
+    view = summary_cell.locator(".rtw-table").first
+    expect(view).to_be_visible(timeout=60_000)
+    # The feed stopped: the view shows what the kernel's summary holds.
+    expected = summary_expected(page)
+    assert set(expected) == set(TEAMS), expected
+    assert {"count", "points_sum", "points_mean", "points_min", "points_max", "points_last",
+            "time_last"} <= set(expected["red"]), expected["red"]
+    wait_summary_matches(view, expected)
+    assert view.locator("img, b").count() == 0, "group values are text"
+    expect(view.locator("tr.rtw-row")).to_have_count(len(TEAMS))
+
+    # Live, as rows update in place (each team's first row) and move between teams.
+    held = evaluate_py(page, "t.to_pandas().to_dict('records')")
+    firsts = [next(r for r in held if r["team"] == team) for team in TEAMS]
+    trade_feed.send([{**r, "points": 1000 + n} for n, r in enumerate(firsts)] + [score(3), score(11)])
+    wait_until(lambda: evaluate_py(page, "w.stats['messages_in']") >= trade_feed.sent, 30,
+               "the kernel did not receive the updates")
+    wait_until(lambda: evaluate_py(page, "max(r['points'] for r in t.rows)") >= 1000, 30,
+               "the kernel's table did not take the updates")
+    moved = summary_expected(page)
+    assert moved != expected, "the updates should have changed the summary"
+    wait_summary_matches(view, moved)
     execute(page, "w.close()")
