@@ -88,10 +88,11 @@ def _count_max(event: str, value: float) -> None:
 def counts() -> dict[str, float]:
     """What the process's families did so far (a debugging aid; the keys are few and fixed):
     ``lapse`` families gone silent because every lease ended, ``goodbye`` because the last view
-    said so, ``return`` families a view brought back; ``snapshot:return`` snapshots sent then,
-    ``snapshot:request`` views that asked for one (a sequence gap), ``snapshot:resume`` views
-    resumed after a pause, ``snapshot:refresh:<class>`` refreshes of a ``_snapshot`` trait
-    otherwise, by the widget's class (``snapshot:bytes:<class>`` their bytes);
+    said so, ``unseen`` because none came in the first grace, ``return`` families a view brought
+    back; ``snapshot:return`` snapshots sent then, ``snapshot:request`` views that asked for one
+    (a sequence gap), ``snapshot:resume`` views resumed after a pause, ``snapshot:refresh:<class>``
+    refreshes of a ``_snapshot`` trait otherwise, by the widget's class (``snapshot:bytes:<class>``
+    their bytes); ``seen`` / ``unseen-view`` explorer views whose own view rendered / went;
     ``beat_gap_max_s`` the longest time between two beats of one view.
 
     >>> sorted(counts()) == sorted(set(counts()))
@@ -128,6 +129,8 @@ class Audience:
         self._assumed_until = now + first_grace
         self.lapsed = 0
         """Views whose lease ended without a goodbye (by :meth:`check`, so far)."""
+        self.left = 0
+        """Views dropped after their goodbye (by :meth:`check`, so far)."""
         self.longest_gap = 0.0
         """The longest time between two beats of one view (seconds)."""
         self.watched = True
@@ -179,6 +182,7 @@ class Audience:
             self._beat.pop(v, None)
             if v in self._gone:
                 self._gone.discard(v)
+                self.left += 1
             else:
                 self.lapsed += 1
         if self.watched and not self._until and now >= self._assumed_until:
@@ -244,9 +248,10 @@ class Family:
 
     def _check(self) -> None:
         self._timer = None
-        lapsed = self.audience.lapsed
-        if self.audience.check(iothread.get_loop().time()) is False:
-            why = "lapse" if self.audience.lapsed > lapsed else "goodbye"
+        a = self.audience
+        lapsed, left = a.lapsed, a.left
+        if a.check(iothread.get_loop().time()) is False:
+            why = "lapse" if a.lapsed > lapsed else "goodbye" if a.left > left else "unseen"
             _count(why)
             log.debug("rt_widgets: a family went silent (%s)", why)
             for member in list(self._members):
@@ -369,7 +374,7 @@ class AudienceMixin(traitlets.HasTraits):
         self.__dict__.pop("_rtw_own_timer", None)
         own: Audience | None = self.__dict__.get("_rtw_own")
         if own is not None and own.check(iothread.get_loop().time()) is False:
-            _count("unseen")
+            _count("unseen-view")
             self._own_hold(True)
         self._own_reschedule()
 
