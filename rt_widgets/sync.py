@@ -45,8 +45,11 @@ DEFAULT_BYTE_BUDGET = 256 * 1024
 # What a comm message costs on the way to a browser besides its content: its Jupyter header,
 # parent header and metadata (measured through jupyter_server's websocket: about 1.4 KB).
 ENVELOPE_BYTES = 1400
-# The share of the byte budget that refreshing one view's snapshot trait may take.
+# The share of the byte budget that refreshing the views' snapshot traits may take, all of them
+# together (fifty views refreshing each at its own share took half the budget from their deltas);
+# unused, it gathers for at most _SNAPSHOT_BURST seconds.
 SNAPSHOT_SHARE = 0.1
+_SNAPSHOT_BURST = 2.0
 # Widgets that flushed within this window still count as active when the budget is shared out,
 # so a widget flushing every other frame does not make the others speed up and down.
 _ACTIVE_WINDOW = 1.0
@@ -111,6 +114,8 @@ class FrameClock:
         # (time, bytes) of what was sent in the last second, and their sum.
         self._bytes: deque[tuple[float, int]] = deque()
         self._bytes_sum = 0
+        # When the snapshot refreshes asked for so far are paid for, at SNAPSHOT_SHARE.
+        self._snaps_paid_at = -math.inf
         self._entries: dict[Syncable, _Entry] = {}
         self._dirty: dict[_Entry, None] = {}
         self._recent: deque[float] = deque()  # times of the flushes of the last second
@@ -199,8 +204,13 @@ class FrameClock:
     def snapshot_interval(self, nbytes: int, floor: float) -> float:
         """How far apart refreshes of a view's snapshot of ``nbytes`` should be: ``floor``
         seconds, or longer for a large one, so that refreshing it takes at most
-        :data:`SNAPSHOT_SHARE` of the byte budget (a view that misses one asks for it anyway)."""
-        return max(floor, nbytes / (SNAPSHOT_SHARE * self.byte_budget))
+        :data:`SNAPSHOT_SHARE` of the byte budget (a view that misses one asks for it anyway).
+        Called once per refresh, which it counts: that share is for every view's refreshes
+        together, so with many views each one waits its turn."""
+        now = self._loop.time()
+        cost = nbytes / (SNAPSHOT_SHARE * self.byte_budget)
+        self._snaps_paid_at = max(now - _SNAPSHOT_BURST, self._snaps_paid_at) + cost
+        return max(floor, cost, self._snaps_paid_at - now)
 
     def spend_bytes(self, n: int) -> None:
         """Count one message of ``n`` bytes (its content and buffers) sent to a view against the

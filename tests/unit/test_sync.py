@@ -319,3 +319,24 @@ def test_a_held_syncable_is_not_flushed_and_flushes_its_last_state_on_release() 
     clock.release(shown)  # held while clean: nothing to flush
     loop.advance(1.0)
     assert shown.seen[-1] == 19 and len(shown.seen) == len(set(shown.seen))
+
+
+def test_many_views_refreshing_snapshots_share_one_tenth_of_the_byte_budget() -> None:
+    loop = FakeLoop()
+    clock = FrameClock(loop, byte_budget=100_000)
+    # Fifty views of 4 KB each, every one refreshed when its interval says so, for two minutes.
+    due = [loop.now] * 50
+    sent: list[tuple[float, int]] = []
+    end = loop.now + 120.0
+    while loop.now < end:
+        for i, at in enumerate(due):
+            if at <= loop.now:
+                sent.append((loop.now, 4_000))
+                due[i] = loop.now + clock.snapshot_interval(4_000, 2.0)
+        loop.advance(0.1)
+    # Alone, each would refresh every 2 s (4 KB is well within a tenth): 100 KB/s in all.
+    late = [n for t, n in sent if t >= end - 60.0]
+    assert sum(late) / 60.0 <= 0.1 * 100_000 * 1.25
+    assert min(due) - loop.now < 30.0, "every view is still refreshed, only less often"
+    alone = FrameClock(FakeLoop(), byte_budget=100_000)
+    assert alone.snapshot_interval(4_000, 2.0) == 2.0
