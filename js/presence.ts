@@ -10,7 +10,8 @@ import type { AnyModel } from "@anywidget/types";
 import { Scope, h, isRecord } from "./dom";
 
 export const BEAT_MS = 2000;
-/** Seconds the kernel counts a view after each beat: a page gone without a word is let go then. */
+/** Seconds the kernel counts a view after each beat, and LATE (5 s) more, since a busy page beats late: a
+ * page gone without a word is let go then. */
 export const LEASE_S = 5;
 export const SAVED_AFTER_MS = 4000;
 
