@@ -96,8 +96,12 @@ def test_graphql_errors_are_messages_and_last_error_and_the_link_stays_up(
     assert protocol.errors == 2 and conn.stats()["decode_errors"] == 0
     assert conn.state == "connected"
     # The link still works: a query runs and its result is typed by its root field.
+    # Listen before sending: a reply that came before wait_for() listened would be missed.
+    hello: list[Any] = []
+    conn.on("hello", hello.append)
     conn.send("{ hello }", None)
-    assert conn.wait_for("hello", timeout=10) == "world"
+    wait_until(lambda: hello, 10)
+    assert hello == ["world"]
 
 
 def test_send_runs_a_mutation_that_reaches_a_second_client(
