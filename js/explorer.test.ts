@@ -157,6 +157,21 @@ describe("explorer view", () => {
     cleanup();
   });
 
+  it("the open tab's view leases its own model, and says goodbye when the tab goes", async () => {
+    const { explorer, table } = setup();
+    const { cleanup } = mount(explorer);
+    await flushPromises();
+    const leases = () => table.sent.filter((m) => m.kind === "presence").map((m) => m.lease);
+    expect(leases()).toEqual([5]);
+    // A tab's view does not judge itself saved: no banner of its own when its model stays quiet.
+    vi.advanceTimersByTime(4500);
+    expect(leases().length).toBeGreaterThan(1);
+    const before = document.querySelectorAll(".rtw-tab-view .rtw-saved-banner").length;
+    expect(before).toBe(0);
+    cleanup();
+    expect(leases().at(-1)).toBe(0);
+  });
+
   it("cleanup releases every listener, frame and timer, children included", async () => {
     const win = countListeners(window);
     const doc = countListeners(document);
@@ -164,8 +179,9 @@ describe("explorer view", () => {
     explorer.update({ status: "reconnecting", next_retry_in: 2 });
     const { cleanup } = mount(explorer);
     await flushPromises();
-    expect(win.count()).toBe(2);
-    expect(doc.count()).toBe(1);
+    // The explorer's and the open tab's presence (pagehide; visibilitychange) and the explorer's own.
+    expect(win.count()).toBe(3);
+    expect(doc.count()).toBe(2);
     cleanup();
     expect(win.count()).toBe(0);
     expect(doc.count()).toBe(0);

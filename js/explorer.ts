@@ -23,6 +23,7 @@ import { renderChart } from "./chart";
 import { renderLog } from "./log";
 import { renderMetrics } from "./metrics";
 import { renderNotifications } from "./notifications";
+import { watchPresence } from "./presence";
 import { cssColor, drawSparkline, prepareCanvas } from "./sparkline";
 import { createIndicator, renderStatus } from "./status";
 import { renderTable } from "./table";
@@ -273,6 +274,10 @@ export function renderExplorer({ model, el, signal }: ViewProps<RealtimeTraits>)
         const controller = new AbortController();
         tabScope.add(() => controller.abort());
         try {
+          // The tab's view leases its own model's attention, as a view of its own would: the
+          // kernel keeps a view the explorer made quiet until one of its views is shown. The
+          // explorer tells a saved view from a live one for both.
+          watchPresence(child, container, tabScope, { judge: false });
           const cleanup = renderNamed(CHILD_VIEWS, { model: child, el: container, signal: controller.signal });
           if (cleanup === null) {
             container.append(h("div", { class: "rtw-error", text: `No view for ${String(child.get("_view"))}` }));

@@ -33,10 +33,16 @@ export function savedText(asOf: unknown): string {
 }
 
 /**
- * Lease presence for a view rendered into `el`, and mark `el` as saved when no kernel answers. Everything
- * it registers belongs to `scope`; disposing the scope says goodbye.
+ * Lease presence for a view rendered into `el`, and mark `el` as saved when no kernel answers (unless
+ * `judge` is false: a view inside another, which judges for both). Everything it registers belongs to
+ * `scope`; disposing the scope says goodbye.
  */
-export function watchPresence(model: PresenceModel, el: HTMLElement, scope: Scope): { isLive(): boolean } {
+export function watchPresence(
+  model: PresenceModel,
+  el: HTMLElement,
+  scope: Scope,
+  { judge = true }: { judge?: boolean } = {},
+): { isLive(): boolean } {
   const id = viewId();
   let live = false;
   let banner: HTMLElement | null = null;
@@ -75,7 +81,7 @@ export function watchPresence(model: PresenceModel, el: HTMLElement, scope: Scop
   const start = (): void => {
     lease(LEASE_S);
     stopBeat ??= scope.interval(() => lease(LEASE_S), BEAT_MS);
-    if (!asked) {
+    if (!asked && judge) {
       // Judged only once the kernel was asked: a page rendered hidden asks when it is shown.
       asked = true;
       scope.timeout(markSaved, SAVED_AFTER_MS);
