@@ -294,7 +294,8 @@ class TableStore:
         self._columns_dropped = 0
         self._cleared = False
         self._columns_changed = False
-        # How many of the columns the view was sent (a snapshot sends them all, a delta the rest).
+        # How many of the columns the deltas so far named (the first snapshot holds the given ones);
+        # the next delta names the rest. A snapshot leaves it alone: see snapshot().
         self._columns_sent = len(self._columns)
         self._errors_changed = False
         self._in_partial = False
@@ -815,9 +816,12 @@ class TableStore:
         ``truncated``, how many of the oldest rows it leaves out, when they would make it larger
         than MAX_SNAPSHOT_CHARS."""
         self._settle()
-        # A view reset to this holds every row (a later deletion must reach it) and every column.
+        # A view reset to this holds every row (a later deletion must reach it).
         self._fresh.clear()
-        self._columns_sent = len(self._columns)
+        # The columns made since the last delta are still named by the next one: this snapshot may
+        # never reach a view (the static copy reads it), or reach one that ignores it (a view that
+        # already holds its seq, while the columns came with rows settled just now). A view that
+        # holds a column appends it only once.
         rows = list(map(self._for_view, self._rows.values()))
         # The newest rows that fit in MAX_SNAPSHOT_CHARS: a huge table is not sent whole.
         room = MAX_SNAPSHOT_CHARS

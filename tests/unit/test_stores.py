@@ -100,6 +100,28 @@ def test_drain_reports_changes_since_last_drain_with_increasing_seq() -> None:
     assert t.drain() is None and t.seq == 3
 
 
+def test_a_snapshot_read_between_deltas_leaves_the_new_columns_to_the_next_delta() -> None:
+    # A view starts from the empty table's snapshot (seq 0: the key column). The first rows come
+    # with their fields; a snapshot is read before the first delta (the static copy the cell's
+    # display makes reaches no view). The view holds seq 0 and applies delta 1: it must learn the
+    # columns from it, or it shows the key column alone until it next takes a snapshot.
+    t = TableStore(key="id")
+    view = t.snapshot()
+    t.queue({"id": "m-0000", "status": "ok", "sent": "T1"})
+    copy = t.snapshot()
+    assert copy["seq"] == view["seq"] == 0 and copy["columns"] == ["id", "status", "sent"]
+    delta = t.drain()
+    assert delta is not None and delta["seq"] == 1
+    held = list(view["columns"])
+    held += [c for c in delta.get("add_columns", ()) if c not in held]
+    assert held == t.columns == ["id", "status", "sent"]
+    # A view reset to that snapshot holds them already and appends none twice; later deltas
+    # name no column again.
+    t.queue({"id": "m-0000", "status": "ok", "sent": "T2"})
+    later = t.drain()
+    assert later is not None and "add_columns" not in later
+
+
 def test_delete_then_reinsert_in_one_frame_moves_the_row_last() -> None:
     t = TableStore()
     t.apply([{"id": 1}, {"id": 2}])
