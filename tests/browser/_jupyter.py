@@ -38,6 +38,22 @@ def predicate(body: str) -> str:
     return f"(arg) => {{ {_PANEL} {body} }}"
 
 
+def write_feed_notebook(lab: Any, name: str, url: str) -> None:
+    """A notebook ``name`` in the lab's root whose one cell (tagged ``setup``) imports
+    RealtimeWidget and sets ``url`` to the feed's URL."""
+    setup = {
+        "cell_type": "code", "execution_count": None, "id": "setup", "metadata": {"tags": ["setup"]},
+        "outputs": [], "source": f"from rt_widgets import RealtimeWidget\n\nurl = {url!r}",
+    }
+    notebook = {
+        "cells": [setup],
+        "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+                     "language_info": {"name": "python"}},
+        "nbformat": 4, "nbformat_minor": 5,
+    }
+    (lab.root / name).write_text(json.dumps(notebook))
+
+
 def open_notebook(page: Any, lab: Any, path: str, ui: str = "lab") -> None:
     """Open ``path`` and wait until its kernel is idle."""
     if ui == "lab":

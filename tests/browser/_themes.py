@@ -5,7 +5,6 @@ the page from computed styles.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import subprocess
@@ -290,21 +289,6 @@ def report(name: str, found: list[dict[str, Any]]) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # JupyterLab
-
-
-def write_notebook(lab: Any, name: str, url: str) -> None:
-    """A notebook `name` in the lab's root whose one cell imports RealtimeWidget and sets `url`."""
-    setup: dict[str, Any] = {
-        "cell_type": "code", "execution_count": None, "id": "setup", "metadata": {"tags": ["setup"]},
-        "outputs": [], "source": f"from rt_widgets import RealtimeWidget\n\nurl = {url!r}",
-    }
-    notebook = {
-        "cells": [setup],
-        "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-                     "language_info": {"name": "python"}},
-        "nbformat": 4, "nbformat_minor": 5,
-    }
-    (lab.root / name).write_text(json.dumps(notebook))
 
 
 def set_lab_theme(page: Any, theme: str) -> None:

@@ -6,7 +6,6 @@ change while the test watches; the package feed stays as the other tests expect 
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -17,7 +16,7 @@ from playwright.sync_api import expect
 from rt_widgets.demo import DemoServer
 
 from ._helpers import wait_until
-from ._jupyter import add_cell, evaluate_py, execute, js, open_notebook, run_all
+from ._jupyter import add_cell, evaluate_py, execute, js, open_notebook, run_all, write_feed_notebook
 from ._views import wait_text_change
 from .conftest import SCREENSHOTS, Lab, readme_pictures, shot
 
@@ -29,28 +28,6 @@ NOTEBOOK = "big_table.ipynb"
 # that drew them all would be a hundred times over this.
 MAX_DRAWN_ROWS = 200
 PICTURE_WIDTH = 1100
-
-
-def write_notebook(lab: Lab, url: str) -> None:
-    """A one-cell notebook in the server's root, beside the copied example notebooks."""
-    setup = {
-        "cell_type": "code",
-        "execution_count": None,
-        "id": "setup",
-        "metadata": {"tags": ["setup"]},
-        "outputs": [],
-        "source": f"from rt_widgets import RealtimeWidget\n\nurl = {url!r}",
-    }
-    notebook = {
-        "cells": [setup],
-        "metadata": {
-            "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-            "language_info": {"name": "python"},
-        },
-        "nbformat": 4,
-        "nbformat_minor": 5,
-    }
-    (lab.root / NOTEBOOK).write_text(json.dumps(notebook))
 
 
 @pytest.fixture
@@ -65,7 +42,7 @@ def test_ten_thousand_row_table_is_virtualised_and_live(
     lab: Lab, fresh_page: Any, big_feed: DemoServer
 ) -> None:
     page = fresh_page
-    write_notebook(lab, big_feed.url)
+    write_feed_notebook(lab, NOTEBOOK, big_feed.url)
     open_notebook(page, lab, NOTEBOOK)
     # More room for the table: the file browser is not part of the picture.
     page.evaluate("async () => { await window.jupyterapp.commands.execute('application:toggle-left-area'); }")

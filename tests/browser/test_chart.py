@@ -9,7 +9,6 @@ pictures of the chart, in JupyterLab's light and dark themes.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -20,7 +19,7 @@ from playwright.sync_api import expect
 from rt_widgets.demo import DemoServer
 
 from ._helpers import wait_until
-from ._jupyter import add_cell, evaluate_py, execute, js, open_notebook, run_all
+from ._jupyter import add_cell, evaluate_py, execute, js, open_notebook, run_all, write_feed_notebook
 from .conftest import SCREENSHOTS, Lab, readme_pictures, shot
 
 pytestmark = pytest.mark.browser
@@ -45,27 +44,6 @@ CANVAS_PIXELS = """
 """
 
 
-def write_notebook(lab: Lab, url: str) -> None:
-    setup = {
-        "cell_type": "code",
-        "execution_count": None,
-        "id": "setup",
-        "metadata": {"tags": ["setup"]},
-        "outputs": [],
-        "source": f"from rt_widgets import RealtimeWidget\n\nurl = {url!r}",
-    }
-    notebook = {
-        "cells": [setup],
-        "metadata": {
-            "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-            "language_info": {"name": "python"},
-        },
-        "nbformat": 4,
-        "nbformat_minor": 5,
-    }
-    (lab.root / NOTEBOOK).write_text(json.dumps(notebook))
-
-
 @pytest.fixture
 def chart_feed() -> Iterator[DemoServer]:
     # About 40 metrics updates a second (the rest missions and notifications).
@@ -88,7 +66,7 @@ def wait_range_change(page: Any, view: Any, before: tuple[float, float], timeout
 
 
 def open_chart(page: Any, lab: Lab, feed: DemoServer) -> Any:
-    write_notebook(lab, feed.url)
+    write_feed_notebook(lab, NOTEBOOK, feed.url)
     open_notebook(page, lab, NOTEBOOK)
     page.evaluate("async () => { await window.jupyterapp.commands.execute('application:toggle-left-area'); }")
     run_all(page)

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from ._jupyter import add_cell, evaluate_py, execute, js, open_notebook, run_all
-from ._themes import ExplorerFeed, explorer_feed, set_lab_theme, write_notebook
+from ._jupyter import add_cell, evaluate_py, execute, js, open_notebook, run_all, write_feed_notebook
+from ._themes import ExplorerFeed, explorer_feed, set_lab_theme
 from .conftest import SCREENSHOTS, Lab
 
 pytestmark = pytest.mark.browser
@@ -77,7 +77,7 @@ def test_readme_screenshots_of_the_chart_a_grouped_table_and_the_log_in_light_an
         lab: Lab, fresh_page: Any, picture_feed: ExplorerFeed) -> None:
     page = fresh_page
     page.set_viewport_size({"width": 1100, "height": 1400})
-    write_notebook(lab, "pictures.ipynb", picture_feed.url)
+    write_feed_notebook(lab, "pictures.ipynb", picture_feed.url)
     open_notebook(page, lab, "pictures.ipynb")
     page.evaluate("async () => { await window.jupyterapp.commands.execute('application:toggle-left-area'); }")
     run_all(page)

@@ -22,14 +22,13 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import nbformat
 import pandas
 import pytest
 from playwright.sync_api import expect
 from websockets.sync.server import ServerConnection, serve
 
 from ._helpers import wait_until
-from ._jupyter import add_cell, evaluate_py, execute, open_notebook, run_all
+from ._jupyter import add_cell, evaluate_py, execute, open_notebook, run_all, write_feed_notebook
 from .conftest import Lab, shot
 
 pytestmark = pytest.mark.browser
@@ -94,19 +93,9 @@ def trade_feed() -> Iterator[TradeFeed]:
     feed.close()
 
 
-def write_notebook(lab: Lab, url: str) -> None:
-    """A one-cell notebook (tagged ``setup``) in the server's root that names the feed's URL."""
-    setup = nbformat.v4.new_code_cell(f"from rt_widgets import RealtimeWidget\n\nurl = {url!r}",
-                                      id="setup", metadata={"tags": ["setup"]})
-    notebook = nbformat.v4.new_notebook(
-        cells=[setup], metadata={"kernelspec": {"display_name": "Python 3", "language": "python",
-                                                "name": "python3"}})
-    nbformat.write(notebook, str(lab.root / NOTEBOOK))
-
-
 def open_feed_notebook(lab: Lab, page: Any, url: str) -> None:
     """Writes the notebook naming the feed's URL, opens it in the page and runs it."""
-    write_notebook(lab, url)
+    write_feed_notebook(lab, NOTEBOOK, url)
     open_notebook(page, lab, NOTEBOOK)
     run_all(page)
 

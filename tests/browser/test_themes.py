@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from ._jupyter import add_cell, execute, open_notebook, run_all
+from ._jupyter import add_cell, execute, open_notebook, run_all, write_feed_notebook
 from ._themes import (
     ExplorerFeed,
     explorer_feed,
@@ -26,7 +26,6 @@ from ._themes import (
     open_plain_page,
     report,
     set_lab_theme,
-    write_notebook,
 )
 from .conftest import Lab, close_page, new_page
 
@@ -63,7 +62,7 @@ def test_jupyterlab_text_contrast_is_at_least_4_5(
         ui: str, theme: str, lab: Lab, fresh_page: Any, themed_feed: ExplorerFeed) -> None:
     """JupyterLab, and Notebook 7 (the same theme variables, its own page)."""
     page = fresh_page
-    write_notebook(lab, "themes.ipynb", themed_feed.url)
+    write_feed_notebook(lab, "themes.ipynb", themed_feed.url)
     open_notebook(page, lab, "themes.ipynb", ui=ui)
     run_all(page)
     set_lab_theme(page, theme)
