@@ -47,20 +47,20 @@ describe("comm contract", () => {
       const iface = CONTRACT.interfaces[name];
       // Table, metrics and chart deltas may also come packed (sync.ts unpacks them).
       const packed = name === "notifications" ? [] : ["packed"];
-      expect(Object.keys(iface.to_view).sort()).toEqual(["delta", "live", ...packed, "snapshot", "waiting"]);
+      expect(Object.keys(iface.to_view).sort()).toEqual(["bundle", "delta", "live", ...packed, "snapshot", "waiting"]);
       expect(iface.to_view.delta.seq).toBe("integer");
       expect(iface.to_kernel).toEqual({
         snapshot_request: {},
         pause: {},
         resume: {},
-        presence: { view: "string", lease: "number" },
+        presence: { view: "string", lease: "number", "page?": "string" },
       });
       expect(iface.traits.paused).toBe("boolean");
     }
     // The explorer is a connection: it has every connection trait and takes every command.
     const { connection, realtime } = CONTRACT.interfaces;
     expect(realtime.traits).toMatchObject(connection.traits);
-    expect(realtime.to_kernel).toEqual({ ...connection.to_kernel, presence: { view: "string", lease: "number" } });
+    expect(realtime.to_kernel).toEqual({ ...connection.to_kernel, presence: { view: "string", lease: "number", "page?": "string" } });
   });
 
   it("knows exactly the contract's statuses", () => {

@@ -66,6 +66,8 @@ export const SHAPES = {
   },
   PackedPoints: { "n?": "string", "s?": "integer", "t?": "PackedColumn", v: "PackedColumn" },
   PackedRows: { f: "list<string>", c: "list<PackedColumn>" },
+  /** One message of a bundle: for the view whose `_route` is `to`, with the bundle's buffers `b`. */
+  BundleItem: { to: "string", m: "any", b: "list<integer>" },
   OverviewEntry: { count: "integer", rate: "integer", last_seen: "string", rates: "list<integer>", kind: "ViewKind" },
   TableState: {
     seq: "integer",
@@ -101,11 +103,13 @@ const CONNECTION_COMMANDS = {
 
 const DATA_REQUESTS = { snapshot_request: {}, pause: {}, resume: {} } as const;
 /** What every rendered view sends its own model: count me for `lease` more seconds (0: gone). */
-const PRESENCE = { presence: { view: "string", lease: "number" } } as const;
+const PRESENCE = { presence: { view: "string", lease: "number", "page?": "string" } } as const;
 /** The kernel's answer to a view's first presence: a kernel holds this model. */
 const LIVE = { live: { view: "string" } } as const;
 /** What every data view is sent while paused, instead of deltas. */
 const WAITING = { count: "integer" } as const;
+/** Several views' messages in one, on the comm of one of them (bus.ts hands them out). */
+const BUNDLE = { bundle: { items: "list<BundleItem>" } } as const;
 
 export const INTERFACES = {
   connection: { view: null, traits: CONNECTION_TRAITS, to_view: {}, to_kernel: CONNECTION_COMMANDS },
@@ -130,7 +134,7 @@ export const INTERFACES = {
   },
   table: {
     view: "table",
-    traits: { _snapshot: "TableState", _view: "string", as_of: "string", message_type: "string", paused: "boolean" },
+    traits: { _snapshot: "TableState", _route: "string", _view: "string", as_of: "string", message_type: "string", paused: "boolean" },
     to_view: {
       delta: {
         seq: "integer",
@@ -156,13 +160,14 @@ export const INTERFACES = {
       },
       snapshot: SHAPES.TableState,
       waiting: WAITING,
+      ...BUNDLE,
       ...LIVE,
     },
     to_kernel: { ...DATA_REQUESTS, ...PRESENCE },
   },
   metrics: {
     view: "metrics",
-    traits: { _snapshot: "MetricsState", _view: "string", as_of: "string", message_type: "string", paused: "boolean" },
+    traits: { _snapshot: "MetricsState", _route: "string", _view: "string", as_of: "string", message_type: "string", paused: "boolean" },
     to_view: {
       delta: {
         seq: "integer",
@@ -180,19 +185,26 @@ export const INTERFACES = {
       },
       snapshot: SHAPES.MetricsState,
       waiting: WAITING,
+      ...BUNDLE,
       ...LIVE,
     },
     to_kernel: { ...DATA_REQUESTS, ...PRESENCE },
   },
   notifications: {
     view: "notifications",
-    traits: { _snapshot: "NotificationsState", _view: "string", as_of: "string", message_type: "string", paused: "boolean" },
-    to_view: { delta: { seq: "integer", add: "list<Notification>" }, snapshot: SHAPES.NotificationsState, waiting: WAITING, ...LIVE },
+    traits: { _snapshot: "NotificationsState", _route: "string", _view: "string", as_of: "string", message_type: "string", paused: "boolean" },
+    to_view: {
+      delta: { seq: "integer", add: "list<Notification>" },
+      snapshot: SHAPES.NotificationsState,
+      waiting: WAITING,
+      ...BUNDLE,
+      ...LIVE,
+    },
     to_kernel: { ...DATA_REQUESTS, ...PRESENCE },
   },
   chart: {
     view: "chart",
-    traits: { _snapshot: "ChartState", _view: "string", as_of: "string", message_type: "string", paused: "boolean", window: "number|null" },
+    traits: { _snapshot: "ChartState", _route: "string", _view: "string", as_of: "string", message_type: "string", paused: "boolean", window: "number|null" },
     to_view: {
       delta: {
         seq: "integer",
@@ -212,18 +224,20 @@ export const INTERFACES = {
       },
       snapshot: SHAPES.ChartState,
       waiting: WAITING,
+      ...BUNDLE,
       ...LIVE,
     },
     to_kernel: { ...DATA_REQUESTS, ...PRESENCE },
   },
   log: {
     view: "log",
-    traits: { _snapshot: "LogState", _view: "string", as_of: "string", message_type: "string", paused: "boolean" },
+    traits: { _snapshot: "LogState", _route: "string", _view: "string", as_of: "string", message_type: "string", paused: "boolean" },
     to_view: {
       delta: { seq: "integer", add: "list<LogEntry>", total: "integer" },
       snapshot: SHAPES.LogState,
       entry: { id: "integer", text: "string|null" },
       waiting: WAITING,
+      ...BUNDLE,
       ...LIVE,
     },
     to_kernel: { ...DATA_REQUESTS, entry_request: { id: "integer" }, ...PRESENCE },

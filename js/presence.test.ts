@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { BEAT_MS, LEASE_S, SAVED_AFTER_MS, savedText } from "./presence";
+import { pageId } from "./bus";
 import { FakeManager } from "./testing/fake_model";
 import { countListeners, mount, stubCanvas, useFakeClock } from "./testing/helpers";
 
@@ -23,7 +24,7 @@ describe("presence", () => {
     const { cleanup } = mount(model, { presence: true });
     const first = presences(model.sent);
     expect(first).toHaveLength(1);
-    expect(first[0]).toEqual({ kind: "presence", view: expect.any(String), lease: LEASE_S });
+    expect(first[0]).toEqual({ kind: "presence", view: expect.any(String), lease: LEASE_S, page: pageId() });
     vi.advanceTimersByTime(BEAT_MS * 3);
     expect(presences(model.sent)).toHaveLength(4);
     expect(new Set(presences(model.sent).map((m) => m.view)).size).toBe(1);

@@ -1,12 +1,13 @@
 // Presence: every rendered view leases its model's attention, and tells a live view from a saved one.
 //
-// A view sends `{kind: "presence", view, lease}` when it renders and every BEAT_MS after, while its page
+// A view sends `{kind: "presence", view, lease, page}` when it renders and every BEAT_MS after, while its page
 // is visible; `lease: 0` when it goes (cleanup, page hidden or closed). With no lease running the kernel
 // sends nothing (rt_widgets/widgets/_audience.py). The kernel answers a view's first presence with
 // `{kind: "live"}`; anything else from the kernel proves it is live too. A view that hears nothing
 // within SAVED_AFTER_MS is a saved one (an HTML export, a notebook reopened without running): it says
 // so, with the time of its data, and the controls that would talk to the kernel are disabled.
 import type { AnyModel } from "@anywidget/types";
+import { pageId } from "./bus";
 import { Scope, h, isRecord } from "./dom";
 
 export const BEAT_MS = 2000;
@@ -49,7 +50,7 @@ export function watchPresence(
 
   const lease = (seconds: number): void => {
     try {
-      model.send({ kind: "presence", view: id, lease: seconds });
+      model.send({ kind: "presence", view: id, lease: seconds, page: pageId() });
     } catch {
       // A host without a kernel may refuse: the view is then a saved one.
     }

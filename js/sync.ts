@@ -3,6 +3,7 @@
 // A view holds the state of one `seq`. It applies the delta numbered seq + 1, ignores any it already has,
 // and on a gap asks the kernel for a snapshot, keeping later deltas aside so that the snapshot plus the
 // deltas after it bring the view up to date without a second round trip.
+import { deliverBundle, joinBus } from "./bus";
 import { type ModelOf, type ToView, type TraitsOf, requestSnapshot } from "./contract";
 import { type Scope, isRecord } from "./dom";
 
@@ -45,6 +46,10 @@ export class SeqSync<I extends DataInterface> {
     this.seq = seqOf(state) ?? 0;
     target.reset(state);
     scope.on(model, "msg:custom", (msg: unknown, buffers: unknown) => this.onMessage(msg, buffers));
+    // This view's messages that come bundled on another view's comm (bus.ts); never a bundle.
+    joinBus(model.get("_route"), (msg, buffers) => {
+      if (!(isRecord(msg) && msg.kind === "bundle")) this.onMessage(msg, buffers);
+    }, scope);
     scope.on(model, "change:_snapshot", () => {
       if (this.held) return;
       const snap: unknown = model.get("_snapshot");
@@ -55,7 +60,13 @@ export class SeqSync<I extends DataInterface> {
   /** A custom message from the kernel. Only its kind and seq are checked here: the target reads
    * every other field defensively, since a kernel of another version may send other shapes. */
   onMessage(msg: unknown, buffers?: unknown): void {
-    if (!isRecord(msg) || this.held) return;
+    if (!isRecord(msg)) return;
+    // Several views' deltas, this one's among them or not: handed out whether or not this one holds.
+    if (msg.kind === "bundle") {
+      deliverBundle(msg, buffers);
+      return;
+    }
+    if (this.held) return;
     if (msg.kind === "delta") this.onDelta(msg);
     else if (msg.kind === "packed") {
       // A packed delta that does not unpack is dropped: the next delta shows the gap.

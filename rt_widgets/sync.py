@@ -13,6 +13,12 @@ they send with :meth:`FrameClock.spend_bytes`, and while the last second's bytes
 no flush runs; dirty widgets wait, and their stores coalesce what arrives meanwhile into the next
 delta. A feed of huge rows thus slows the view down instead of flooding the browser.
 
+Views on one page share their messages (:meth:`FrameClock.set_group`): a widget whose every view is
+on one page (its presence says which) joins that page's group, and the deltas its group's widgets
+flush in one tick leave as one ``bundle`` message, on the comm of one of them, which the page hands
+out to each view (``js/bus.ts``). The message budget then counts one message per page per tick, not
+one per widget: fifty views on one page update as often as a few would.
+
 The clock runs on one event loop (the I/O loop, see :func:`get_frame_clock`) and sleeps while
 nothing is dirty.
 
@@ -34,8 +40,8 @@ from collections.abc import Callable
 from itertools import accumulate
 from typing import Any, Protocol
 
-__all__ = ["DEFAULT_BYTE_BUDGET", "PACKED", "FrameClock", "Syncable", "decode_delta", "encode_delta",
-           "get_frame_clock"]
+__all__ = ["BUNDLE", "DEFAULT_BYTE_BUDGET", "PACKED", "FrameClock", "Syncable", "decode_delta",
+           "encode_delta", "get_frame_clock", "unbundle"]
 
 log = logging.getLogger("rt_widgets")
 
@@ -81,7 +87,7 @@ class _Loop(Protocol):
 
 
 class _Entry:
-    __slots__ = ("dirty", "held", "interval", "last_flush", "syncable")
+    __slots__ = ("dirty", "group", "held", "interval", "last_flush", "syncable")
 
     def __init__(self, syncable: Syncable, interval: float) -> None:
         self.syncable = syncable
@@ -89,6 +95,40 @@ class _Entry:
         self.last_flush = -math.inf
         self.dirty = False
         self.held = False
+        self.group: str | None = None
+
+
+Send = Callable[[dict[str, Any], list[bytes] | None], object]
+"""How a widget sends a custom message to its views: ``send(content, buffers)``."""
+
+BUNDLE = "bundle"
+# A bundle's items: ``{"to": route, "m": content, "b": [indexes of its buffers]}``.
+
+
+class _Bundle:
+    """The messages that one group's flushes of one tick collected."""
+
+    __slots__ = ("buffers", "items", "send")
+
+    def __init__(self, send: Send) -> None:
+        self.send = send  # the first widget's: its comm carries the bundle
+        self.items: list[dict[str, Any]] = []
+        self.buffers: list[bytes] = []
+
+    def add(self, route: str, content: dict[str, Any], buffers: list[bytes]) -> None:
+        at = len(self.buffers)
+        self.buffers.extend(buffers)
+        self.items.append({"to": route, "m": content, "b": list(range(at, at + len(buffers)))})
+
+
+def unbundle(message: Any, buffers: list[bytes] | None = None
+             ) -> list[tuple[str, Any, list[bytes]]]:
+    """``(route, content, buffers)`` of each message a bundle carries (what ``js/bus.ts`` hands
+    out; tests and benchmarks read bundles with it); ``[]`` for any other message."""
+    if not isinstance(message, dict) or message.get("kind") != BUNDLE:
+        return []
+    bufs = buffers or []
+    return [(item["to"], item["m"], [bufs[i] for i in item["b"]]) for item in message["items"]]
 
 
 def _interval(fps: float) -> float:
@@ -121,7 +161,13 @@ class FrameClock:
         self._recent: deque[float] = deque()  # times of the flushes of the last second
         self._timer: _Cancellable | None = None
         self._timer_at = math.inf
+        # Groups (pages): when each last sent, the bundles of the flushes running now, and the
+        # group of the flush running now (its messages are collected, not sent).
+        self._group_sent: dict[str, float] = {}
+        self._bundles: dict[str, _Bundle] = {}
+        self._collecting: str | None = None
         self.flushes = 0
+        self.bundles = 0
         self.errors = 0
 
     # -- registration ---------------------------------------------------------------------
@@ -143,6 +189,28 @@ class FrameClock:
 
     def __contains__(self, syncable: object) -> bool:
         return syncable in self._entries
+
+    def set_group(self, syncable: Syncable, group: str | None) -> None:
+        """Flush ``syncable`` with the others of ``group`` (a page its every view is on), their
+        messages bundled into one per tick (see :meth:`collect`); ``None``: on its own."""
+        entry = self._entries.get(syncable)
+        if entry is not None:
+            entry.group = group
+
+    def collect(self, route: str, content: dict[str, Any], buffers: list[bytes], send: Send,
+                nbytes: int) -> bool:
+        """Inside the flush of a grouped syncable: keep a message for its group's bundle (the
+        view that ``route`` names takes it out) and return ``True``; anywhere else ``False``,
+        and the caller sends it itself. Counts its ``nbytes`` against the byte budget."""
+        group = self._collecting
+        if group is None:
+            return False
+        bundle = self._bundles.get(group)
+        if bundle is None:
+            bundle = self._bundles[group] = _Bundle(send)
+        bundle.add(route, content, buffers)
+        self.spend_bytes(nbytes, envelope=False)
+        return True
 
     def hold(self, syncable: Syncable) -> None:
         """Flush ``syncable`` no more until :meth:`release` (nobody looks at its view): it stays
@@ -174,7 +242,7 @@ class FrameClock:
             return
         self._dirty[entry] = None
         now = self._loop.time()
-        due = max(now, entry.last_flush + max(entry.interval, self._share(now)))
+        due = max(now, self._due(entry, self._share(now)))
         if due < self._timer_at:
             self._schedule(due)
 
@@ -183,7 +251,9 @@ class FrameClock:
         entry = self._entries.get(syncable)
         if entry is None:
             return
-        self._flush(entry, self._loop.time())
+        now = self._loop.time()
+        self._flush(entry, now)
+        self._send_bundles(now)
 
     def spend(self, messages: int = 1) -> None:
         """Count messages sent outside a flush (or beyond a flush's one) against the budget."""
@@ -212,10 +282,12 @@ class FrameClock:
         self._snaps_paid_at = max(now - _SNAPSHOT_BURST, self._snaps_paid_at) + cost
         return max(floor, cost, self._snaps_paid_at - now)
 
-    def spend_bytes(self, n: int) -> None:
+    def spend_bytes(self, n: int, *, envelope: bool = True) -> None:
         """Count one message of ``n`` bytes (its content and buffers) sent to a view against the
-        byte budget, with the Jupyter message around it (:data:`ENVELOPE_BYTES`)."""
-        n += ENVELOPE_BYTES
+        byte budget, with the Jupyter message around it (:data:`ENVELOPE_BYTES`) unless
+        ``envelope`` is false (a part of a bundle, whose envelope is counted once)."""
+        if envelope:
+            n += ENVELOPE_BYTES
         self._bytes.append((self._loop.time(), n))
         self._bytes_sum += n
 
@@ -237,10 +309,25 @@ class FrameClock:
         """The shortest interval the budget allows each busy syncable right now."""
         # Sharing the budget evenly among the syncables that are busy keeps the total under it
         # without starving any of them.
+        # A group counts once: its flushes of one tick are one message.
         since = now - _ACTIVE_WINDOW
-        active = len(self._dirty) + sum(
-            1 for e in self._entries.values() if not e.dirty and e.last_flush > since)
-        return active / self.budget
+        active = 0
+        groups: set[str] = set()
+        for e in self._entries.values():
+            if (e.dirty and not e.held) or (not e.dirty and e.last_flush > since):
+                if e.group is None:
+                    active += 1
+                else:
+                    groups.add(e.group)
+        return (active + len(groups)) / self.budget
+
+    def _due(self, entry: _Entry, share: float) -> float:
+        """When ``entry`` may flush next: its own interval after its last flush, and the share
+        after its last message (for a group: its group's last bundle)."""
+        if entry.group is None:
+            return entry.last_flush + max(entry.interval, share)
+        return max(entry.last_flush + entry.interval,
+                   self._group_sent.get(entry.group, -math.inf) + share)
 
     def _schedule(self, when: float) -> None:
         if self._timer is not None:
@@ -258,17 +345,23 @@ class FrameClock:
             recent.popleft()
         share = self._share(now)
         # The loop may run a timer up to its clock resolution early: allow for that.
-        due = [e for e in self._dirty if e.last_flush + max(e.interval, share) <= now + _EARLY]
+        due = [e for e in self._dirty if self._due(e, share) <= now + _EARLY]
         due.sort(key=lambda e: e.last_flush)
         limit = int(self.budget)
+        bundles = self._bundles
         for entry in due:
-            # Checked per flush: a flush may also spend() for extra messages it sent.
-            if len(recent) >= limit or self._over_bytes(now):
+            # Checked per flush: a flush may also spend() for extra messages it sent. A flush
+            # into a bundle that this tick already started costs no message.
+            joins = entry.group is not None and entry.group in bundles
+            if len(recent) + len(bundles) >= limit + joins or self._over_bytes(now):
                 break
             if entry.dirty:  # an earlier flush in this tick may have unregistered it
                 self._flush(entry, now)
+        self._send_bundles(now)
+        if len(self._group_sent) > 2 * len(self._entries) + 16:
+            self._group_sent = {g: t for g, t in self._group_sent.items() if t > now - 1.0}
         if self._dirty:
-            wake = min(e.last_flush + max(e.interval, share) for e in self._dirty)
+            wake = min(self._due(e, share) for e in self._dirty)
             if len(recent) >= int(self.budget):
                 wake = max(wake, recent[0] + 1.0)
             if self._over_bytes(now):
@@ -290,16 +383,42 @@ class FrameClock:
         entry.dirty = False
         self._dirty.pop(entry, None)
         self.flushes += 1
+        self._collecting = entry.group
         try:
             entry.syncable.flush()
         except Exception:
             self.errors += 1
             log.exception("rt_widgets: flushing %r failed", entry.syncable)
+        finally:
+            self._collecting = None
         # Timed at the end: what a flush sends leaves during the flush, and later flushes of the
         # same tick leave later still, so rates measured where messages arrive stay bounded too.
         done = max(now, self._loop.time())
         entry.last_flush = done
-        self._recent.append(done)
+        if entry.group is None:
+            self._recent.append(done)  # a grouped flush's message is its group's bundle
+
+    def _send_bundles(self, now: float) -> None:
+        """Send what the grouped flushes collected: per group one message (a bundle, or the one
+        message itself on its own comm)."""
+        bundles, self._bundles = self._bundles, {}
+        for group, bundle in bundles.items():
+            items = bundle.items
+            try:
+                if len(items) == 1:
+                    # Alone, it goes on its own comm (a bundle's sender was its own widget).
+                    bundle.send(items[0]["m"], bundle.buffers or None)
+                else:
+                    bundle.send({"kind": BUNDLE, "items": items}, bundle.buffers or None)
+                    self.bundles += 1
+            except Exception:
+                self.errors += 1
+                log.exception("rt_widgets: sending the bundle of %d message(s) failed", len(items))
+            done = max(now, self._loop.time())
+            self._group_sent[group] = done
+            self._recent.append(done)
+            # The envelope once, and the bundle's own framing (route and indexes per item).
+            self.spend_bytes(20 + 60 * len(items) if len(items) > 1 else 0)
 
 
 _clock: FrameClock | None = None

@@ -57,7 +57,7 @@ from ..sync import get_frame_clock
 from ._contract import Live
 
 __all__ = ["FIRST_GRACE", "GRACE", "LATE", "LEASE_MAX", "Audience", "AudienceMixin", "Family", "counts",
-           "parse_presence"]
+           "parse_presence", "presence_page"]
 
 log = logging.getLogger("rt_widgets")
 
@@ -112,6 +112,13 @@ def parse_presence(content: object) -> tuple[str, float] | None:
     if isinstance(lease, bool) or not isinstance(lease, int | float) or not math.isfinite(lease):
         return None
     return view, min(max(float(lease), 0.0), LEASE_MAX)
+
+
+def presence_page(content: object) -> str | None:
+    """The page a presence message says its view is on (``page``: one id per browser page, the
+    same for every view on it), or ``None`` when it names none."""
+    page = content.get("page") if isinstance(content, Mapping) else None
+    return page if isinstance(page, str) and 0 < len(page) <= 200 else None
 
 
 class Audience:
@@ -420,16 +427,21 @@ class AudienceMixin(traitlets.HasTraits):
         # Shell or subshell thread: the family lives on the I/O thread.
         presence = parse_presence(content)
         if presence is not None:
-            iothread.call_soon(self._rtw_presence, *presence)
+            iothread.call_soon(self._rtw_presence, *presence, presence_page(content))
         elif isinstance(content, Mapping) and content.get("kind") in ("snapshot_request", "resume"):
             _count(f"snapshot:{'request' if content['kind'] == 'snapshot_request' else 'resume'}")
 
-    def _rtw_presence(self, view: str, lease: float) -> None:
+    def _rtw_presence(self, view: str, lease: float, page: str | None = None) -> None:
         if getattr(self, "comm", None) is None:
             return
         if self._family.presence(view, lease) is not None:
             ipywidgets.Widget.send(self, Live(kind="live", view=view))
         self._own_presence(view, lease)
+        self._view_page(view, lease, page)
+
+    def _view_page(self, view: str, lease: float, page: str | None) -> None:
+        """Where one of this widget's own views is (I/O thread): a data view whose every view is
+        on one page sends its deltas with that page's others (see ``_base``)."""
 
     def _host_closed(self) -> None:
         """The host closed this widget's comm (a marimo session ended, a page went): the widget

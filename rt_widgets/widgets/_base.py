@@ -11,6 +11,11 @@ A data view can be paused (:meth:`DataView.pause`, or the view's own button): it
 messages, but the view is sent no delta and no snapshot, only a ``waiting`` count of the updates it
 has not seen, at most every :data:`WAITING_INTERVAL` seconds; :meth:`DataView.resume` sends a fresh
 snapshot and deltas follow again.
+
+Views on one page share messages: each view's presence names its page, and a data view whose every
+view is on one page joins that page's group on the frame clock, whose deltas of one tick leave as one
+``bundle`` (``sync``), each addressed by its widget's ``_route`` (a random id the views know from the
+trait), carried by one of them, and handed out by the page (``js/bus.ts``).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,7 +34,7 @@ import orjson
 
 from .. import iothread
 from ..sync import encode_delta, get_frame_clock
-from ._audience import AudienceMixin
+from ._audience import LATE, AudienceMixin
 from ._contract import DELTA, PAUSE, RESUME, SNAPSHOT, WAITING, DataTraits, parse_data_request
 
 if TYPE_CHECKING:
@@ -43,6 +49,8 @@ T = TypeVar("T")
 STATIC = Path(__file__).resolve().parent.parent / "static"
 SNAPSHOT_INTERVAL = 2.0
 READ_TIMEOUT = 5.0
+# The views whose pages a data view keeps track of (beyond that it sends on its own comm).
+MAX_PAGED_VIEWS = 64
 # How often a paused view is told how many updates are waiting (when that number changed).
 WAITING_INTERVAL = 0.5
 
@@ -215,7 +223,11 @@ class DataView(DataTraits, BaseWidget):
         self._waiting_sent = 0
         self._waiting_at = -1e18
         self._waiting_timer: asyncio.TimerHandle | None = None
-        super().__init__(message_type=message_type, _snapshot=self._snapshot_copy(), **kwargs)
+        # Where its views are: view id -> (page, until when it counts); the group it joined.
+        self._pages: dict[str, tuple[str | None, float]] = {}
+        self._group: str | None = None
+        super().__init__(message_type=message_type, _snapshot=self._snapshot_copy(),
+                         _route=uuid.uuid4().hex, **kwargs)
         self.on_msg(self._on_front_end)
         self.observe(self._follow_paused, names="paused")
         register_flusher(self._flusher, fps)
@@ -320,8 +332,11 @@ class DataView(DataTraits, BaseWidget):
             return  # nobody is watching: the snapshot sent when a view returns has it all
         # Packed for the wire by the sync layer's codec (js/sync.ts unpacks it).
         content, buffers = encode_delta(self._view, {"kind": DELTA, **delta})
-        self.send(content, buffers or None)
-        get_frame_clock().spend_bytes(message_bytes(content) + sum(map(len, buffers)))
+        nbytes = message_bytes(content) + sum(map(len, buffers))
+        clock = get_frame_clock()
+        if not clock.collect(self._route, content, buffers, self.send, nbytes):
+            self.send(content, buffers or None)
+            clock.spend_bytes(nbytes)
         loop = iothread.get_loop()
         elapsed = loop.time() - self._snap_at
         # The delta and the snapshot both count against the process budget.
@@ -402,6 +417,23 @@ class DataView(DataTraits, BaseWidget):
             self.paused = False
         else:
             iothread.call_soon(self._answer_snapshot_request)
+
+    def _view_page(self, view: str, lease: float, page: str | None) -> None:
+        pages = self._pages
+        now = iothread.get_loop().time()
+        if lease > 0 and (view in pages or len(pages) < MAX_PAGED_VIEWS):
+            pages[view] = (page, now + lease + LATE)
+        else:
+            pages.pop(view, None)
+        for gone in [v for v, (_, until) in pages.items() if until <= now]:
+            del pages[gone]
+        on = {p for p, _ in pages.values()}
+        # One page, every view of it named: bundled with that page's others. A view on another
+        # page, or one that names none, gets every message on this widget's own comm.
+        group = next(iter(on)) if len(on) == 1 and len(pages) < MAX_PAGED_VIEWS else None
+        if group != self._group and not self._is_closed:
+            self._group = group
+            get_frame_clock().set_group(self._flusher, group)
 
     def _subscribe(self, type: str, handler: Callable[[Any], Any]) -> None:
         self._unsubscribe.append(self._conn.on(type, handler))

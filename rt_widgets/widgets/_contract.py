@@ -329,6 +329,26 @@ class Waiting(TypedDict):
     count: int
 
 
+BUNDLE: Final = "bundle"
+
+
+class BundleItem(TypedDict):
+    """One message of a bundle: for the view whose ``_route`` is ``to``, with the bundle's buffers
+    at the indexes ``b``."""
+
+    to: str
+    m: Any
+    b: list[int]
+
+
+class Bundle(TypedDict):
+    """Messages for several views on one page, sent on the comm of one of them (a data view's
+    deltas of one frame-clock tick); the page hands each to its view (``js/bus.ts``)."""
+
+    kind: Literal["bundle"]
+    items: list[BundleItem]
+
+
 LIVE: Final = "live"
 
 
@@ -427,6 +447,8 @@ class Presence(TypedDict):
     kind: Literal["presence"]
     view: str
     lease: float
+    # One id per browser page, the same for every view on it: views on one page share messages.
+    page: NotRequired[str]
 
 
 ConnectionCommand = (ReconnectRequest | DisconnectRequest | ConnectRequest | SendRequest
@@ -525,6 +547,8 @@ class DataTraits(traitlets.HasTraits):
     throttled snapshot of its state; changes travel as ``delta`` messages."""
 
     message_type = traitlets.Unicode("").tag(sync=True, echo_update=False)
+    # What addresses this view's deltas in a bundle (a random id, set by the kernel).
+    _route = traitlets.Unicode("").tag(sync=True, echo_update=False)
     _snapshot = traitlets.Dict().tag(sync=True, echo_update=False)
     # The time of ``_snapshot`` (ISO 8601, UTC, to the second): what a saved view shows.
     as_of = traitlets.Unicode("").tag(sync=True, echo_update=False)
@@ -597,15 +621,15 @@ INTERFACES: Final[tuple[Interface, ...]] = (
     Interface("connection", ConnectionTraits, to_kernel=_COMMANDS),
     Interface("realtime", RealtimeTraits, to_kernel=_COMMANDS),
     Interface("status", StatusTraits),
-    Interface("table", TableTraits, (TableDelta, TablePacked, TableSnapshot, Waiting),
+    Interface("table", TableTraits, (TableDelta, TablePacked, TableSnapshot, Waiting, Bundle),
               _DATA_REQUESTS),
-    Interface("metrics", MetricsTraits, (MetricsDelta, MetricsPacked, MetricsSnapshot, Waiting),
+    Interface("metrics", MetricsTraits, (MetricsDelta, MetricsPacked, MetricsSnapshot, Waiting, Bundle),
               _DATA_REQUESTS),
     Interface("notifications", NotificationsTraits,
-              (NotificationsDelta, NotificationsSnapshot, Waiting), _DATA_REQUESTS),
-    Interface("chart", ChartTraits, (ChartDelta, ChartPacked, ChartSnapshot, Waiting),
+              (NotificationsDelta, NotificationsSnapshot, Waiting, Bundle), _DATA_REQUESTS),
+    Interface("chart", ChartTraits, (ChartDelta, ChartPacked, ChartSnapshot, Waiting, Bundle),
               _DATA_REQUESTS),
-    Interface("log", LogTraits, (LogDelta, LogSnapshot, LogEntryText, Waiting),
+    Interface("log", LogTraits, (LogDelta, LogSnapshot, LogEntryText, Waiting, Bundle),
               (*_DATA_REQUESTS, EntryRequest)),
 )
 

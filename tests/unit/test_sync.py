@@ -340,3 +340,113 @@ def test_many_views_refreshing_snapshots_share_one_tenth_of_the_byte_budget() ->
     assert min(due) - loop.now < 30.0, "every view is still refreshed, only less often"
     alone = FrameClock(FakeLoop(), byte_budget=100_000)
     assert alone.snapshot_interval(4_000, 2.0) == 2.0
+
+
+# -- groups: the views of one page share one message per tick --------------------------------------
+
+
+class PageView:
+    """A grouped syncable: each flush collects one message (as a data view's delta does)."""
+
+    def __init__(self, clock: FrameClock, loop: FakeLoop, route: str, sent: list[tuple[Any, ...]],
+                 nbytes: int = 100) -> None:
+        self.clock, self.loop, self.route, self.sent, self.nbytes = clock, loop, route, sent, nbytes
+        self.flushes = 0
+
+    def send(self, content: dict[str, Any], buffers: list[bytes] | None) -> None:
+        self.sent.append((self.loop.now, self.route, content, buffers))
+
+    def flush(self) -> None:
+        self.flushes += 1
+        content = {"kind": "delta", "seq": self.flushes}
+        if not self.clock.collect(self.route, content, [self.route.encode()], self.send, self.nbytes):
+            self.send(content, [self.route.encode()])
+
+
+def page_views(n: int, *, fps: float, page: str | None, budget: float = 100,
+               byte_budget: float = 1e9, nbytes: int = 100
+               ) -> tuple[FakeLoop, FrameClock, list[PageView], list[tuple[Any, ...]]]:
+    loop = FakeLoop()
+    clock = FrameClock(loop, budget=budget, byte_budget=byte_budget)
+    sent: list[tuple[Any, ...]] = []
+    views = [PageView(clock, loop, f"r{i}", sent, nbytes) for i in range(n)]
+    for v in views:
+        clock.register(v, fps=fps)
+        clock.set_group(v, page)
+    return loop, clock, views, sent
+
+
+def change_every_10ms(loop: FakeLoop, clock: FrameClock, views: list[PageView], ticks: int) -> None:
+    for _ in range(ticks):
+        for v in views:
+            clock.mark_dirty(v)
+        loop.advance(0.01)
+
+
+def test_a_group_sends_one_bundle_per_tick_and_fifty_views_update_at_their_fps() -> None:
+    from rt_widgets.sync import unbundle
+
+    loop, clock, views, sent = page_views(50, fps=5, page="page-1")
+    change_every_10ms(loop, clock, views, 400)  # 4 s
+    # Every view flushed at its own 5 fps, where 50 views on their own would get 100 / 50 = 2.
+    assert min(v.flushes for v in views) >= 19
+    times = [t for t, *_ in sent]
+    assert max_in_window(times) <= 6  # messages: one bundle per tick
+    last = sent[-1]
+    items = unbundle(last[2], last[3])
+    assert len(items) == 50 and last[2]["kind"] == "bundle"
+    assert {route for route, _, _ in items} == {f"r{i}" for i in range(50)}
+    assert all(bufs == [route.encode()] for route, _, bufs in items)
+    assert clock.bundles == len(sent)
+
+
+def test_ungrouped_views_keep_their_own_messages_and_share_the_budget() -> None:
+    loop, clock, views, sent = page_views(50, fps=5, page=None)
+    change_every_10ms(loop, clock, views, 400)
+    assert all(content["kind"] == "delta" for _, _, content, _ in sent)
+    assert max_in_window([t for t, *_ in sent]) <= 100
+    assert max(v.flushes for v in views) <= 4 * 2 + 2  # the budget's share: 2 a second each
+
+
+def test_two_pages_two_bundles_and_a_lone_view_sends_on_its_own_comm() -> None:
+    loop = FakeLoop()
+    clock = FrameClock(loop, budget=100, byte_budget=1e9)
+    sent: list[tuple[Any, ...]] = []
+    a = [PageView(clock, loop, f"a{i}", sent) for i in range(3)]
+    b = [PageView(clock, loop, "b0", sent)]
+    for v, page in [*((v, "A") for v in a), *((v, "B") for v in b)]:
+        clock.register(v, fps=10)
+        clock.set_group(v, page)
+    for v in [*a, *b]:
+        clock.mark_dirty(v)
+    loop.advance(0.001)
+    kinds = sorted((route, content["kind"]) for _, route, content, _ in sent)
+    # A's bundle goes on the comm of the first of A to flush; B's one message on its own.
+    assert [k for _, k in kinds] == ["bundle", "delta"]
+    assert ("b0", "delta") in kinds
+
+
+def test_bundled_bytes_count_one_envelope() -> None:
+    from rt_widgets.sync import ENVELOPE_BYTES
+
+    loop, clock, views, sent = page_views(10, fps=10, page="p", nbytes=1000)
+    for v in views:
+        clock.mark_dirty(v)
+    loop.advance(0.001)
+    assert len(sent) == 1
+    spent = clock.bytes_in_last_second()
+    assert 10 * 1000 + ENVELOPE_BYTES <= spent < 10 * 1000 + 2 * ENVELOPE_BYTES
+
+
+def test_collect_outside_a_grouped_flush_sends_nothing_itself() -> None:
+    loop = FakeLoop()
+    clock = FrameClock(loop)
+    assert clock.collect("r", {"kind": "delta"}, [], lambda c, b: None, 10) is False
+
+
+def test_the_byte_budget_holds_a_group_back_too() -> None:
+    loop, clock, views, _ = page_views(20, fps=20, page="p", byte_budget=50_000, nbytes=5_000)
+    change_every_10ms(loop, clock, views, 300)
+    total = sum(v.flushes for v in views)
+    # 50 kB a second of 5 kB deltas: about 10 a second over 3 s, not 20 views x 20 fps.
+    assert 20 <= total <= 3 * 12 + 20

@@ -19,7 +19,7 @@ import comm
 import pytest
 from comm.base_comm import BaseComm
 
-from rt_widgets.sync import decode_delta
+from rt_widgets.sync import BUNDLE, decode_delta
 
 
 @dataclass
@@ -42,8 +42,15 @@ class CommSpy:
         text = json.dumps(data or {}, allow_nan=False)
         seen = json.loads(text)
         if seen.get("method") == "custom":
-            # A packed delta as the views get it, once js/sync.ts has unpacked it.
-            seen["content"] = decode_delta(seen.get("content"), [bytes(b) for b in buffers or ()])
+            # A packed delta as the views get it, once js/sync.ts has unpacked it; a bundle's
+            # messages each with its own buffers, as js/bus.ts hands them out.
+            raw = [bytes(b) for b in buffers or ()]
+            content = seen.get("content")
+            if isinstance(content, dict) and content.get("kind") == BUNDLE:
+                for item in content["items"]:
+                    item["m"] = decode_delta(item["m"], [raw[i] for i in item["b"]])
+            else:
+                seen["content"] = decode_delta(content, raw)
         with self.lock:
             self.published.append(Published(time.monotonic(), comm_id, msg_type, seen, text))
 
@@ -64,6 +71,23 @@ class CommSpy:
                 content = p.data["content"]
                 if kind is None or content.get("kind") == kind:
                     out.append((p.t, content))
+        return out
+
+    def routed(self, widget: Any, kind: str | None = None) -> list[tuple[float, dict[str, Any]]]:
+        """(time, content) of the custom messages for `widget`'s view, on its own comm or in a
+        bundle on another's (addressed by its ``_route``)."""
+        own = widget._model_id
+        route = widget._route
+        out = []
+        for p in self.messages():
+            if p.msg_type != "comm_msg" or p.data.get("method") != "custom":
+                continue
+            content = p.data["content"]
+            if content.get("kind") == BUNDLE:
+                found = [item["m"] for item in content["items"] if item["to"] == route]
+            else:
+                found = [content] if p.comm_id == own else []
+            out.extend((p.t, c) for c in found if kind is None or c.get("kind") == kind)
         return out
 
     def updates(self, widget: Any) -> list[tuple[float, dict[str, Any]]]:
