@@ -8,7 +8,8 @@ many widgets are dirty at once, every one of them slows down evenly.
 Why a process-wide budget: the Jupyter server drops iopub messages above about 1000 a second, so a
 notebook with twenty widgets at 20 fps each would lose updates without one.
 
-Bytes are budgeted too (``byte_budget``, :data:`DEFAULT_BYTE_BUDGET` a second): widgets report what
+Bytes are budgeted too (``byte_budget``, :data:`DEFAULT_BYTE_BUDGET` a second, or :data:`VIEW_BYTES`
+for each busy view when there are many): widgets report what
 they send with :meth:`FrameClock.spend_bytes`, and while the last second's bytes are past the budget
 no flush runs; dirty widgets wait, and their stores coalesce what arrives meanwhile into the next
 delta. A feed of huge rows thus slows the view down instead of flooding the browser.
@@ -48,6 +49,10 @@ log = logging.getLogger("rt_widgets")
 DEFAULT_BUDGET = 100.0
 # Bytes a second that every widget of the process together sends its views (deltas, snapshots).
 DEFAULT_BYTE_BUDGET = 256 * 1024
+# With many views on screen each gets at least this many bytes a second: the byte budget grows to
+# VIEW_BYTES times the views that are busy (fifty views' deltas of a few kB each, at 2-3 a second,
+# would not fit the budget that suits a few).
+VIEW_BYTES = 12 * 1024
 # What a comm message costs on the way to a browser besides its content: its Jupyter header,
 # parent header and metadata (measured through jupyter_server's websocket: about 1.4 KB).
 ENVELOPE_BYTES = 1400
@@ -154,6 +159,8 @@ class FrameClock:
         # (time, bytes) of what was sent in the last second, and their sum.
         self._bytes: deque[tuple[float, int]] = deque()
         self._bytes_sum = 0
+        # The byte budget for the views busy now (see VIEW_BYTES), as of the last _share().
+        self._byte_limit = self.byte_budget
         # When the snapshot refreshes asked for so far are paid for, at SNAPSHOT_SHARE.
         self._snaps_paid_at = -math.inf
         self._entries: dict[Syncable, _Entry] = {}
@@ -278,7 +285,7 @@ class FrameClock:
         Called once per refresh, which it counts: that share is for every view's refreshes
         together, so with many views each one waits its turn."""
         now = self._loop.time()
-        cost = nbytes / (SNAPSHOT_SHARE * self.byte_budget)
+        cost = nbytes / (SNAPSHOT_SHARE * self.byte_limit)
         self._snaps_paid_at = max(now - _SNAPSHOT_BURST, self._snaps_paid_at) + cost
         return max(floor, cost, self._snaps_paid_at - now)
 
@@ -291,6 +298,12 @@ class FrameClock:
         self._bytes.append((self._loop.time(), n))
         self._bytes_sum += n
 
+    @property
+    def byte_limit(self) -> float:
+        """The bytes a second the views may be sent now: ``byte_budget``, or :data:`VIEW_BYTES`
+        for each view that is busy when there are many."""
+        return max(self.byte_budget, self._byte_limit)
+
     def bytes_in_last_second(self) -> int:
         """What was sent to views in the last second, in bytes (as reported to spend_bytes)."""
         self._over_bytes(self._loop.time())
@@ -301,7 +314,7 @@ class FrameClock:
         since = now - 1.0
         while sent and sent[0][0] <= since:
             self._bytes_sum -= sent.popleft()[1]
-        return self._bytes_sum >= self.byte_budget
+        return self._bytes_sum >= self.byte_limit
 
     # -- scheduling -----------------------------------------------------------------------
 
@@ -311,14 +324,16 @@ class FrameClock:
         # without starving any of them.
         # A group counts once: its flushes of one tick are one message.
         since = now - _ACTIVE_WINDOW
-        active = 0
+        active = views = 0
         groups: set[str] = set()
         for e in self._entries.values():
             if (e.dirty and not e.held) or (not e.dirty and e.last_flush > since):
+                views += 1
                 if e.group is None:
                     active += 1
                 else:
                     groups.add(e.group)
+        self._byte_limit = VIEW_BYTES * views
         return (active + len(groups)) / self.budget
 
     def _due(self, entry: _Entry, share: float) -> float:
@@ -371,7 +386,7 @@ class FrameClock:
 
     def _bytes_free_at(self) -> float:
         """When the bytes of the last second fall under the byte budget, with no more sent."""
-        over = self._bytes_sum - self.byte_budget
+        over = self._bytes_sum - self.byte_limit
         for t, n in self._bytes:
             over -= n
             if over < 0:

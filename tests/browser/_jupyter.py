@@ -54,6 +54,19 @@ def write_feed_notebook(lab: Any, name: str, url: str) -> None:
     (lab.root / name).write_text(json.dumps(notebook))
 
 
+def open_titled_notebook(page: Any, lab: Any, name: str, title: str) -> None:
+    """Write a notebook ``name`` whose one cell is the markdown ``title`` and open it in ``page``
+    (its kernel started: cells are added with :func:`add_cell`)."""
+    notebook = {
+        "cells": [{"cell_type": "markdown", "id": "title", "metadata": {}, "source": title}],
+        "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+                     "language_info": {"name": "python"}},
+        "nbformat": 4, "nbformat_minor": 5,
+    }
+    (lab.root / name).write_text(json.dumps(notebook))
+    open_notebook(page, lab, name)
+
+
 def open_notebook(page: Any, lab: Any, path: str, ui: str = "lab") -> None:
     """Open ``path`` and wait until its kernel is idle."""
     if ui == "lab":

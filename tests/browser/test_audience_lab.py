@@ -7,10 +7,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import nbformat
-
 from ._helpers import wait_until
-from ._jupyter import add_cell, js, open_notebook
+from ._jupyter import add_cell, js, open_titled_notebook
 from .conftest import Lab, shot
 
 NOTEBOOK = "audience.ipynb"
@@ -37,11 +35,8 @@ def comm_msgs_since(page: Any, seconds_ago: float) -> int:
 
 def test_clearing_the_output_stops_the_traffic_and_displaying_again_resumes_it(
         lab: Lab, fresh_page: Any) -> None:
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("No audience, no traffic")])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, lab.root / NOTEBOOK)
     page = fresh_page
-    open_notebook(page, lab, NOTEBOOK)
+    open_titled_notebook(page, lab, NOTEBOOK, "No audience, no traffic")
     page.evaluate(js(COUNT))
     add_cell(page, SETUP, "setup")
     page.locator(".rtw-status[data-status='connected']").first.wait_for()

@@ -361,6 +361,7 @@ class PageView:
         content = {"kind": "delta", "seq": self.flushes}
         if not self.clock.collect(self.route, content, [self.route.encode()], self.send, self.nbytes):
             self.send(content, [self.route.encode()])
+            self.clock.spend_bytes(self.nbytes)
 
 
 def page_views(n: int, *, fps: float, page: str | None, budget: float = 100,
@@ -445,8 +446,27 @@ def test_collect_outside_a_grouped_flush_sends_nothing_itself() -> None:
 
 
 def test_the_byte_budget_holds_a_group_back_too() -> None:
-    loop, clock, views, _ = page_views(20, fps=20, page="p", byte_budget=50_000, nbytes=5_000)
+    loop, clock, views, _ = page_views(3, fps=20, page="p", byte_budget=50_000, nbytes=5_000)
     change_every_10ms(loop, clock, views, 300)
     total = sum(v.flushes for v in views)
-    # 50 kB a second of 5 kB deltas: about 10 a second over 3 s, not 20 views x 20 fps.
-    assert 20 <= total <= 3 * 12 + 20
+    # 50 kB a second of 5 kB deltas: about 10 a second over 3 s, not 3 views x 20 fps.
+    assert 20 <= total <= 3 * 12 + 3
+
+
+def test_many_busy_views_get_view_bytes_each() -> None:
+    from rt_widgets.sync import DEFAULT_BYTE_BUDGET, VIEW_BYTES
+
+    # 50 views of 5 kB deltas: the default budget alone would leave each one a second.
+    loop, clock, views, _ = page_views(50, fps=5, page="p", byte_budget=DEFAULT_BYTE_BUDGET,
+                                       nbytes=5_000)
+    change_every_10ms(loop, clock, views, 400)
+    assert clock.byte_limit == 50 * VIEW_BYTES
+    assert min(v.flushes for v in views) >= 4 * 2
+    # Past it by one delta at most, and the bundle's envelope and framing.
+    assert clock.bytes_in_last_second() <= 50 * VIEW_BYTES + 5_000 + 1_400 + 20 + 60 * 50
+    # A few views: the budget as it was.
+    loop, clock, views, _ = page_views(4, fps=20, page=None, byte_budget=DEFAULT_BYTE_BUDGET,
+                                       nbytes=50_000)
+    change_every_10ms(loop, clock, views, 300)
+    assert clock.byte_limit == DEFAULT_BYTE_BUDGET
+    assert sum(v.flushes for v in views) <= 3 * (DEFAULT_BYTE_BUDGET / 50_000 + 1) + 4
