@@ -16,6 +16,11 @@ and counted) and ``max_points`` points per series (the oldest go first).
 entry per series ``{"s": index, "t": [...], "v": [...]}``, where ``t`` is left out when it is the
 same list as the entry before it (the series of one metrics payload share their times).
 
+Message handlers :meth:`~ChartStore.queue` payloads: they are kept as they came (with their point
+time, read at once) and applied when the store is read, or when :data:`INBOX_LIMIT` of them wait,
+in one pass per series when they are metrics payloads of the series already known (a store nobody
+reads for a while, the explorer's chart of a tab not open, costs a list append per message then).
+
 >>> store = ChartStore(clock=lambda: 100.0)
 >>> store.apply({"cpu": 41.5, "mem": "62", "host": "a"}, "1970-01-01T00:01:40Z")
 >>> store.drain()
@@ -34,10 +39,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from itertools import islice
+from itertools import islice, repeat
 from typing import Any
 
-__all__ = ["MAX_NAME", "ChartStore", "parse_time", "to_number"]
+from ._batch import metric_columns
+
+__all__ = ["INBOX_LIMIT", "MAX_NAME", "ChartStore", "parse_time", "to_number"]
 
 Clock = Callable[[], float]
 
@@ -45,6 +52,8 @@ Clock = Callable[[], float]
 MAX_NAME = 120
 # Names of the series past max_series are remembered (to count them) up to this many.
 _OVER_NAMES = 1000
+# Queued payloads are applied once this many wait (and whenever the store is read).
+INBOX_LIMIT = 256
 _NUMBER = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*")
 
 
@@ -142,8 +151,11 @@ class ChartStore:
         self._named = 0  # names already sent in a delta
         self._fresh = False
         self._over: set[str] = set()
-        self.dropped_points = 0
-        self.ignored = 0
+        self._dropped_points = 0
+        self._ignored = 0
+        # Queued payloads and their point times, not applied yet (see queue).
+        self._inbox: list[Any] = []
+        self._inbox_times: list[float] = []
         self._reported: tuple[int, int, int] = (0, 0, 0)
         self._last_text: str | None = None
         self._last_time = 0.0
@@ -154,17 +166,78 @@ class ChartStore:
     def apply(self, payload: Any, timestamp: Any = None) -> None:
         """Add the points of one message payload (a list: each element, all at one time).
         ``timestamp`` is the message's own (``Message.timestamp``); ``None``: now."""
-        t = self._time(timestamp)
-        if type(payload) is list:
-            for item in payload:
-                self._add_item(item, t)
-        else:
-            self._add_item(payload, t)
+        if self._inbox:
+            self._settle()
+        self._apply_at(payload, self._time(timestamp))
 
     def apply_many(self, payloads: Iterable[Any], timestamps: Iterable[Any]) -> None:
         """``apply`` each payload with its timestamp, in order."""
         for payload, timestamp in zip(payloads, timestamps, strict=True):
             self.apply(payload, timestamp)
+
+    def queue(self, payload: Any, timestamp: Any = None) -> None:
+        """Like ``apply``, applied when the store is next read: the fast path for handlers. The
+        point time is read now (``None``: the time it arrived)."""
+        inbox = self._inbox
+        inbox.append(payload)
+        self._inbox_times.append(self._time(timestamp))
+        if len(inbox) >= INBOX_LIMIT:
+            self._settle()
+
+    def queue_many(self, payloads: list[Any], timestamps: Sequence[Any] | None = None) -> None:
+        """``queue`` each payload with its timestamp (``None``: every one now), in order."""
+        if timestamps is not None and len(timestamps) != len(payloads):
+            raise ValueError(f"{len(payloads)} payloads but {len(timestamps)} timestamps")
+        if len(payloads) == 0:
+            return
+        self._inbox_times += (repeat(self._time(None), len(payloads)) if timestamps is None
+                              else map(self._time, timestamps))
+        self._inbox += payloads
+        if len(self._inbox) >= INBOX_LIMIT:
+            self._settle()
+
+    def _settle(self) -> None:
+        """Apply the queued payloads, in order."""
+        payloads = self._inbox
+        if not payloads:
+            return
+        times = self._inbox_times
+        self._inbox = []
+        self._inbox_times = []
+        if not self._settle_by_series(payloads, times):
+            for payload, t in zip(payloads, times, strict=True):
+                self._apply_at(payload, t)
+
+    def _settle_by_series(self, payloads: list[Any], times: list[float]) -> bool:
+        """Apply metrics payloads (``by`` None) that all hold exactly the same series, each known
+        already, with int or float values: a column per series; ``False`` (nothing applied) when
+        they need the payload-by-payload path. Its result is that path's."""
+        if self.by is not None or type(payloads[0]) is not dict:
+            return False
+        names = self.y if self.y is not None else tuple(payloads[0])
+        if self.y is not None and len(set(names)) != len(names):
+            return False  # a field named twice: its points alternate, payload by payload
+        index = self._index
+        if not all(type(name) is str and name in index for name in names):
+            return False
+        columns = metric_columns(payloads, names)
+        if columns is None:
+            return False
+        new = self._new
+        for name, values in zip(names, columns, strict=True):
+            i = index[name]
+            self._times[i].extend(times)
+            self._values[i].extend(values)
+            new[i] += len(values)
+        self._fresh = True
+        return True
+
+    def _apply_at(self, payload: Any, t: float) -> None:
+        if type(payload) is list:
+            for item in payload:
+                self._add_item(item, t)
+        else:
+            self._add_item(payload, t)
 
     def _time(self, timestamp: Any) -> float:
         if timestamp is None:
@@ -184,7 +257,7 @@ class ChartStore:
 
     def _add_item(self, item: Any, t: float) -> None:
         if type(item) is not dict:
-            self.ignored += 1
+            self._ignored += 1
             return
         y = self.y
         if self.by is None:
@@ -197,19 +270,19 @@ class ChartStore:
             for name in y:
                 number = to_number(item.get(name))
                 if number is None:
-                    self.ignored += 1
+                    self._ignored += 1
                 else:
                     self._add(name, t, number)
             return
         label = item.get(self.by)
         if label is None or y is None:
-            self.ignored += 1
+            self._ignored += 1
             return
         single = len(y) == 1
         for name in y:
             number = to_number(item.get(name))
             if number is None:
-                self.ignored += 1
+                self._ignored += 1
             else:
                 self._add(label if single else f"{label} {name}", t, number)
 
@@ -230,7 +303,7 @@ class ChartStore:
         if index is not None:  # a cut or non-string name seen before
             return index
         if len(self._names) >= self.max_series:
-            self.dropped_points += 1
+            self._dropped_points += 1
             if len(self._over) < _OVER_NAMES:
                 self._over.add(name)
             return None
@@ -247,15 +320,30 @@ class ChartStore:
     @property
     def names(self) -> list[str]:
         """The series, in the order they first appeared."""
+        self._settle()
         return list(self._names)
 
     @property
     def dropped_series(self) -> int:
         """Series not kept because ``max_series`` were already there (counted up to 1,000)."""
+        self._settle()
         return len(self._over)
+
+    @property
+    def dropped_points(self) -> int:
+        """Points not kept: those of the series past ``max_series``."""
+        self._settle()
+        return self._dropped_points
+
+    @property
+    def ignored(self) -> int:
+        """Values not plotted: not numbers, or items without the fields."""
+        self._settle()
+        return self._ignored
 
     def points(self, name: str) -> list[tuple[float, float]]:
         """The ``(t, value)`` points of one series, oldest first (t in epoch seconds)."""
+        self._settle()
         index = self._index.get(name)
         if index is None:
             return []
@@ -263,14 +351,16 @@ class ChartStore:
 
     def __len__(self) -> int:
         """Points held, over all series."""
+        self._settle()
         return sum(map(len, self._values))
 
     @property
     def dirty(self) -> bool:
+        self._settle()
         return self._fresh or self._named < len(self._names) or self._counts() != self._reported
 
     def _counts(self) -> tuple[int, int, int]:
-        return (len(self._over), self.dropped_points, self.ignored)
+        return (len(self._over), self._dropped_points, self._ignored)
 
     def _columns(self, new: Sequence[int] | None) -> list[dict[str, Any]]:
         """Per series with points to send: ``{"s", "t"?, "v"}``, the last ``new[i]`` points of
@@ -314,6 +404,7 @@ class ChartStore:
 
     def snapshot(self) -> dict[str, Any]:
         """The whole state at ``seq``: every series and point, the bounds and the counters."""
+        self._settle()
         return {
             "seq": self.seq,
             "series": list(self._names),
@@ -321,7 +412,7 @@ class ChartStore:
             "max_series": self.max_series,
             "max_points": self.max_points,
             "dropped_series": len(self._over),
-            "dropped_points": self.dropped_points,
-            "ignored": self.ignored,
+            "dropped_points": self._dropped_points,
+            "ignored": self._ignored,
         }
 

@@ -80,11 +80,12 @@ class LiveChart(ChartTraits, DataView):
         return check_window(proposal["value"])
 
     def _on_message(self, payload: Any, timestamp: Any) -> None:
-        self._chart.apply(payload, timestamp)
+        # Applied when the store is read (a flush) or INBOX_LIMIT wait: see ChartStore.queue.
+        self._chart.queue(payload, timestamp)
         self._changed()
 
     def _on_messages(self, payloads: list[Any], timestamps: list[Any]) -> None:
-        self._chart.apply_many(payloads, timestamps)
+        self._chart.queue_many(payloads, timestamps)
         self._changed(len(payloads))
 
     def _apply(self, payloads: list[Any]) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from rt_widgets.chart_store import MAX_NAME, ChartStore, parse_time, to_number
+from rt_widgets.chart_store import INBOX_LIMIT, MAX_NAME, ChartStore, parse_time, to_number
 from rt_widgets.dispatch import Dispatcher, Timed
 from rt_widgets.protocol import Message
 
@@ -156,3 +156,66 @@ def test_a_failing_timed_handler_is_counted_and_the_others_still_run() -> None:
     d.on("m", seen.append)
     d.dispatch(Message("m", 1))
     assert seen == [1] and d.handler_errors == 1
+
+
+def _pair(**options: Any) -> tuple[ChartStore, ChartStore]:
+    return ChartStore(**options, clock=clock()), ChartStore(**options, clock=clock())
+
+
+# Metrics payloads of known series (one column per series), then a new series, numeric strings,
+# bools, NaN, a list payload, text, an empty dict and a missing field: each batch of the queue
+# path must end as the same store as the payload-by-payload path.
+_MIXED: list[Any] = (
+    [{"cpu": i, "mem": i / 2} for i in range(300)]
+    + [{"cpu": 1, "mem": 2, "disk": 3}, {"cpu": "4", "mem": 5}, {"cpu": True, "mem": 6},
+       {"cpu": float("nan"), "mem": 7}, [{"cpu": 8}, {"mem": 9}], "text", {}, {"mem": 10}]
+    + [{"mem": i, "cpu": -i, "disk": 0.5} for i in range(40)]
+)
+
+
+@pytest.mark.parametrize("options", [
+    {}, {"y": ["cpu", "disk"]}, {"y": ["cpu", "cpu"]}, {"max_series": 1, "max_points": 5},
+    {"y": "cpu", "by": "host"}, {"max_points": 1},
+])
+def test_queued_payloads_end_as_applied_ones(options: dict[str, Any]) -> None:
+    applied, queued = _pair(**options)
+    stamps = [None if i % 3 else 1_700_000_000.0 + i for i in range(len(_MIXED))]
+    rows = [dict(p, host=f"h{i % 3}") if isinstance(p, dict) else p for i, p in enumerate(_MIXED)]
+    payloads = rows if "by" in options else _MIXED
+    deltas: tuple[list[Any], list[Any]] = ([], [])
+    for i, (payload, stamp) in enumerate(zip(payloads, stamps, strict=True)):
+        applied.apply(payload, stamp)
+        if i % 2:
+            queued.queue(payload, stamp)
+        else:
+            queued.queue_many([payload], [stamp])
+        if i % 97 == 0:  # a flush now and then, between the queued ones
+            deltas[0].append(applied.drain())
+            deltas[1].append(queued.drain())
+    deltas[0].append(applied.drain())
+    deltas[1].append(queued.drain())
+    assert deltas[0] == deltas[1]
+    assert queued.snapshot() == applied.snapshot()
+    assert (queued.names, queued.dropped_series, queued.dropped_points, queued.ignored) == (
+        applied.names, applied.dropped_series, applied.dropped_points, applied.ignored)
+
+
+def test_queued_payloads_wait_at_most_inbox_limit_and_every_read_sees_them() -> None:
+    store = ChartStore(clock=lambda: 5.0)
+    store.queue({"cpu": 1})
+    assert store.names == ["cpu"] and store.points("cpu") == [(5.0, 1)]
+    store.queue("text")
+    assert store.ignored == 1
+    store.queue({"cpu": 2}, 7.0)
+    assert len(store) == 2 and store.dirty
+    for i in range(3 * INBOX_LIMIT + 5):
+        store.queue({"cpu": i})
+        assert len(store._inbox) < INBOX_LIMIT  # bounded while nobody reads the store
+    store.queue_many([{"cpu": 1}, {"cpu": 2}])
+    with pytest.raises(ValueError, match="2 payloads but 1 timestamps"):
+        store.queue_many([{"cpu": 1}, {"cpu": 2}], [None])
+    assert len(store.points("cpu")) == 2 + 3 * INBOX_LIMIT + 5 + 2
+    # Applying at once keeps the order of what was queued before.
+    store.queue({"cpu": 100}, 8.0)
+    store.apply({"cpu": 200}, 9.0)
+    assert store.points("cpu")[-2:] == [(8.0, 100), (9.0, 200)]
