@@ -23,6 +23,7 @@ describe("page bus", () => {
   it("hands each item of a bundle to the view of its route, with its own buffers", () => {
     const a = view("ra");
     const b = view("rb");
+    const handed = pageBus().handed ?? 0;
     const data = new DataView(new ArrayBuffer(2));
     data.setUint8(0, 7);
     data.setUint8(1, 9);
@@ -40,6 +41,7 @@ describe("page bus", () => {
     expect(b.applied.map((d) => d.upsert)).toEqual([[{ id: 7 }, { id: 9 }]]);
     expect(a.sync.seq).toBe(1);
     expect(b.sync.seq).toBe(1);
+    expect(pageBus().handed).toBe(handed + 2);
     a.scope.dispose();
     b.scope.dispose();
   });

@@ -113,6 +113,14 @@ def test_marimo_app_renders_live_and_closing_the_page_closes_the_connection(
         first = received()
         wait_until(lambda: received() > first + 20, 20, "the view stopped updating")
         assert page.locator(".rtw-metric-card").count() >= 3
+        # The table and the metrics keep updating too: on one page, their deltas come bundled on
+        # one of their comms and the page hands them out (js/bus.ts).
+        for view in (".rtw-table tbody", ".rtw-metrics .rtw-metric-grid"):
+            shown = page.locator(view).first
+            before = shown.text_content()
+            wait_until(lambda v=shown, b=before: v.text_content() != b, 20, f"{view} stopped updating")
+        handed = page.evaluate("() => globalThis.__rtw_bus_1 && globalThis.__rtw_bus_1.handed")
+        assert handed and handed > 0, "no bundled delta was handed to a view"
         assert page.locator(".rtw-saved-banner").count() == 0
         shot(page, "marimo-app")
     finally:

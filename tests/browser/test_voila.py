@@ -69,6 +69,9 @@ def test_voila_renders_the_quickstart_and_culls_its_kernel_after_the_page_closes
         assert page.locator(".rtw-saved-banner").count() == 0
         # Every cell ran: the pandas cells too (or their message where pandas is missing).
         page.get_by_text("send: sent").first.wait_for(timeout=30_000)
+        # The quickstart's views on this page get their deltas bundled (js/bus.ts hands them out).
+        wait_until(lambda: page.evaluate("() => globalThis.__rtw_bus_1?.handed ?? 0") > 0, 30,
+                   "no bundled delta was handed to a view")
         shot(page, "voila-quickstart")
         assert demo.clients == 1
     finally:
