@@ -180,7 +180,9 @@ class ChartStore:
         point time is read now (``None``: the time it arrived)."""
         inbox = self._inbox
         inbox.append(payload)
-        self._inbox_times.append(self._time(timestamp))
+        # The messages of a frame, or of a feed's tick, share their timestamp text: no call then.
+        self._inbox_times.append(self._last_time if timestamp == self._last_text
+                                 and timestamp is not None else self._time(timestamp))
         if len(inbox) >= INBOX_LIMIT:
             self._settle()
 

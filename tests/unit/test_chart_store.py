@@ -179,7 +179,10 @@ _MIXED: list[Any] = (
 ])
 def test_queued_payloads_end_as_applied_ones(options: dict[str, Any]) -> None:
     applied, queued = _pair(**options)
-    stamps = [None if i % 3 else 1_700_000_000.0 + i for i in range(len(_MIXED))]
+    # Now (None), epoch seconds, and ISO texts that repeat for a while (a feed's tick), or not.
+    stamps = [None if i % 3 == 1 else 1_700_000_000.0 + i if i % 3 == 2
+              else f"2026-01-01T00:00:{i // 30:02d}.5Z" if i % 5 else "soon"
+              for i in range(len(_MIXED))]
     rows = [dict(p, host=f"h{i % 3}") if isinstance(p, dict) else p for i, p in enumerate(_MIXED)]
     payloads = rows if "by" in options else _MIXED
     deltas: tuple[list[Any], list[Any]] = ([], [])
