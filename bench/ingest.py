@@ -17,6 +17,7 @@ every second.
     .venv/bin/python -m bench.ingest --profile     # where the rt_widgets side's time goes (cProfile)
     .venv/bin/python -m bench.ingest --parts       # the same piece by piece, no profiler
     .venv/bin/python -m bench.ingest --frame-path  # frames cut here vs websockets' parser
+    .venv/bin/python -m bench.ingest --explorer    # the explorer's CPU per message, on and off
 """
 
 from __future__ import annotations
@@ -395,6 +396,69 @@ def parts(n: int, reps: int) -> list[list[Any]]:
     return [[v, min(t), min(t) - base] for v, t in times.items()]
 
 
+def _peers_frames(n: int) -> list[bytes]:
+    """``bench.peers``' feed, encoded: one message per frame over 10,000 ids, each mission row
+    stamped in ``sent``; the envelope's timestamp changes every 20 messages (the feed's tick)."""
+    from datetime import UTC, datetime, timedelta
+
+    t0 = datetime(2026, 12, 2, tzinfo=UTC)
+    return [orjson.dumps(message(i, (t0 + timedelta(milliseconds=i // 20)).isoformat(), 10_000,
+                                 f"T{i}")) for i in range(n)]
+
+
+def explorer(n: int, reps: int, chunk: int = 1000) -> list[list[Any]]:
+    """I/O-thread CPU µs per message of ``RealtimeWidget(url, explore=False)`` and of
+    ``RealtimeWidget(url)`` (the explorer on), each with ``w.table("mission_update", key="id",
+    max_rows=10_000)`` asked for, as ``bench.peers``' cell. Both live in this process at once; the
+    same frames go to each one's unstarted socket frame callback on the I/O thread, ``chunk`` at a
+    time, one widget then the other (interleaved every chunk: a noisy neighbour hits both alike),
+    at 20,000 msg/s (a chunk each 50 ms), the frame clock flushing between chunks. The table's
+    flushes are not in the figure; the explorer's own views, shown nowhere, do not flush (what they
+    queued, under ``INBOX_LIMIT`` payloads, is applied when their tab opens). ``reps`` rounds over
+    the ``n`` frames: medians and minimums per round."""
+    from rt_widgets import RealtimeWidget
+    from rt_widgets.widgets._base import read_on_io
+
+    frames = _peers_frames(n)
+    widgets = {explore: RealtimeWidget("ws://127.0.0.1:9/unused", explore=explore,
+                                       heartbeat_interval=60.0) for explore in (False, True)}
+    cpu: dict[bool, list[float]] = {False: [], True: []}
+    try:
+        for w in widgets.values():
+            w.table("mission_update", key="id", max_rows=10_000)
+        spent = {explore: 0.0 for explore in widgets}
+
+        def run(explore: bool, part: list[bytes]) -> None:
+            on_frame = widgets[explore].connection._on_frame
+            c0 = time.thread_time()
+            for body in part:
+                on_frame(body)
+            spent[explore] += time.thread_time() - c0
+
+        for rep in range(reps + 1):  # the first round warms up (and makes the explorer's views)
+            gc.collect()
+            for explore in widgets:
+                spent[explore] = 0.0
+            for first in range(0, n, chunk):
+                for explore in ((False, True) if first // chunk % 2 else (True, False)):
+                    read_on_io(lambda explore=explore, first=first: run(
+                        explore, frames[first:first + chunk]))
+                time.sleep(chunk / 20_000)  # the feed's pace: the frame clock flushes meanwhile
+            if rep:
+                for explore in widgets:
+                    cpu[explore].append(spent[explore] / n * 1e6)
+    finally:
+        for w in widgets.values():
+            w.close()
+    print(f"explorer off: {[round(x, 2) for x in cpu[False]]} µs/msg; "
+          f"on: {[round(x, 2) for x in cpu[True]]} µs/msg", flush=True)
+    off, on = median(cpu[False]), median(cpu[True])
+    diffs = [b - a for a, b in zip(cpu[False], cpu[True], strict=True)]
+    return [["RealtimeWidget(url, explore=False) + its table", off, min(cpu[False]), "", ""],
+            ["RealtimeWidget(url) + its table (explorer on: its metrics and chart, quiet)", on,
+             min(cpu[True]), median(diffs), on / off]]
+
+
 def throughput(feed: Feed, n: int, reps: int) -> list[list[Any]]:
     rows: list[list[Any]] = []
     sessions = 0
@@ -541,9 +605,12 @@ def main(argv: list[str] | None = None) -> None:
                    help="only compare the goal row with frames cut here and with websockets' parser")
     p.add_argument("--parts", action="store_true",
                    help="only time the rt_widgets side piece by piece (100 msgs/frame, no socket)")
+    p.add_argument("--explorer", action="store_true",
+                   help="only the I/O-thread CPU per message of RealtimeWidget(url), explorer "
+                        "on and off (bench.peers' feed, 1 msg/frame, no socket, no kernel)")
     a = p.parse_args(argv)
     reps = a.reps or (3 if a.quick else 5)
-    n = a.n if not a.quick or a.n != 200_000 else 100_000
+    n = a.n if not a.quick or a.n != 200_000 else 50_000
     seconds = a.seconds or (10.0 if a.quick else 60.0)
     header("bench.ingest", ["bench.ingest", *(argv or [])])
     if a.profile:
@@ -554,6 +621,12 @@ def main(argv: list[str] | None = None) -> None:
              "share of own time"],
             profile(n),
         )
+        return
+    if a.explorer:
+        table(f"RealtimeWidget(url) in process, I/O-thread CPU µs per message, N={n:,}, 1 msg/frame, "
+              f"{reps} interleaved reps", ["variant", "median", "min",
+                                            "explorer's cost (median of the rounds' on - off)",
+                                            "ratio"], explorer(n, reps))
         return
     if a.parts:
         table(f"in process, CPU ns per message, N={n:,}, 100 msgs/frame, minimum of {reps}",
