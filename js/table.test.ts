@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { FLASH_MS, OVERSCAN, TableData, groupBy } from "./table";
+import { FADE_MS, FLASH_MS, MAX_FADING_CELLS, OVERSCAN, TableData, groupBy, takeFade } from "./table";
 import { FakeModel } from "./testing/fake_model";
 import { countListeners, mount, nextFrame, useFakeClock } from "./testing/helpers";
 
@@ -203,6 +203,7 @@ describe("table view", () => {
     el.querySelector<HTMLElement>('th[data-column="value"]')!.click();
     el.querySelector<HTMLElement>('th[data-column="value"]')!.click();
     scroller.scrollTop = 0;
+    scroller.dispatchEvent(new Event("scroll"));
     nextFrame();
     expect(rowKeys(el)[0]).toBe("99999");
     cleanup();
@@ -233,6 +234,42 @@ describe("table view", () => {
     nextFrame();
     expect(tds[2]!.classList.contains("rtw-flash")).toBe(false);
     expect(vi.getTimerCount()).toBe(0);
+    cleanup();
+  });
+
+  it("counts the page's fading cells, and ends highlights without the fade while there are many", () => {
+    // Long after any fade an earlier test started (the fading cells are counted page-wide).
+    vi.setSystemTime(Date.now() + 3_600_000);
+    const t0 = Date.now();
+    expect(takeFade(t0, MAX_FADING_CELLS)).toBe(true);
+    expect(takeFade(t0 + FADE_MS - 1, 1)).toBe(false);
+    expect(takeFade(t0 + FADE_MS, MAX_FADING_CELLS)).toBe(true);
+    vi.setSystemTime(t0 + 2 * FADE_MS);
+
+    const model = tableModel([{ id: "a", name: "alpha", value: 1 }]);
+    const { el, cleanup } = mount(model);
+    nextFrame();
+    const td = () => el.querySelectorAll('tr.rtw-row[data-key="a"] td')[2]!;
+    const tbody = el.querySelector("tbody")!;
+    const flashThenEnd = (value: number, fullPage: boolean): void => {
+      model.receive({ kind: "delta", seq: value - 1, upsert: [{ id: "a", name: "alpha", value }] });
+      nextFrame();
+      expect(td().classList.contains("rtw-flash")).toBe(true);
+      vi.advanceTimersByTime(FLASH_MS);
+      // Other tables' cells fill the page's budget just before this one's highlight ends.
+      if (fullPage) expect(takeFade(Date.now(), MAX_FADING_CELLS)).toBe(true);
+      vi.advanceTimersByTime(20);
+      nextFrame();
+      expect(td().classList.contains("rtw-flash")).toBe(false);
+    };
+    flashThenEnd(2, false);
+    expect(tbody.classList.contains("rtw-no-fade")).toBe(false);
+    vi.advanceTimersByTime(FADE_MS);
+    flashThenEnd(3, true);
+    expect(tbody.classList.contains("rtw-no-fade")).toBe(true);
+    vi.advanceTimersByTime(FADE_MS);
+    flashThenEnd(4, false);
+    expect(tbody.classList.contains("rtw-no-fade")).toBe(false);
     cleanup();
   });
 

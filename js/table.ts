@@ -27,6 +27,28 @@ export const OVERSCAN = 6;
 /** Used when the browser reports no layout (hidden output, jsdom). */
 const FALLBACK_VIEWPORT = 360;
 export const FLASH_MS = 700;
+/** How long a cell's highlight then fades (the `transition` of `.rtw-grid td` in styles.css). */
+export const FADE_MS = 600;
+/**
+ * Cells fading at once in the page (every table's together) beyond which a table ends its cells'
+ * highlight without the fade. A fading cell is restyled and repainted in every frame, and the
+ * frames it asks for lay out and paint whatever else changed in the page: fifty live views whose
+ * cells all fade spend the page's main thread on the fades, and the views fall behind.
+ */
+export const MAX_FADING_CELLS = 600;
+
+/** The cells fading in the page: when each table's batch of them ends, the oldest first. */
+const fadingBatches: { end: number; cells: number }[] = [];
+let fadingCells = 0;
+
+/** Whether `cells` more may fade from `now`; if so they are counted until their fade ends. */
+export function takeFade(now: number, cells: number): boolean {
+  while (fadingBatches.length > 0 && fadingBatches[0]!.end <= now) fadingCells -= fadingBatches.shift()!.cells;
+  if (fadingCells + cells > MAX_FADING_CELLS) return false;
+  fadingBatches.push({ end: now + FADE_MS, cells });
+  fadingCells += cells;
+  return true;
+}
 /** Flash bookkeeping is bounded: beyond this, updates still render but no longer flash. */
 const MAX_FLASHES = 5000;
 
@@ -506,6 +528,21 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
   let flashTimer: (() => void) | null = null;
   let countShown = "";
   let padShown: [number, number] = [-1, -1];
+  // The scroll position and the viewport's height are read when they change (a scroll event, a
+  // resize, the table scrolling itself), never in every frame: a layout read in a frame, after
+  // other views wrote their DOM, lays out the whole page before this view has drawn.
+  let scrollTop = 0;
+  let viewportHeight = 0;
+  let measureScroll = true;
+  const readScroll = (): void => {
+    measureScroll = false;
+    scrollTop = scroller.scrollTop;
+    viewportHeight = scroller.clientHeight;
+  };
+  const scrollTo = (top: number): void => {
+    scroller.scrollTop = top;
+    measureScroll = true;
+  };
 
   /** What the grid shows: the rows, or the groups. */
   const source = (): TableData => (groupCol === null ? data : groupData);
@@ -611,7 +648,8 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
     orderDirty = false;
   };
 
-  const fillRow = (src: TableData, pr: PoolRow, key: string, cols: string[], now: number): void => {
+  /** Fills a pooled row; returns how many of its cells stopped flashing (their highlight fades). */
+  const fillRow = (src: TableData, pr: PoolRow, key: string, cols: string[], now: number): number => {
     // A key deleted since the order was last computed shows as an empty row until the next refresh.
     const row = src.rows.get(key) ?? NO_ROW;
     if (pr.key !== key) {
@@ -632,6 +670,7 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
     }
     while (cells.length > cols.length) cells.pop()!.td.remove();
     const flashes = src.flashes.size > 0 ? src.flashes : null;
+    let unflashed = 0;
     for (let c = 0; c < cols.length; c++) {
       const cell = cells[c]!;
       const value = own(row, cols[c]!);
@@ -663,8 +702,10 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
       if (flashing !== cell.flash) {
         cell.flash = flashing;
         cell.td.classList.toggle("rtw-flash", flashing);
+        if (!flashing) unflashed++;
       }
     }
+    return unflashed;
   };
 
   // ---- row detail ----
@@ -845,9 +886,10 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
       setText(count, grouping ? `${formatNumber(order.length)} ${order.length === 1 ? "group" : "groups"} · ${rowsText}` : rowsText);
     }
 
-    const viewport = scroller.clientHeight || FALLBACK_VIEWPORT;
+    if (measureScroll) readScroll();
+    const viewport = viewportHeight || FALLBACK_VIEWPORT;
     const maxTop = Math.max(0, order.length * ROW_HEIGHT - viewport);
-    const top = Math.min(scroller.scrollTop, maxTop);
+    const top = Math.min(scrollTop, maxTop);
     const first = Math.max(0, Math.floor(top / ROW_HEIGHT) - OVERSCAN);
     const last = Math.min(order.length, Math.ceil((top + viewport) / ROW_HEIGHT) + OVERSCAN);
     const cols = gridColumns();
@@ -855,10 +897,17 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
 
     while (pool.length < last - first) pool.push({ tr: h("tr", { class: "rtw-row" }), key: null, cells: [] });
     const rows: HTMLTableRowElement[] = [];
+    let unflashed = 0;
     for (let i = first; i < last; i++) {
       const pr = pool[i - first]!;
-      fillRow(src, pr, order[i]!, cols, now);
+      unflashed += fillRow(src, pr, order[i]!, cols, now);
       rows.push(pr.tr);
+    }
+    // The cells whose highlight ended fade out, unless the page already has many cells fading (the
+    // class lands in the same frame as theirs, so no fade starts).
+    if (unflashed > 0) {
+      const fade = takeFade(now, unflashed);
+      if (fade === tbody.classList.contains("rtw-no-fade")) tbody.classList.toggle("rtw-no-fade", !fade);
     }
     // Headers of numeric columns align with their cells; the first row in view decides.
     const sample = first < last ? src.rows.get(order[first]!) : undefined;
@@ -923,7 +972,7 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
   scope.listen(filterBox, "input", () => {
     filter = filterBox.value;
     orderDirty = true;
-    scroller.scrollTop = 0;
+    scrollTo(0);
     frame.schedule();
   });
   scope.listen(groupSelect, "change", () => {
@@ -936,7 +985,7 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
     sortCol = null;
     closeDetail();
     orderDirty = true;
-    scroller.scrollTop = 0;
+    scrollTo(0);
     frame.schedule();
   });
   scope.listen(columnsButton, "click", () => setChooser(columnsPanel.hidden));
@@ -971,8 +1020,8 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
       // Keep the open row in view.
       const top = (at + step) * ROW_HEIGHT;
       const viewport = scroller.clientHeight || FALLBACK_VIEWPORT;
-      if (top < scroller.scrollTop) scroller.scrollTop = top;
-      else if (top + ROW_HEIGHT > scroller.scrollTop + viewport) scroller.scrollTop = top + ROW_HEIGHT - viewport;
+      if (top < scroller.scrollTop) scrollTo(top);
+      else if (top + ROW_HEIGHT > scroller.scrollTop + viewport) scrollTo(top + ROW_HEIGHT - viewport);
     } else return;
     ev.preventDefault();
   });
@@ -1001,9 +1050,21 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
     ev.preventDefault();
     sortBy(ev.target);
   });
-  scope.listen(scroller, "scroll", () => frame.schedule(), { passive: true });
+  scope.listen(
+    scroller,
+    "scroll",
+    () => {
+      measureScroll = true;
+      frame.schedule();
+    },
+    { passive: true },
+  );
   if (typeof ResizeObserver === "function") {
-    const ro = new ResizeObserver(() => frame.schedule());
+    // Layout is up to date when a resize observer runs: reading it there costs nothing.
+    const ro = new ResizeObserver(() => {
+      readScroll();
+      frame.schedule();
+    });
     ro.observe(scroller);
     scope.add(() => ro.disconnect());
   }
