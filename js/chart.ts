@@ -11,7 +11,7 @@ import "uplot/dist/uPlot.min.css";
 import type { ChartColumn, ChartDelta, ChartState, ChartTraits } from "./contract";
 import { FrameTask, Scope, type ViewProps, clip, finite, formatNumber, h, isRecord, setHidden, setText } from "./dom";
 import { pauseControl } from "./pause";
-import { cssColor } from "./sparkline";
+import { watchColors } from "./sparkline";
 import { SeqSync } from "./sync";
 
 /** Line colours, in series order (readable on light and dark backgrounds). */
@@ -429,23 +429,20 @@ export function renderChart({ model, el, signal }: ViewProps<ChartTraits>): () =
 
   const alignedData = (): uPlot.AlignedData => [data.xs, ...data.shown] as uPlot.AlignedData;
 
-  // Axis and grid colours follow the theme: read before a frame's DOM writes (no forced style
-  // recalculation), at most once a second, and redrawn when they change.
-  let axisColor = "#666";
-  let gridColor = "#e0e0e0";
-  let colorsAt = -Infinity;
-  const readColors = (): boolean => {
-    const now = Date.now();
-    if (now - colorsAt < 1000) return false;
-    colorsAt = now;
-    const axis = cssColor(root, "--rtw-muted", axisColor);
-    const grid = cssColor(root, "--rtw-border", gridColor);
-    const changed = axis !== axisColor || grid !== gridColor;
-    axisColor = axis;
-    gridColor = grid;
-    root.dataset.axisColor = axis;
-    return changed;
-  };
+  // Axis and grid colours follow the theme (read with every view's, once a second, outside
+  // animation frames: sparkline.ts); a change redraws the axes in the next frame.
+  let recolor = false;
+  const colors = watchColors(root, { "--rtw-muted": "#666", "--rtw-border": "#e0e0e0" }, (values) => {
+    axisColor = values["--rtw-muted"]!;
+    gridColor = values["--rtw-border"]!;
+    root.dataset.axisColor = axisColor;
+    recolor = true;
+    frame.schedule();
+  });
+  scope.add(colors.stop);
+  let axisColor = colors.values["--rtw-muted"]!;
+  let gridColor = colors.values["--rtw-border"]!;
+  root.dataset.axisColor = axisColor;
 
   const build = (): void => {
     u?.destroy();
@@ -623,9 +620,9 @@ export function renderChart({ model, el, signal }: ViewProps<ChartTraits>): () =
   // -- the frame ----------------------------------------------------------------------------------------
 
   const draw = (): void => {
-    const recolor = readColors();
     if (builtFor !== data.structure) build();
     else if (recolor && u) u.redraw(false, true);
+    recolor = false;
     if (u && drawnVersion !== data.version) {
       const chart = u;
       chart.batch(() => {
@@ -702,10 +699,6 @@ export function renderChart({ model, el, signal }: ViewProps<ChartTraits>): () =
     ro.observe(plot);
     scope.add(() => ro.disconnect());
   }
-  // A theme switch with no data arriving (a paused chart) still recolours the axes.
-  scope.interval(() => {
-    if (readColors() && u) u.redraw(false, true);
-  }, 1000);
   scope.add(() => {
     u?.destroy();
     u = null;

@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { COLOR_POLL_MS } from "./sparkline";
 import { FakeModel } from "./testing/fake_model";
 import { type DrawCall, countListeners, mount, nextFrame, stubCanvas, useFakeClock } from "./testing/helpers";
 
@@ -53,6 +54,22 @@ describe("metrics view", () => {
     expect(c.height).toBe(72);
     expect(canvas.contexts.get(c)!.find((d) => d.name === "setTransform")!.args).toEqual([2, 0, 0, 2, 0, 0]);
     cleanup();
+  });
+
+  it("redraws every card when the theme's colours change, read once a second with every view's", () => {
+    const { el, cleanup } = mount(metricsModel());
+    nextFrame();
+    const strokes = () => count(canvas.calls, "stroke");
+    expect(strokes()).toBe(2);
+    vi.advanceTimersByTime(COLOR_POLL_MS);
+    nextFrame();
+    expect(strokes()).toBe(2); // the same colours: nothing to redraw
+    el.querySelector<HTMLElement>(".rtw-root")!.style.setProperty("--rtw-accent", "rgb(1, 2, 3)");
+    vi.advanceTimersByTime(COLOR_POLL_MS);
+    nextFrame();
+    expect(strokes()).toBe(4);
+    cleanup();
+    expect(vi.getTimerCount()).toBe(0);
   });
 
   it("redraws only the cards that changed, once per frame", () => {

@@ -2,7 +2,7 @@
 // animation frame redraws just the dirty, visible cards.
 import type { MetricsDelta, MetricsState, MetricsTraits, Threshold } from "./contract";
 import { FrameTask, Scope, type ViewProps, clip, finite, formatCompact, h, isRecord, numeric, setHidden } from "./dom";
-import { cssColor, drawSparkline, prepareCanvas } from "./sparkline";
+import { drawSparkline, prepareCanvas, watchColors } from "./sparkline";
 import { pauseControl } from "./pause";
 import { SeqSync } from "./sync";
 
@@ -275,21 +275,19 @@ export function renderMetrics({ model, el, signal }: ViewProps<MetricsTraits>): 
     layoutDirty = false;
   };
 
-  // Theme colours are read before this frame's DOM writes (no forced style recalculation) and at most
-  // once a second: a theme switch shows within a second, a busy stream pays almost nothing.
-  let colorsAt = -Infinity;
-  let color = "#1976d2";
-  let alertColor = "#d32f2f";
-  const readColors = (): void => {
-    const now = Date.now();
-    if (now - colorsAt < 1000) return;
-    colorsAt = now;
-    color = cssColor(root, "--rtw-accent", color);
-    alertColor = cssColor(root, "--rtw-danger", alertColor);
-  };
+  // The line colours follow the theme (read with every view's, once a second, outside animation
+  // frames: sparkline.ts); a change redraws every card.
+  const colors = watchColors(root, { "--rtw-accent": "#1976d2", "--rtw-danger": "#d32f2f" }, (values) => {
+    color = values["--rtw-accent"]!;
+    alertColor = values["--rtw-danger"]!;
+    for (const name of cards.keys()) dirty.add(name);
+    frame.schedule();
+  });
+  scope.add(colors.stop);
+  let color = colors.values["--rtw-accent"]!;
+  let alertColor = colors.values["--rtw-danger"]!;
 
   const draw = (): void => {
-    if (dirty.size > 0 || layoutDirty) readColors();
     if (layoutDirty) layout();
     if (dirty.size === 0) return;
     for (const name of dirty) {

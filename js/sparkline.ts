@@ -92,3 +92,57 @@ export function cssColor(el: Element, prop: string, fallback: string): string {
   const value = getComputedStyle(el).getPropertyValue(prop).trim();
   return value || fallback;
 }
+
+/** How often the views' theme colours are read again (a theme switch shows within this long). */
+export const COLOR_POLL_MS = 1000;
+
+interface ColorWatch {
+  el: Element;
+  /** Custom property → the colour used while it is unset. */
+  props: Record<string, string>;
+  values: Record<string, string>;
+  onChange: (values: Record<string, string>) => void;
+}
+
+const colorWatches = new Set<ColorWatch>();
+let colorTimer: ReturnType<typeof setInterval> | null = null;
+
+function readWatch(w: ColorWatch): boolean {
+  let changed = false;
+  for (const [prop, fallback] of Object.entries(w.props)) {
+    const value = cssColor(w.el, prop, w.values[prop] ?? fallback);
+    if (value !== w.values[prop]) {
+      w.values[prop] = value;
+      changed = true;
+    }
+  }
+  return changed;
+}
+
+/**
+ * Follow an element's theme colours: read them now, then every COLOR_POLL_MS, for every watched
+ * view together in one timer task, and call onChange (with all of them) when one changed. A read
+ * in a timer task finds the page's style up to date (views write their DOM in animation frames),
+ * where a read in a view's frame, after other views wrote theirs, makes the browser recompute the
+ * page's style on the spot. Returns the values read now; the returned function stops watching.
+ */
+export function watchColors(
+  el: Element,
+  props: Record<string, string>,
+  onChange: (values: Record<string, string>) => void,
+): { values: Record<string, string>; stop: () => void } {
+  const w: ColorWatch = { el, props, values: {}, onChange };
+  readWatch(w);
+  colorWatches.add(w);
+  if (colorTimer === null) {
+    colorTimer = setInterval(() => {
+      for (const watch of Array.from(colorWatches)) if (colorWatches.has(watch) && readWatch(watch)) watch.onChange({ ...watch.values });
+    }, COLOR_POLL_MS);
+  }
+  const stop = (): void => {
+    if (!colorWatches.delete(w) || colorWatches.size > 0 || colorTimer === null) return;
+    clearInterval(colorTimer);
+    colorTimer = null;
+  };
+  return { values: { ...w.values }, stop };
+}
