@@ -11,7 +11,7 @@
    its send time (epoch ms) in a ``sent`` cell; a MutationObserver in the page records
    ``Date.now() - sent`` when a cell shows a new stamp (DOM updated; paint follows within a frame).
 
-    .venv/bin/python -m bench.browser [--quick] [--only frame|e2e]
+    .venv/bin/python -m bench.browser [--quick] [--only frame|e2e] [--bundle DIR]
 """
 
 from __future__ import annotations
@@ -44,12 +44,20 @@ LAUNCH_ARGS = [*CHROMIUM_ARGS, "--js-flags=--expose-gc"]
 
 
 @contextlib.contextmanager
-def static_server() -> Iterator[str]:
-    """Serve the repository read-only on 127.0.0.1 (the page and the built bundle)."""
+def static_server(bundle: str | None = None) -> Iterator[str]:
+    """Serve the repository read-only on 127.0.0.1 (the page and the built bundle); with ``bundle``
+    (a directory), ``/rt_widgets/static/`` is served from it (a bundle built from another tree)."""
+    static = Path(bundle).resolve() if bundle else None
 
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args: Any) -> None:
             pass
+
+        def translate_path(self, path: str) -> str:
+            prefix = "/rt_widgets/static/"
+            if static is not None and path.startswith(prefix):
+                return str(static / Path(path[len(prefix):].split("?", 1)[0]).name)
+            return super().translate_path(path)
 
         def end_headers(self) -> None:
             self.send_header("Cache-Control", "no-store")
@@ -116,11 +124,11 @@ SPARK_CONTAIN_CSS = ".rtw-metric-card { contain: content; }"
 TABLE_NO_TRANSITION_CSS = ".rtw-grid td { transition: none !important; }"
 
 
-def frame_cost(quick: bool) -> list[list[Any]]:
+def frame_cost(quick: bool, bundle: str | None = None) -> list[list[Any]]:
     frames = 30 if quick else 120
     reps = 1 if quick else 3
     rows: list[list[Any]] = []
-    with static_server() as base, chromium() as browser:
+    with static_server(bundle) as base, chromium() as browser:
         results: dict[str, list[dict[str, Any]]] = {
             "table": [],
             "table_sorted": [],
@@ -475,6 +483,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--only", choices=("frame", "e2e"), default=None)
     p.add_argument("--rates", default="1000,10000", help="e2e feed rates, msg/s")
     p.add_argument("--approaches", default="rt_widgets,naive")
+    p.add_argument("--bundle", default=None,
+                   help="frame cost: a directory with widget.js and widget.css to measure instead of"
+                        " rt_widgets/static (a bundle built from another tree, to compare two builds)")
     a = p.parse_args(argv)
     header("bench.browser", ["bench.browser", *(argv or [])])
     if a.only in (None, "frame"):
@@ -495,7 +506,7 @@ def main(argv: list[str] | None = None) -> None:
                 "goal (p50)",
                 "met",
             ],
-            frame_cost(a.quick),
+            frame_cost(a.quick, a.bundle),
         )
     if a.only in (None, "e2e"):
         table(

@@ -12,7 +12,7 @@
    (10 series), live for a while, then paused for as long, then resumed. Counted per phase: data
    messages (deltas, snapshots, trait updates) and bytes sent to the chart's model.
 
-    .venv/bin/python -m bench.chart [--quick] [--only frame|paused]
+    .venv/bin/python -m bench.chart [--quick] [--only frame|paused] [--bundle DIR]
 """
 
 from __future__ import annotations
@@ -79,12 +79,12 @@ async ({series, points, frames}) => {
 """
 
 
-def frame_cost(quick: bool) -> list[list[Any]]:
+def frame_cost(quick: bool, bundle: str | None = None) -> list[list[Any]]:
     frames = 60 if quick else 240
     reps = 1 if quick else 3
     results: dict[str, list[dict[str, Any]]] = {"window": [], "all": []}
     baseline: list[float] = []
-    with static_server() as base, chromium() as browser:
+    with static_server(bundle) as base, chromium() as browser:
         for _ in range(reps):
             page = browser.new_page(viewport={"width": 1100, "height": 800})
             errors: list[str] = []
@@ -238,10 +238,13 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--quick", action="store_true")
     p.add_argument("--only", choices=["frame", "paused"])
+    p.add_argument("--bundle", default=None,
+                   help="frame cost: a directory with widget.js and widget.css to measure instead of"
+                        " rt_widgets/static (a bundle built from another tree)")
     a = p.parse_args()
     header("chart", ["bench.chart", *sys.argv[1:]])
     if a.only in (None, "frame"):
-        frame_cost(a.quick)
+        frame_cost(a.quick, a.bundle)
     if a.only in (None, "paused"):
         paused_comm(a.quick)
 

@@ -19,7 +19,13 @@ Measured over the steady window (``--warm`` s after every view showed data, to t
 - kernel CPU (% of one core) and messages decoded per second;
 - browser main-thread busy time per second (CDP ``Performance.getMetrics`` ``TaskDuration``).
 
-    .venv/bin/python -m bench.many [--quick] [--seconds 30] [--explore]
+Measuring options: ``--trace`` records a Chromium trace of the window and prints the main thread's
+time per event (self time: style, layout, paint, script...) and its rendering frames a second;
+``--bundle DIR`` shows the views with ``DIR/widget.js`` and ``DIR/widget.css`` (a bundle built from
+another tree, to compare two builds interleaved against the same kernel code); ``--style CSS`` adds
+a style sheet to the page (to try a CSS rule without a build).
+
+    .venv/bin/python -m bench.many [--quick] [--seconds 30] [--explore] [--trace] [--bundle DIR]
 """
 
 from __future__ import annotations
@@ -44,6 +50,11 @@ RATE = 1_000  # per view (per message type)
 
 CELL = PRELUDE + """
 from rt_widgets import RealtimeWidget
+if {bundle!r}:
+    from pathlib import Path as _P
+    from rt_widgets.widgets._base import BaseWidget as _BW
+    _BW._esm = (_P({bundle!r}) / "widget.js").read_text()
+    _BW._css = (_P({bundle!r}) / "widget.css").read_text()
 if {byte_budget!r}:
     from rt_widgets.sync import get_frame_clock as _gfc
     _gfc().byte_budget = float({byte_budget!r})
@@ -126,8 +137,80 @@ def _self_times(prof: dict[str, Any], top: int = 20) -> list[tuple[float, str]]:
     return sorted(((ms, name) for name, ms in self_ms.items()), reverse=True)[:top]
 
 
+# Trace categories: the timeline (script, style, layout, paint) and the scheduler's tasks.
+TRACE_CATEGORIES = ["devtools.timeline", "disabled-by-default-devtools.timeline", "toplevel", "blink",
+                    "cc", "v8.execute"]
+
+
+def _trace_summary(raw: bytes, top: int = 25) -> dict[str, Any]:
+    """A trace's renderer main thread: ``rows``, (self ms, inclusive ms, event name) per event name,
+    the largest self time first; ``span_s``, the traced seconds; ``frames``, its rendering frames
+    (BeginMainFrame); ``forced``, ms of style and layout that script forced (inside a FunctionCall)
+    and how many times; ``layout_objects``, the objects the layouts visited (dirty, total)."""
+    events = json.loads(raw)
+    events = events["traceEvents"] if isinstance(events, dict) else events
+    main: set[tuple[int, int]] = {(e["pid"], e["tid"]) for e in events
+                                  if e.get("ph") == "M" and e.get("name") == "thread_name"
+                                  and e.get("args", {}).get("name") == "CrRendererMain"}
+    spans: list[tuple[float, float, str, dict[str, Any]]] = []
+    open_: dict[tuple[int, int], list[tuple[float, str, dict[str, Any]]]] = {}
+    for e in events:
+        key = (e.get("pid"), e.get("tid"))
+        if key not in main or "ts" not in e:
+            continue
+        ph = e.get("ph")
+        if ph == "X":
+            spans.append((e["ts"], e["ts"] + e.get("dur", 0), e["name"], e.get("args", {})))
+        elif ph == "B":
+            open_.setdefault(key, []).append((e["ts"], e["name"], e.get("args", {})))
+        elif ph == "E" and open_.get(key):
+            ts, name, args = open_[key].pop()
+            spans.append((ts, e["ts"], name, args))
+    if not spans:
+        return {"rows": [], "span_s": 0.0, "frames": 0, "forced": {}, "layout_objects": (0, 0)}
+    # Longest first at the same start: parents before their children.
+    spans.sort(key=lambda sp: (sp[0], -sp[1]))
+    self_us: dict[str, float] = {}
+    incl_us: dict[str, float] = {}
+    forced: dict[str, list[float]] = {}
+    dirty = total = 0
+    stack: list[list[Any]] = []  # [end, name, child time, start]
+
+    def close(until: float) -> None:
+        while stack and stack[-1][0] <= until:
+            end, name, kids, start = stack.pop()
+            self_us[name] = self_us.get(name, 0.0) + max(0.0, end - start - kids)
+            incl_us[name] = incl_us.get(name, 0.0) + (end - start)
+            if stack:
+                stack[-1][2] += end - start
+
+    for start, end, name, args in spans:
+        close(start)
+        if stack and end > stack[-1][0]:
+            end = stack[-1][0]  # a child never outlasts its parent
+        if name in ("Layout", "UpdateLayoutTree") and any(s[1] == "FunctionCall" for s in stack):
+            f = forced.setdefault(name, [0.0, 0])
+            f[0] += (end - start) / 1000
+            f[1] += 1
+        if name == "Layout":
+            begin = args.get("beginData", {})
+            dirty += int(begin.get("dirtyObjects", 0))
+            total += int(begin.get("totalObjects", 0))
+        stack.append([end, name, 0.0, start])
+    close(float("inf"))
+    rows = sorted(((self_us[n] / 1000, incl_us[n] / 1000, n) for n in self_us), reverse=True)
+    return {
+        "rows": rows[:top],
+        "span_s": (max(sp[1] for sp in spans) - min(sp[0] for sp in spans)) / 1e6,
+        "frames": sum(1 for sp in spans if sp[2] == "ProxyMain::BeginMainFrame"),
+        "forced": forced,
+        "layout_objects": (dirty, total),
+    }
+
+
 def run(quick: bool, seconds: float, warm: float, explore: bool, profile: bool,
-        byte_budget: float | None) -> dict[str, Any]:
+        byte_budget: float | None, trace: bool = False, bundle: str | None = None,
+        style: str | None = None) -> dict[str, Any]:
     types = view_types()
     tmp = Path(tempfile.mkdtemp(prefix="rtw-many-"))
     stats = tmp / "stats.json"
@@ -135,7 +218,8 @@ def run(quick: bool, seconds: float, warm: float, explore: bool, profile: bool,
         # The feed outlasts the window (the kernel's shutdown ends it).
         url = f"ws://127.0.0.1:{feed.port}/many?rate={RATE}"
         lab = LabServer({})
-        code = CELL.format(url=url, types=types, stats=str(stats), explore=explore, byte_budget=byte_budget)
+        code = CELL.format(url=url, types=types, stats=str(stats), explore=explore, byte_budget=byte_budget,
+                           bundle=str(Path(bundle).resolve()) if bundle else None)
         kprof = tmp / "profile.txt"
         if profile:
             # Kernel side: from 6 s after the cell ran (every view shows data by then), for the window.
@@ -147,6 +231,8 @@ def run(quick: bool, seconds: float, warm: float, explore: bool, profile: bool,
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
             cdp = open_and_run(page, lab, "many", "many.ipynb", OBSERVE_JS)
+            if style:
+                page.add_style_tag(content=style)
             t_run = time.monotonic()
             # Every view has shown data (or 60 s passed: then the slow ones are reported).
             deadline = t_run + 60
@@ -172,11 +258,14 @@ def run(quick: bool, seconds: float, warm: float, explore: bool, profile: bool,
             if profile:
                 cdp.send("Profiler.enable")
                 cdp.send("Profiler.start")
+            if trace:
+                browser.start_tracing(page=page, categories=TRACE_CATEGORIES)
             while time.monotonic() - w0 < seconds:
                 time.sleep(0.1)  # the measuring window
             s1, m1, c1, w1 = json.loads(stats.read_text()), metrics(cdp), page.evaluate(
                 "() => window.__counts()"), time.monotonic()
             js_profile = _self_times(cdp.send("Profiler.stop")["profile"]) if profile else []
+            traced = _trace_summary(browser.stop_tracing()) if trace else {}
             deadline = time.monotonic() + 30
             while profile and not kprof.exists() and time.monotonic() < deadline:
                 time.sleep(0.1)  # the kernel writes its profile (a poll inside a deadline)
@@ -212,6 +301,7 @@ def run(quick: bool, seconds: float, warm: float, explore: bool, profile: bool,
         "layout_ms_per_s": (m1["LayoutDuration"] - m0["LayoutDuration"]) / wall * 1000,
         "style_ms_per_s": (m1["RecalcStyleDuration"] - m0["RecalcStyleDuration"]) / wall * 1000,
         "js_profile": js_profile,
+        "trace": traced,
         "page_updates": page_ups,
         "comm_per_view": comm,
         "window_s": dt,
@@ -234,11 +324,16 @@ def main(argv: list[str] | None = None) -> None:
                    help="experiment: the frame clock's byte budget, bytes/s (default: the library's)")
     p.add_argument("--profile", action="store_true",
                    help="cProfile on the kernel's I/O thread and a CDP CPU profile of the page")
+    p.add_argument("--trace", action="store_true",
+                   help="a Chromium trace of the window: the main thread's time per event, its frames/s")
+    p.add_argument("--bundle", default=None,
+                   help="a directory with widget.js and widget.css to show the views with (A/B builds)")
+    p.add_argument("--style", default=None, help="experiment: a style sheet added to the page")
     a = p.parse_args(argv)
     seconds = a.seconds or (5.0 if a.quick else 30.0)
     warm = a.warm if a.warm is not None else (1.0 if a.quick else 3.0)
     header("bench.many", ["bench.many", *(argv or [])])
-    r = run(a.quick, seconds, warm, a.explore, a.profile, a.byte_budget)
+    r = run(a.quick, seconds, warm, a.explore, a.profile, a.byte_budget, a.trace, a.bundle, a.style)
     ups, comm = r["page_updates"], r["comm_per_view"]
     kinds = {"tab": "tables", "met": "metrics", "cht": "charts"}
     starved = sorted(t for t, u in ups.items() if u < 2)
@@ -274,6 +369,17 @@ def main(argv: list[str] | None = None) -> None:
     print(", ".join(f"{t} {ups[t]:.1f} ({comm[t]:.1f})" for t in view_types()), flush=True)
     print(f"views under 2 updates/s: {', '.join(starved) or 'none'}", flush=True)
     print(f"screenshot: {r['screenshot']}", flush=True)
+    if a.trace:
+        t = r["trace"]
+        span = t["span_s"] or 1.0
+        dirty, total = t["layout_objects"]
+        forced = ", ".join(f"{name} {ms / span:.1f} ms/s ({n / span:.1f}/s)"
+                           for name, (ms, n) in t["forced"].items())
+        print(f"\npage main thread (trace, {span:.1f} s): {t['frames'] / span:.1f} rendering frames/s;"
+              f" layout objects/s dirty {dirty / span:,.0f}, visited {total / span:,.0f};"
+              f" forced by script: {forced or 'none'}; ms/s self, inclusive:", flush=True)
+        for self_ms, incl_ms, name in t["rows"]:
+            print(f"  {self_ms / span:8.1f} {incl_ms / span:8.1f}  {name}", flush=True)
     if a.profile:
         print("\npage CPU profile, self time (ms) in the window:", flush=True)
         for ms, name in r["js_profile"]:
