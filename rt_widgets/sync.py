@@ -361,6 +361,13 @@ class FrameClock:
         share = self._share(now)
         # The loop may run a timer up to its clock resolution early: allow for that.
         due = [e for e in self._dirty if self._due(e, share) <= now + _EARLY]
+        groups = {e.group for e in due if e.group is not None}
+        if groups:
+            # A group's other dirty members that are past half their interval flush with it: views
+            # that first flushed apart would otherwise stay apart, each tick a message of its own.
+            taken = set(due)
+            due.extend(e for e in self._dirty if e.group in groups and e not in taken
+                       and e.last_flush + e.interval / 2 <= now + _EARLY)
         due.sort(key=lambda e: e.last_flush)
         limit = int(self.budget)
         bundles = self._bundles

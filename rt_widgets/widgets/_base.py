@@ -200,6 +200,10 @@ class DataView(DataTraits, BaseWidget):
     """
 
     _throttled_trait = "_snapshot"
+    # Whether its deltas may travel bundled with its page's others. Not for views of events (toasts,
+    # log entries): a delta lost on the way (its carrier's view went) is recovered by a snapshot,
+    # which brings back the state but not the event's moment.
+    _bundled = True
     # How often the ``_snapshot`` trait follows a changing store (a view that misses deltas asks
     # for a snapshot anyway); a view whose state is large may refresh it less often.
     _snapshot_interval = SNAPSHOT_INTERVAL
@@ -430,7 +434,8 @@ class DataView(DataTraits, BaseWidget):
         on = {p for p, _ in pages.values()}
         # One page, every view of it named: bundled with that page's others. A view on another
         # page, or one that names none, gets every message on this widget's own comm.
-        group = next(iter(on)) if len(on) == 1 and len(pages) < MAX_PAGED_VIEWS else None
+        group = (next(iter(on)) if self._bundled and len(on) == 1 and len(pages) < MAX_PAGED_VIEWS
+                 else None)
         if group != self._group and not self._is_closed:
             self._group = group
             get_frame_clock().set_group(self._flusher, group)

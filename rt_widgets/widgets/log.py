@@ -38,6 +38,8 @@ class LiveLog(LogTraits, DataView):
     >>> w.log()                        # every type            # doctest: +SKIP
     """
 
+    _bundled = False  # events: see DataView._bundled
+
     def __init__(
         self,
         connection: Connection,

@@ -27,6 +27,8 @@ class Notifications(NotificationsTraits, DataView):
     >>> n.on_notification(lambda item: print(item["level"], item["message"]))  # doctest: +SKIP
     """
 
+    _bundled = False  # events: see DataView._bundled
+
     def __init__(
         self,
         connection: Connection,
