@@ -175,12 +175,19 @@ class WsServer:
         self._loop.run(self._kill(record))
 
     async def _kill(self, record: bool) -> None:
+        # Stop listening first, then abort every connection, again until none is left: a client
+        # reconnecting at once may have been accepted while the others were being aborted.
+        server, self._server = self._server, None
+        if server is not None:
+            server.close(close_connections=False)
         for ws in list(self._open.values()):
             ws.transport.abort()
-        if self._server is not None:
-            self._server.close(close_connections=False)
-            await self._server.wait_closed()
-            self._server = None
+        if server is not None:
+            closed = asyncio.ensure_future(server.wait_closed())
+            while not closed.done():
+                await asyncio.wait({closed}, timeout=0.05)
+                for ws in list(self._open.values()):
+                    ws.transport.abort()
         if record:
             self._recorder = await asyncio.start_server(
                 self._record_and_abort, HOST, self.port, reuse_address=True
