@@ -78,6 +78,7 @@ export const SHAPES = {
     errors: "integer",
     last_error: "string|null",
     "truncated?": "integer",
+    "window?": "integer",
   },
   Threshold: { "above?": "number", "below?": "number" },
 } as const;
@@ -159,11 +160,28 @@ export const INTERFACES = {
         "last_error?": "string|null",
       },
       snapshot: SHAPES.TableState,
+      /** One view's rows of a windowed table (window.ts). */
+      window: {
+        view: "string",
+        start: "integer",
+        total: "integer",
+        size: "integer",
+        "reset?": "boolean",
+        "order?": "list<any>",
+        "upsert?": "list<object>",
+        "columns?": "list<string>",
+        "errors?": "integer",
+        "last_error?": "string|null",
+      },
       waiting: WAITING,
       ...BUNDLE,
       ...LIVE,
     },
-    to_kernel: { ...DATA_REQUESTS, ...PRESENCE },
+    to_kernel: {
+      ...DATA_REQUESTS,
+      window: { view: "string", start: "integer", count: "integer", sort: "string|null", desc: "boolean", filter: "string" },
+      ...PRESENCE,
+    },
   },
   metrics: {
     view: "metrics",

@@ -20,7 +20,9 @@ import {
 } from "./dom";
 import { type JsonTreeState, jsonTree } from "./jsontree";
 import { pauseControl } from "./pause";
+import { BEAT_MS } from "./presence";
 import { SeqSync } from "./sync";
+import { TableWindow } from "./window";
 
 export const ROW_HEIGHT = 26;
 export const OVERSCAN = 6;
@@ -533,6 +535,20 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
   // other views wrote their DOM, lays out the whole page before this view has drawn.
   let scrollTop = 0;
   let viewportHeight = 0;
+  // A table past the kernel's WINDOW_AT rows: the view holds the window it shows (window.ts), and
+  // the kernel sorts and filters.
+  let windowed = false;
+  const win = new TableWindow();
+  const askWindow = (first: number, last: number, again = false): void => {
+    const ask = win.ask(first, last, sortCol, sortDir === "desc", filter, again);
+    if (ask === null) return;
+    try {
+      model.send(ask);
+    } catch {
+      // A saved view has no kernel to ask.
+    }
+  };
+  let shownRange: [number, number] = [0, 0];
   let measureScroll = true;
   const readScroll = (): void => {
     measureScroll = false;
@@ -848,7 +864,13 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
     const stale =
       orderStructure !== data.structureVersion ||
       ((sortCol !== null || filter !== "" || grouping) && orderValues !== data.valueVersion);
-    if (orderDirty) refreshOrder();
+    if (windowed) {
+      if (orderStructure !== data.structureVersion || orderDirty) {
+        order = win.order();
+        orderStructure = data.structureVersion;
+        orderDirty = false;
+      }
+    } else if (orderDirty) refreshOrder();
     else if (stale) {
       // Data changes re-sort/re-filter on a budget: with 100k rows a sort costs tens of ms, so the order is
       // refreshed at most every 10x its own cost while the visible cells themselves update every frame.
@@ -864,7 +886,7 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
     // Grouping changed the grid's columns.
     if (grouping) buildHeader();
     const src = source();
-    const total = data.rows.size;
+    const total = windowed ? win.size : data.rows.size;
     if (data.errors > 0) {
       setText(ignored, `${formatNumber(data.errors)} ${data.errors === 1 ? "row" : "rows"} ignored`);
       // The kernel's explanation (server text, shown as text): which key field was missing.
@@ -874,7 +896,7 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
     if (data.truncated > 0) {
       setText(truncated, `${formatNumber(data.truncated)} older ${data.truncated === 1 ? "row" : "rows"} not sent`);
     }
-    setHidden(truncated, data.truncated === 0);
+    setHidden(truncated, data.truncated === 0 || windowed);
     const shown = grouping ? groupedRows : order.length;
     const countKey = `${grouping ? order.length : -1}:${shown}:${total}`;
     if (countKey !== countShown) {
@@ -894,6 +916,8 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
     const last = Math.min(order.length, Math.ceil((top + viewport) / ROW_HEIGHT) + OVERSCAN);
     const cols = gridColumns();
     const now = Date.now();
+    shownRange = [first, last];
+    if (windowed) askWindow(first, last);
 
     while (pool.length < last - first) pool.push({ tr: h("tr", { class: "rtw-row" }), key: null, cells: [] });
     const rows: HTMLTableRowElement[] = [];
@@ -958,7 +982,31 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
 
   const sync = new SeqSync<"table">(model, {
     reset: (state) => {
-      frame.measure(() => data.reset(state));
+      const size = typeof state.window === "number" ? state.window : null;
+      // A windowed table's snapshot has only its newest rows: the view keeps the window it holds, or
+      // (entering) holds none until the kernel sends it.
+      const keep = windowed && size !== null ? data.rows : null;
+      frame.measure(() => data.reset(size === null ? state : { ...state, rows: [] }));
+      if (keep !== null) data.rows = keep;
+      if ((size !== null) !== windowed) {
+        windowed = size !== null;
+        win.forget();
+        win.keys = [];
+        win.start = 0;
+        if (windowed && groupCol !== null) {
+          groupCol = null;
+          sortCol = null;
+          closeDetail();
+        }
+        groupSelect.disabled = windowed;
+        groupSelect.title = windowed
+          ? "The table is too large to group in the page: group it in the kernel, table.group_by(column)"
+          : "Group by a column";
+      }
+      if (size !== null) {
+        win.size = size;
+        data.truncated = 0;
+      }
       orderDirty = true;
       frame.schedule();
     },
@@ -968,6 +1016,24 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
     },
   }, scope);
   toolbar.append(pauseControl(model, sync, scope).el);
+  scope.on(model, "msg:custom", (msg: unknown) => {
+    if (!windowed || sync.held || !isRecord(msg) || msg.kind !== "window") return;
+    if (frame.measure(() => win.apply(msg, data, Date.now()))) {
+      orderDirty = true;
+      frame.schedule();
+    }
+  });
+  // The kernel counts a window for a few seconds after the view names it: named again with every
+  // presence beat (also while the table is small, so the kernel knows the view can hold a window).
+  askWindow(0, Math.ceil(FALLBACK_VIEWPORT / ROW_HEIGHT) + 2 * OVERSCAN);
+  scope.interval(() => askWindow(shownRange[0], shownRange[1], true), BEAT_MS);
+  scope.add(() => {
+    try {
+      model.send({ kind: "window", view: win.id, start: 0, count: 0, sort: null, desc: false, filter: "" });
+    } catch {
+      // The kernel is gone too.
+    }
+  });
 
   scope.listen(filterBox, "input", () => {
     filter = filterBox.value;
@@ -1011,7 +1077,7 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
     const step = ev.key === "ArrowDown" ? 1 : ev.key === "ArrowUp" ? -1 : 0;
     if (ev.key === "Enter" && detailKey === null) {
       const firstShown = Math.min(order.length - 1, Math.ceil(scroller.scrollTop / ROW_HEIGHT));
-      if (firstShown >= 0) openDetail(order[firstShown]!);
+      if (firstShown >= 0 && order[firstShown]) openDetail(order[firstShown]!);
     } else if (step !== 0 && detailKey !== null && detailGrouped === (groupCol !== null)) {
       const at = order.indexOf(detailKey);
       const next = order[at + step];
@@ -1028,7 +1094,7 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
   scope.listen(tbody, "click", (ev) => {
     const tr = (ev.target as Element | null)?.closest("tr.rtw-row");
     const pr = tr ? pool.find((p) => p.tr === tr) : undefined;
-    if (pr?.key != null) openDetail(pr.key);
+    if (pr?.key != null && pr.key !== "") openDetail(pr.key);
   });
   const sortBy = (target: EventTarget | null): void => {
     // A column named "" sorts like any other: only a header with no column is ignored.

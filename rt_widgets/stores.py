@@ -810,11 +810,43 @@ class TableStore:
         self._errors_changed = False
         return delta
 
-    def snapshot(self) -> dict[str, Any]:
+    def skip(self) -> bool:
+        """Forget what changed since the previous drain, as if it had been drained and sent
+        (a view that holds only a window of the rows is sent those by other means); ``True`` when
+        something had changed (``seq`` then moves on)."""
+        if not self.dirty:
+            return False
+        rows, sent = self._rows, self._sent
+        for k in self._dirty:
+            sent[k] = rows[k]
+        self._dirty = {}
+        self._fresh.clear()
+        self._deleted = {}
+        self._cleared = False
+        self._columns_changed = False
+        self._columns_sent = len(self._columns)
+        self._errors_changed = False
+        self.seq += 1
+        return True
+
+    def row_map(self) -> Mapping[Hashable, dict[str, Any]]:
+        """The rows by key identity, in table order (read only; valid until the next change)."""
+        self._settle()
+        return self._rows
+
+    def public_key(self, k: Hashable) -> Any:
+        """A key identity of :meth:`row_map` as its JSON value (a list for a tuple key)."""
+        return _public(k)
+
+    def view_row(self, row: Mapping[str, Any]) -> Mapping[str, Any]:
+        """``row`` as a view is sent it (only shown fields, long values cut)."""
+        return self._for_view(dict(row) if not isinstance(row, dict) else row)
+
+    def snapshot(self, newest: int | None = None) -> dict[str, Any]:
         """The whole state at ``seq``: ``seq``, ``key`` (its first field), ``keys`` (every key
         field), ``columns``, ``rows`` (oldest first), ``errors``, ``last_error``; and
         ``truncated``, how many of the oldest rows it leaves out, when they would make it larger
-        than MAX_SNAPSHOT_CHARS."""
+        than MAX_SNAPSHOT_CHARS (or than ``newest`` rows, when given)."""
         self._settle()
         # A view reset to this holds every row (a later deletion must reach it).
         self._fresh.clear()
@@ -822,7 +854,12 @@ class TableStore:
         # never reach a view (the static copy reads it), or reach one that ignores it (a view that
         # already holds its seq, while the columns came with rows settled just now). A view that
         # holds a column appends it only once.
-        rows = list(map(self._for_view, self._rows.values()))
+        values: Iterable[dict[str, Any]] = self._rows.values()
+        skipped = 0
+        if newest is not None and len(self._rows) > newest:
+            skipped = len(self._rows) - newest
+            values = islice(values, skipped, None)
+        rows = list(map(self._for_view, values))
         # The newest rows that fit in MAX_SNAPSHOT_CHARS: a huge table is not sent whole.
         room = MAX_SNAPSHOT_CHARS
         first = len(rows)
@@ -840,8 +877,8 @@ class TableStore:
             "errors": self._errors,
             "last_error": self._last_error,
         }
-        if first:
-            state["truncated"] = first
+        if first or skipped:
+            state["truncated"] = first + skipped
         return state
 
 

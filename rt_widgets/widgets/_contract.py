@@ -73,6 +73,9 @@ class TableState(TypedDict):
     last_error: str | None
     # The oldest rows left out of a snapshot too large to send whole (only when there are some).
     truncated: NotRequired[int]
+    # The table's rows, when it is past ``WINDOW_AT``: views then hold the window they show
+    # (``window`` requests and messages), and ``rows`` has only the newest.
+    window: NotRequired[int]
 
 
 class Threshold(TypedDict, total=False):
@@ -228,6 +231,26 @@ class TableSnapshot(TableState):
     """The reply to a ``snapshot_request``."""
 
     kind: Literal["snapshot"]
+
+
+class TableWindow(TypedDict):
+    """What one view of a windowed table shows (``rt_widgets.window``): rows ``start`` on of the
+    ``total`` its filter keeps of the ``size`` the table holds. ``order``: the keys of the window's
+    rows, in order (as JSON values), when they changed; the view drops the rows it holds that are
+    not among them. ``upsert``: rows new to the window whole, the others as their key fields and
+    what changed. ``reset``: the view holds none of them yet (every row is whole)."""
+
+    kind: Literal["window"]
+    view: str
+    start: int
+    total: int
+    size: int
+    reset: NotRequired[bool]
+    order: NotRequired[list[Any]]
+    upsert: NotRequired[list[dict[str, Any]]]
+    columns: NotRequired[list[str]]
+    errors: NotRequired[int]
+    last_error: NotRequired[str | None]
 
 
 class MetricsDelta(TypedDict):
@@ -418,6 +441,22 @@ class ResumeRequest(TypedDict):
 
 
 DataRequest = SnapshotRequest | PauseRequest | ResumeRequest
+
+WINDOW: Final = "window"
+
+
+class WindowRequest(TypedDict):
+    """A table view shows rows ``start`` to ``start + count`` of the table sorted by ``sort``
+    (``None``: table order; ``desc``: descending) and filtered by ``filter``. Sent when that
+    changes and with every presence beat; the kernel sends the window while the table is large."""
+
+    kind: Literal["window"]
+    view: str
+    start: int
+    count: int
+    sort: str | None
+    desc: bool
+    filter: str
 
 ENTRY_REQUEST: Final = "entry_request"
 
@@ -621,8 +660,9 @@ INTERFACES: Final[tuple[Interface, ...]] = (
     Interface("connection", ConnectionTraits, to_kernel=_COMMANDS),
     Interface("realtime", RealtimeTraits, to_kernel=_COMMANDS),
     Interface("status", StatusTraits),
-    Interface("table", TableTraits, (TableDelta, TablePacked, TableSnapshot, Waiting, Bundle),
-              _DATA_REQUESTS),
+    Interface("table", TableTraits,
+              (TableDelta, TablePacked, TableSnapshot, TableWindow, Waiting, Bundle),
+              (*_DATA_REQUESTS, WindowRequest)),
     Interface("metrics", MetricsTraits, (MetricsDelta, MetricsPacked, MetricsSnapshot, Waiting, Bundle),
               _DATA_REQUESTS),
     Interface("notifications", NotificationsTraits,

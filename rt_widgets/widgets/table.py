@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .. import iothread
 from ..dispatch import Batched
 from ..protocol import Message
 from ..stores import TableStore
 from ..summary import AGGREGATES, MAX_GROUPS
-from ._base import DataView, check_positive_int, check_type, read_on_io, reject_unknown
-from ._contract import TableTraits
+from ..sync import get_frame_clock
+from ..window import MAX_WINDOWS, WINDOW_AT, Window, WindowSpec, order_keys, parse_window_spec
+from ._audience import LATE
+from ._base import (
+    DataView,
+    check_positive_int,
+    check_type,
+    message_bytes,
+    read_on_io,
+    reject_unknown,
+)
+from ._contract import SNAPSHOT, WINDOW, TableTraits
 from .summary import LiveSummary
 
 if TYPE_CHECKING:
@@ -19,6 +32,17 @@ if TYPE_CHECKING:
     from ..connection import Connection
 
 __all__ = ["LiveTable"]
+
+log = logging.getLogger("rt_widgets")
+
+#: Windows sent to a view at most this many times a second (the rows on screen change in place).
+WINDOW_FPS = 10.0
+#: Seconds a window counts after its view last named it (views name theirs every presence beat).
+WINDOW_LEASE = 5.0 + LATE
+#: The rows a windowed table's ``_snapshot`` holds (the newest; a saved notebook shows those).
+WINDOW_SNAPSHOT_ROWS = 100
+#: How often a windowed table's ``_snapshot`` trait follows the table.
+WINDOW_SNAPSHOT_INTERVAL = 10.0
 
 
 class LiveTable(TableTraits, DataView):
@@ -81,6 +105,13 @@ class LiveTable(TableTraits, DataView):
         self.delete_type = delete_type
         self._type = type
         self._summaries: list[LiveSummary] = []
+        # Visible-window sync (I/O thread): each view's window, whether the views hold windows,
+        # the orders computed for them (order -> keys, when, cost) and when windows were last sent.
+        self._windows: dict[str, Window] = {}
+        self._windowed = False
+        self._orders: dict[tuple[str | None, bool, str], tuple[list[Any], float, float]] = {}
+        self._window_sent_at = -1e18
+        self._window_timer: Any = None
         super().__init__(self._table, connection, fps, type)
         if connection.protocol.sets_actions:
             # Only a whole Message carries its action, and only "*" handlers get one. Such feeds
@@ -116,6 +147,166 @@ class LiveTable(TableTraits, DataView):
     def _on_delete(self, payload: Any) -> None:
         self._table.apply_delete(payload)
         self._changed()
+
+    # -- visible-window sync (rt_widgets.window) ------------------------------------------------
+
+    def _on_front_end(self, widget: Any, content: Any, buffers: Any) -> None:
+        if isinstance(content, dict) and content.get("kind") == WINDOW:
+            try:
+                spec = parse_window_spec(content)
+            except ValueError as e:
+                log.warning("table %r: %s", self.message_type, e)
+                return
+            iothread.call_soon(self._set_window, spec)
+            return
+        super()._on_front_end(widget, content, buffers)
+
+    def _set_window(self, spec: WindowSpec) -> None:
+        if self._is_closed:
+            return
+        now = iothread.get_loop().time()
+        windows = self._windows
+        window = windows.get(spec.view)
+        if spec.count == 0:  # the view went
+            windows.pop(spec.view, None)
+            return
+        if window is None:
+            if len(windows) >= MAX_WINDOWS:
+                del windows[min(windows, key=lambda v: windows[v].until)]
+            windows[spec.view] = Window(spec, now + WINDOW_LEASE)
+        else:
+            window.until = now + WINDOW_LEASE
+            if window.spec == spec:
+                return
+            window.spec = spec
+        if self._windowed:
+            self._window_sent_at = -1e18  # an answer to the view's move, not a frame of the feed
+            self._flusher.mark()
+        elif len(self._table) > WINDOW_AT:
+            self._flusher.mark()
+
+    def _live_windows(self) -> bool:
+        windows = self._windows
+        if windows:
+            now = iothread.get_loop().time()
+            for gone in [v for v, w in windows.items() if w.until <= now]:
+                del windows[gone]
+        return bool(windows)
+
+    def _flush(self) -> None:
+        if self._is_closed or self._held:
+            return
+        size = len(self._table)
+        if self._windowed:
+            if size > WINDOW_AT // 2 and self._live_windows():
+                self._table.skip()
+                self._send_windows()
+                return
+            self._leave_windows()
+        elif size > WINDOW_AT and self._live_windows():
+            self._enter_windows()
+            return
+        super()._flush()
+
+    def _enter_windows(self) -> None:
+        self._windowed = True
+        self._table.skip()
+        for window in self._windows.values():
+            window.reset()
+        if not self._silent:
+            self._send_counted({"kind": SNAPSHOT, **self._state()})
+            get_frame_clock().spend()
+        self._window_sent_at = -1e18
+        self._send_windows()
+
+    def _leave_windows(self) -> None:
+        # The table is small again (or no view names a window): every view holds every row.
+        self._windowed = False
+        self._orders.clear()
+        self._table.skip()
+        if not self._silent:
+            self._send_counted({"kind": SNAPSHOT, **self._state()})
+            get_frame_clock().spend()
+
+    def _send_windows(self) -> None:
+        if self._silent:
+            return
+        loop = iothread.get_loop()
+        now = loop.time()
+        wait = self._window_sent_at + 1 / WINDOW_FPS - now
+        clock = get_frame_clock()
+        if wait > 0 or not clock.has_room():
+            if self._window_timer is None:
+                self._window_timer = loop.call_later(max(wait, 0.05), self._window_due)
+            return
+        self._window_sent_at = now
+        table = self._table
+        rows = table.row_map()
+        columns = table.columns
+        orders: dict[tuple[str | None, bool, str], list[Any]] = {}
+        for window in list(self._windows.values()):
+            order = orders.get(window.spec.order)
+            if order is None:
+                order = orders[window.spec.order] = self._order(window.spec, rows, columns, now)
+            body = window.diff(rows, order, key_fields=table.key_fields, columns=columns,
+                               errors=table.errors, last_error=table.last_error,
+                               public=table.public_key, for_view=table.view_row)
+            if body is not None:
+                message = {"kind": WINDOW, **body}
+                self.send(message)
+                clock.spend()
+                clock.spend_bytes(message_bytes(message))
+        if now - self._snap_at >= WINDOW_SNAPSHOT_INTERVAL and clock.has_room(2) \
+                and self._snapshot.get("seq") != table.seq:
+            self._refresh_snapshot()
+
+    def _window_due(self) -> None:
+        self._window_timer = None
+        if not self._is_closed and self._windowed:
+            self._flusher.mark()
+
+    def _order(self, spec: WindowSpec, rows: Any, columns: list[str], now: float) -> list[Any]:
+        """The rows' keys in the order ``spec``'s view shows them. Table order is read each time
+        (a list of the keys); a sorted or filtered order is reused for 10x what it cost to make
+        (at least 0.2 s), so a large table's sort costs the I/O thread at most a tenth of its time."""
+        if spec.order == (None, False, ""):
+            return list(rows)
+        cached = self._orders.get(spec.order)
+        if cached is not None and now < cached[1] + max(0.2, 10 * cached[2]):
+            return cached[0]
+        started = time.perf_counter()
+        keys = order_keys(rows, spec, columns)
+        self._orders[spec.order] = (keys, now, time.perf_counter() - started)
+        if len(self._orders) > MAX_WINDOWS:
+            self._orders.pop(next(iter(self._orders)))
+        return keys
+
+    def _state(self) -> dict[str, Any]:
+        if not self._windowed:
+            return self._table.snapshot()
+        state = self._table.snapshot(newest=WINDOW_SNAPSHOT_ROWS)
+        state["window"] = len(self._table)
+        return state
+
+    def _answer_snapshot_request(self) -> None:
+        if not self._windowed:
+            super()._answer_snapshot_request()
+            return
+        if self._is_closed or self._held:
+            return
+        self._table.skip()
+        self._send_counted({"kind": SNAPSHOT, **self._state()})
+        get_frame_clock().spend()
+
+    def _apply_paused(self, paused: bool) -> None:
+        if self._windowed and not paused and self._held:
+            # Resumed: the view is sent the current state, and every window whole.
+            self._table.skip()
+            for window in self._windows.values():
+                window.reset()
+            self._window_sent_at = -1e18
+            self._flusher.mark()
+        super()._apply_paused(paused)
 
     def group_by(self, by: str | Sequence[str], aggregates: str | Iterable[str] = AGGREGATES,
                  columns: Iterable[str] | None = None, *, max_groups: int = MAX_GROUPS,
