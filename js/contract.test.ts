@@ -47,12 +47,17 @@ describe("comm contract", () => {
       const iface = CONTRACT.interfaces[name];
       // Table, metrics and chart deltas may also come packed (sync.ts unpacks them).
       const packed = name === "notifications" ? [] : ["packed"];
-      expect(Object.keys(iface.to_view).sort()).toEqual(["bundle", "delta", "live", ...packed, "snapshot", "waiting"]);
+      // A large table's views are sent their visible window (window.ts).
+      const windows = name === "table" ? ["window"] : [];
+      expect(Object.keys(iface.to_view).sort()).toEqual(["bundle", "delta", "live", ...packed, "snapshot", "waiting", ...windows]);
       expect(iface.to_view.delta.seq).toBe("integer");
       expect(iface.to_kernel).toEqual({
         snapshot_request: {},
         pause: {},
         resume: {},
+        ...(name === "table"
+          ? { window: { view: "string", start: "integer", count: "integer", sort: "string|null", desc: "boolean", filter: "string" } }
+          : {}),
         presence: { view: "string", lease: "number", "page?": "string" },
       });
       expect(iface.traits.paused).toBe("boolean");

@@ -549,6 +549,7 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
     }
   };
   let shownRange: [number, number] = [0, 0];
+  let beat: (() => void) | null = null;
   let measureScroll = true;
   const readScroll = (): void => {
     measureScroll = false;
@@ -998,6 +999,8 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
           sortCol = null;
           closeDetail();
         }
+        beat?.();
+        beat = windowed ? scope.interval(() => askWindow(shownRange[0], shownRange[1], true), BEAT_MS) : null;
         groupSelect.disabled = windowed;
         groupSelect.title = windowed
           ? "The table is too large to group in the page: group it in the kernel, table.group_by(column)"
@@ -1024,10 +1027,9 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
     }
   });
   // The kernel counts a window for a few seconds after the view names it: named again with every
-  // presence beat (also while the table is small, so the kernel knows the view can hold a window).
-  askWindow(0, Math.ceil(FALLBACK_VIEWPORT / ROW_HEIGHT) + 2 * OVERSCAN);
-  scope.interval(() => askWindow(shownRange[0], shownRange[1], true), BEAT_MS);
+  // presence beat while the table is windowed; a view that goes says so.
   scope.add(() => {
+    if (!windowed) return;
     try {
       model.send({ kind: "window", view: win.id, start: 0, count: 0, sort: null, desc: false, filter: "" });
     } catch {

@@ -182,28 +182,23 @@ class LiveTable(TableTraits, DataView):
         if self._windowed:
             self._window_sent_at = -1e18  # an answer to the view's move, not a frame of the feed
             self._flusher.mark()
-        elif len(self._table) > WINDOW_AT:
-            self._flusher.mark()
 
-    def _live_windows(self) -> bool:
+    def _drop_lapsed_windows(self, now: float) -> None:
         windows = self._windows
-        if windows:
-            now = iothread.get_loop().time()
-            for gone in [v for v, w in windows.items() if w.until <= now]:
-                del windows[gone]
-        return bool(windows)
+        for gone in [v for v, w in windows.items() if w.until <= now]:
+            del windows[gone]
 
     def _flush(self) -> None:
         if self._is_closed or self._held:
             return
         size = len(self._table)
         if self._windowed:
-            if size > WINDOW_AT // 2 and self._live_windows():
+            if size > WINDOW_AT // 2:
                 self._table.skip()
                 self._send_windows()
                 return
             self._leave_windows()
-        elif size > WINDOW_AT and self._live_windows():
+        elif size > WINDOW_AT:
             self._enter_windows()
             return
         super()._flush()
@@ -240,6 +235,7 @@ class LiveTable(TableTraits, DataView):
                 self._window_timer = loop.call_later(max(wait, 0.05), self._window_due)
             return
         self._window_sent_at = now
+        self._drop_lapsed_windows(now)
         table = self._table
         rows = table.row_map()
         columns = table.columns

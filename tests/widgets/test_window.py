@@ -188,19 +188,17 @@ def test_a_table_cleared_below_the_threshold_sends_views_every_row_again(
     wait_until(whole, 10, message="every row sent again after the table left window mode")
 
 
-def test_a_view_that_names_no_window_keeps_every_row(comm_spy: CommSpy, big: tuple[Any, Any]
-                                                     ) -> None:
+def test_a_view_is_told_the_table_is_windowed_and_then_names_its_window(
+        comm_spy: CommSpy, big: tuple[Any, Any]) -> None:
     _, table = big
     server: WsServer = table._test_server
-    comm_spy.from_front_end(table, {"kind": "presence", "view": "old", "lease": 30})
+    comm_spy.from_front_end(table, {"kind": "presence", "view": "late", "lease": 30})
     send_rows(server, rows(N))
-    wait_until(lambda: len(table) == N, 10, message="rows")
-    held: set[str] = set()
-
-    def every_row() -> bool:
-        for _, d in comm_spy.custom(table, "delta"):
-            held.update(r["id"] for r in d.get("upsert", ()))
-        return len(held) == N
-
-    wait_until(every_row, 10, message=lambda: f"{len(held)} rows in deltas")
-    assert not comm_spy.custom(table, "window")
+    wait_until(lambda: [c for _, c in comm_spy.custom(table, "snapshot") if c.get("window") == N],
+               10, message="a snapshot that says the table is windowed")
+    assert not comm_spy.custom(table, "window")  # nothing until the view names its window
+    ask(comm_spy, table, view="late", start=N - 5, count=10)
+    view = ViewRows("late")
+    wait_until(lambda: view.follow(comm_spy, table).keys, 10, message="the window")
+    # Near the end a window keeps its size: it starts earlier.
+    assert (view.start, view.keys) == (N - 10, [f"m-{i:05d}" for i in range(N - 10, N)])
