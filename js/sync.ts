@@ -246,6 +246,18 @@ export function unpackColumn(col: unknown, data: DataView | null): unknown[] | n
   return words;
 }
 
+/** A table view's `window` message with its packed rows (`rows`, `groups`) as `upsert`, or null
+ * when they do not unpack. */
+export function unpackWindow(msg: Record<string, unknown>, buffers: unknown): Record<string, unknown> | null {
+  if (msg.rows === undefined) return msg;
+  const upsert = unpackRows(msg.rows, msg.groups, firstBuffer(buffers));
+  if (upsert === null) return null;
+  const out: Record<string, unknown> = { ...msg, upsert };
+  delete out.rows;
+  delete out.groups;
+  return out;
+}
+
 /** Rows of every group, in `order` (each row's group) when given. */
 function unpackRows(groups: unknown, order: unknown, data: DataView | null): Record<string, unknown>[] | null {
   if (!Array.isArray(groups)) return null;

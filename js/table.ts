@@ -21,11 +21,13 @@ import {
 import { type JsonTreeState, jsonTree } from "./jsontree";
 import { pauseControl } from "./pause";
 import { BEAT_MS } from "./presence";
-import { SeqSync } from "./sync";
+import { SeqSync, unpackWindow } from "./sync";
 import { TableWindow } from "./window";
 
 export const ROW_HEIGHT = 26;
 export const OVERSCAN = 6;
+/** Rows beyond those in view that a windowed table's view holds (window.ts). */
+export const WINDOW_PAD = 2;
 /** Used when the browser reports no layout (hidden output, jsdom). */
 const FALLBACK_VIEWPORT = 360;
 export const FLASH_MS = 700;
@@ -917,8 +919,10 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
     const last = Math.min(order.length, Math.ceil((top + viewport) / ROW_HEIGHT) + OVERSCAN);
     const cols = gridColumns();
     const now = Date.now();
-    shownRange = [first, last];
-    if (windowed) askWindow(first, last);
+    // A window is the rows in view and WINDOW_PAD either side (the overscan's rows beyond stay blank
+    // until a scroll brings them in and their window comes): each row held costs the wire its changes.
+    shownRange = [Math.floor(top / ROW_HEIGHT) - WINDOW_PAD, Math.ceil((top + viewport) / ROW_HEIGHT) + WINDOW_PAD];
+    if (windowed) askWindow(shownRange[0], shownRange[1]);
 
     while (pool.length < last - first) pool.push({ tr: h("tr", { class: "rtw-row" }), key: null, cells: [] });
     const rows: HTMLTableRowElement[] = [];
@@ -1019,9 +1023,15 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
     },
   }, scope);
   toolbar.append(pauseControl(model, sync, scope).el);
-  scope.on(model, "msg:custom", (msg: unknown) => {
+  scope.on(model, "msg:custom", (msg: unknown, buffers: unknown) => {
     if (!windowed || sync.held || !isRecord(msg) || msg.kind !== "window") return;
-    if (frame.measure(() => win.apply(msg, data, Date.now()))) {
+    // A window whose rows do not unpack is dropped, and the kernel asked to send it whole again.
+    const unpacked = unpackWindow(msg, buffers);
+    if (unpacked === null) {
+      model.send({ kind: "snapshot_request" });
+      return;
+    }
+    if (frame.measure(() => win.apply(unpacked, data, Date.now()))) {
       orderDirty = true;
       frame.schedule();
     }

@@ -41,8 +41,8 @@ from collections.abc import Callable
 from itertools import accumulate
 from typing import Any, Protocol
 
-__all__ = ["BUNDLE", "DEFAULT_BYTE_BUDGET", "PACKED", "FrameClock", "Syncable", "decode_delta",
-           "encode_delta", "get_frame_clock", "unbundle"]
+__all__ = ["BUNDLE", "DEFAULT_BYTE_BUDGET", "PACKED", "WINDOW", "FrameClock", "Syncable",
+           "decode_delta", "encode_delta", "encode_window", "get_frame_clock", "unbundle"]
 
 log = logging.getLogger("rt_widgets")
 
@@ -649,6 +649,24 @@ def encode_delta(view: str, delta: dict[str, Any]) -> tuple[dict[str, Any], list
     return packed, [b"".join(buf.parts)] if buf.size else []
 
 
+WINDOW = "window"
+
+
+def encode_window(message: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
+    """A table view's ``window`` message for the wire, and its buffers: its ``upsert`` rows packed
+    as a delta's are (``rows``; ``groups``: each row's group, when there are several)."""
+    if not message.get("upsert"):
+        return message, []
+    buf = _Buffer()
+    packed = {k: v for k, v in message.items() if k != "upsert"}
+    rows: dict[str, Any] = {}
+    _pack_rows(message["upsert"], buf, rows)
+    packed["rows"] = rows["rows"]
+    if "order" in rows:
+        packed["groups"] = rows["order"]
+    return packed, [b"".join(buf.parts)] if buf.size else []
+
+
 def _pack_rows(rows: list[dict[str, Any]], buf: _Buffer, packed: dict[str, Any]) -> None:
     """Rows grouped by their fields (in order): per group the names once and a column each;
     with several groups, ``order``: each row's group, in the rows' order."""
@@ -704,7 +722,15 @@ def _unpack_column(col: dict[str, Any], data: bytes) -> list[Any]:
 
 
 def decode_delta(message: Any, buffers: list[bytes] | None = None) -> Any:
-    """The delta a packed message carries (what the view applies); any other message as it is."""
+    """The delta a packed message carries (what the view applies), a packed window's rows as its
+    ``upsert``; any other message as it is."""
+    if isinstance(message, dict) and message.get("kind") == WINDOW and "rows" in message:
+        window = {k: v for k, v in message.items() if k not in ("rows", "groups")}
+        rows = decode_delta({"kind": PACKED, "seq": 0, "rows": message["rows"],
+                             **({"order": message["groups"]} if "groups" in message else {})},
+                            buffers)
+        window["upsert"] = rows["upsert"]
+        return window
     if not isinstance(message, dict) or message.get("kind") != PACKED:
         return message
     data = buffers[0] if buffers else b""

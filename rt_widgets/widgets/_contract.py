@@ -237,8 +237,9 @@ class TableWindow(TypedDict):
     """What one view of a windowed table shows (``rt_widgets.window``): rows ``start`` on of the
     ``total`` its filter keeps of the ``size`` the table holds. ``order``: the keys of the window's
     rows, in order (as JSON values), when they changed; the view drops the rows it holds that are
-    not among them. ``upsert``: rows new to the window whole, the others as their key fields and
-    what changed. ``reset``: the view holds none of them yet (every row is whole)."""
+    not among them. ``rows`` (and ``groups``, each row's group when there are several): the rows
+    new to the window whole, the others as their key fields and what changed, packed as a packed
+    delta's ``rows`` are. ``reset``: the view holds none of them yet (every row is whole)."""
 
     kind: Literal["window"]
     view: str
@@ -247,7 +248,8 @@ class TableWindow(TypedDict):
     size: int
     reset: NotRequired[bool]
     order: NotRequired[list[Any]]
-    upsert: NotRequired[list[dict[str, Any]]]
+    rows: NotRequired[list[PackedRows]]
+    groups: NotRequired[PackedColumn]
     columns: NotRequired[list[str]]
     errors: NotRequired[int]
     last_error: NotRequired[str | None]

@@ -12,7 +12,7 @@ from ..dispatch import Batched
 from ..protocol import Message
 from ..stores import TableStore
 from ..summary import AGGREGATES, MAX_GROUPS
-from ..sync import get_frame_clock
+from ..sync import encode_window, get_frame_clock
 from ..window import MAX_WINDOWS, WINDOW_AT, Window, WindowSpec, order_keys, parse_window_spec
 from ._audience import LATE
 from ._base import (
@@ -40,9 +40,9 @@ WINDOW_FPS = 10.0
 #: Seconds a window counts after its view last named it (views name theirs every presence beat).
 WINDOW_LEASE = 5.0 + LATE
 #: The rows a windowed table's ``_snapshot`` holds (the newest; a saved notebook shows those).
-WINDOW_SNAPSHOT_ROWS = 100
+WINDOW_SNAPSHOT_ROWS = 50
 #: How often a windowed table's ``_snapshot`` trait follows the table.
-WINDOW_SNAPSHOT_INTERVAL = 10.0
+WINDOW_SNAPSHOT_INTERVAL = 30.0
 
 
 class LiveTable(TableTraits, DataView):
@@ -248,10 +248,10 @@ class LiveTable(TableTraits, DataView):
                                errors=table.errors, last_error=table.last_error,
                                public=table.public_key, for_view=table.view_row)
             if body is not None:
-                message = {"kind": WINDOW, **body}
-                self.send(message)
+                content, buffers = encode_window({"kind": WINDOW, **body})
+                self.send(content, buffers or None)
                 clock.spend()
-                clock.spend_bytes(message_bytes(message))
+                clock.spend_bytes(message_bytes(content) + sum(map(len, buffers)))
         if now - self._snap_at >= WINDOW_SNAPSHOT_INTERVAL and clock.has_room(2) \
                 and self._snapshot.get("seq") != table.seq:
             self._refresh_snapshot()
@@ -290,9 +290,14 @@ class LiveTable(TableTraits, DataView):
             return
         if self._is_closed or self._held:
             return
+        # A view asks when it missed something: its window comes whole again, after the snapshot.
         self._table.skip()
         self._send_counted({"kind": SNAPSHOT, **self._state()})
         get_frame_clock().spend()
+        for window in self._windows.values():
+            window.reset()
+        self._window_sent_at = -1e18
+        self._flusher.mark()
 
     def _apply_paused(self, paused: bool) -> None:
         if self._windowed and not paused and self._held:
