@@ -65,6 +65,12 @@ class LiveTable(TableTraits, DataView):
     >>> book = w.table("orderBookL2", key=("symbol", "id", "side"))   # doctest: +SKIP
     >>> missions.to_pandas()                                 # doctest: +SKIP
 
+    A table of more than 2,000 rows (``rt_widgets.window.WINDOW_AT``) is sent to each view as the
+    rows it shows: the view names its window (scroll position, sort column, filter text) and the
+    kernel sorts and filters every row and sends only that window's changes, so a view costs the
+    wire the same at 10,000 rows as at 50. Grouping in the view is then off; :meth:`group_by` groups
+    in the kernel.
+
     :meth:`group_by` makes a live summary of the rows: one row per group value with ``count``
     and the sum, mean, min, max and last of each numeric column, kept exact as rows come and go.
 
