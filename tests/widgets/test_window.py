@@ -202,3 +202,27 @@ def test_a_view_is_told_the_table_is_windowed_and_then_names_its_window(
     wait_until(lambda: view.follow(comm_spy, table).keys, 10, message="the window")
     # Near the end a window keeps its size: it starts earlier.
     assert (view.start, view.keys) == (N - 10, [f"m-{i:05d}" for i in range(N - 10, N)])
+
+
+def test_pause_holds_the_window_and_resume_sends_it_whole(comm_spy: CommSpy, big: tuple[Any, Any]
+                                                          ) -> None:
+    _, table = big
+    server: WsServer = table._test_server
+    ask(comm_spy, table, count=10)
+    send_rows(server, rows(N))
+    view = ViewRows("v1")
+    wait_until(lambda: view.follow(comm_spy, table).size == N, 10, message="windowed")
+    table.pause()
+    wait_until(lambda: read_on_io(lambda: table._held), 5, message="paused on the I/O thread")
+    held_at = len(comm_spy.custom(table, "window"))
+    server.send({"type": "mission_update", "payload": {"id": "m-00002", "v": 4242}})
+    wait_until(lambda: comm_spy.custom(table, "waiting"), 10, message="a waiting count")
+    assert len(comm_spy.custom(table, "window")) == held_at  # nothing while paused
+    table.resume()
+
+    def whole_again() -> bool:
+        later = [c for _, c in comm_spy.custom(table, "window")][held_at:]
+        return any(c.get("reset") for c in later)
+
+    wait_until(whole_again, 10, message="the window sent whole after the resume")
+    assert view.follow(comm_spy, table).rows["m-00002"]["v"] == 4242
