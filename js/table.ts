@@ -1002,6 +1002,7 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
           groupCol = null;
           sortCol = null;
           closeDetail();
+          groupSelect.value = "none";
         }
         beat?.();
         beat = windowed ? scope.interval(() => askWindow(shownRange[0], shownRange[1], true), BEAT_MS) : null;
@@ -1012,6 +1013,8 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
       }
       if (size !== null) {
         win.size = size;
+        // Until the first window comes, the rows are all there but not yet shown (not filtered out).
+        if (win.keys.length === 0 && filter.trim() === "") win.total = size;
         data.truncated = 0;
       }
       orderDirty = true;
@@ -1031,7 +1034,10 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
       model.send({ kind: "snapshot_request" });
       return;
     }
+    // The open row stays in the detail when it scrolls out of the window (it is not deleted).
+    const open = detailKey !== null && !detailGrouped ? data.rows.get(detailKey) : undefined;
     if (frame.measure(() => win.apply(unpacked, data, Date.now()))) {
+      if (open !== undefined && !data.rows.has(detailKey!)) data.rows.set(detailKey!, open);
       orderDirty = true;
       frame.schedule();
     }

@@ -64,11 +64,38 @@ beforeEach(() => {
 afterEach(() => vi.useRealTimers());
 
 describe("windowed table view", () => {
+  it("counts the table's rows before its first window comes, not an empty filter", () => {
+    const model = windowedModel();
+    const { el, cleanup } = mount(model);
+    nextFrame();
+    expect(countText(el)).toBe("5,000 rows");
+    expect(el.querySelector(".rtw-table")!.classList.contains("rtw-empty")).toBe(false);
+    cleanup();
+  });
+
+  it("keeps the open row in the detail when it scrolls out of the window", () => {
+    const { model, el, cleanup, view } = mountWindowed();
+    el.querySelector<HTMLElement>('tr.rtw-row[data-key="r3"] td')!.click();
+    nextFrame();
+    const detail = el.querySelector<HTMLElement>(".rtw-table-detail")!;
+    const state = el.querySelector<HTMLElement>(".rtw-table-detail-state")!;
+    expect(detail.hidden).toBe(false);
+    scrollToRow(el, 1000);
+    nextFrame();
+    model.receive(windowMsg(view, 998, range(998, 1016)));
+    nextFrame();
+    expect(detail.hidden).toBe(false);
+    expect(state.hidden).toBe(true);
+    expect(detail.textContent).toContain("row 3");
+    cleanup();
+  });
+
   it("names the window it shows as soon as a windowed snapshot tells it the table's size", () => {
     const model = windowedModel();
     const { el, cleanup } = mount(model);
     expect(model.sent).toEqual([
-      { kind: "window", view: expect.any(String), start: 0, count: SHOWN + 2 * WINDOW_PAD, sort: null, desc: false, filter: "" },
+      // At the top, only the rows below the view are padded.
+      { kind: "window", view: expect.any(String), start: 0, count: SHOWN + WINDOW_PAD, sort: null, desc: false, filter: "" },
     ]);
     nextFrame();
     // Nothing more to ask until the window changes; the snapshot's newest rows are not the window.
@@ -200,7 +227,7 @@ describe("windowed table view", () => {
     box.value = "row 4";
     box.dispatchEvent(new Event("input"));
     nextFrame();
-    expect(lastAsk(model)).toEqual({ kind: "window", view, start: 0, count: SHOWN + 2 * WINDOW_PAD, sort: null, desc: false, filter: "row 4" });
+    expect(lastAsk(model)).toEqual({ kind: "window", view, start: 0, count: SHOWN + WINDOW_PAD, sort: null, desc: false, filter: "row 4" });
     // The kernel filters: the page shows what it sends, matching or not.
     model.receive(windowMsg(view, 0, [4, 7], { total: 2 }));
     nextFrame();
@@ -311,7 +338,7 @@ describe("windowed table view", () => {
     expect(windowAsks(model)).toHaveLength(asked);
     nextFrame();
     expect(windowAsks(model)).toHaveLength(asked + 1);
-    expect(lastAsk(model)).toMatchObject({ view, start: 0, count: SHOWN + 2 * WINDOW_PAD });
+    expect(lastAsk(model)).toMatchObject({ view, start: 0, count: SHOWN + WINDOW_PAD });
     expect(el.querySelectorAll('tr.rtw-row[data-key^="r"]')).toHaveLength(0);
     expect(groupSelect(el).disabled).toBe(true);
     vi.advanceTimersByTime(BEAT_MS);
@@ -333,6 +360,7 @@ describe("windowed table view", () => {
     nextFrame();
     expect(el.querySelector(".rtw-table")!.classList.contains("rtw-grouped")).toBe(false);
     expect(select.disabled).toBe(true);
+    expect(select.value).toBe("none");
     expect(lastAsk(model)).toMatchObject({ start: 0, sort: null, filter: "" });
     const view = lastAsk(model).view as string;
     model.receive(windowMsg(view, 0, range(0, 18), { reset: true }));

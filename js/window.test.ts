@@ -54,8 +54,9 @@ describe("TableWindow.ask", () => {
 
   it("never starts before row 0, asks at least one row and at most MAX_WINDOW_ROWS", () => {
     const win = new TableWindow();
-    expect(win.ask(-2, 16, null, false, "")).toMatchObject({ start: 0 });
-    expect(win.ask(-50, -10, null, false, "")).toMatchObject({ start: 0, count: 40 });
+    // Rows before the first are not counted: the window is the rows from 0 to the last.
+    expect(win.ask(-2, 16, null, false, "")).toMatchObject({ start: 0, count: 16 });
+    expect(win.ask(-50, -10, null, false, "")).toMatchObject({ start: 0, count: 1 });
     expect(win.ask(0, 100_000, null, false, "")).toMatchObject({ start: 0, count: MAX_WINDOW_ROWS });
     expect(win.ask(700, 700 + MAX_WINDOW_ROWS + 1, null, false, "")).toMatchObject({ start: 700, count: MAX_WINDOW_ROWS });
     expect(win.ask(7, 7, null, false, "")).toMatchObject({ start: 7, count: 1 });

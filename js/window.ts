@@ -37,8 +37,10 @@ export class TableWindow {
 
   /** The request to send for rows `first` to `last` in view, or null when the last one covers them. */
   ask(first: number, last: number, sort: string | null, desc: boolean, filter: string, again = false): (WindowAsk & { kind: "window"; view: string }) | null {
-    const count = Math.max(1, Math.min(MAX_WINDOW_ROWS, last - first));
-    const want: WindowAsk = { start: Math.max(0, first), count, sort, desc, filter };
+    const start = Math.max(0, first);
+    const count = Math.max(1, Math.min(MAX_WINDOW_ROWS, last - start));
+    // Unsorted, the direction means nothing: views that show table order share one order.
+    const want: WindowAsk = { start, count, sort, desc: sort !== null && desc, filter };
     const a = this.asked;
     const same =
       a !== null && a.sort === sort && a.desc === desc && a.filter === filter && a.start === want.start && a.count === want.count;
