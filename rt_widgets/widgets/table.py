@@ -65,11 +65,11 @@ class LiveTable(TableTraits, DataView):
     >>> book = w.table("orderBookL2", key=("symbol", "id", "side"))   # doctest: +SKIP
     >>> missions.to_pandas()                                 # doctest: +SKIP
 
-    A table of more than 2,000 rows (``rt_widgets.window.WINDOW_AT``) is sent to each view as the
-    rows it shows: the view names its window (scroll position, sort column, filter text) and the
-    kernel sorts and filters every row and sends only that window's changes, so a view costs the
-    wire the same at 10,000 rows as at 50. Grouping in the view is then off; :meth:`group_by` groups
-    in the kernel.
+    A table of more than ``window_rows`` rows (2,000, ``rt_widgets.window.WINDOW_AT``) is sent to
+    each view as the rows it shows: the view names its window (scroll position, sort column, filter
+    text) and the kernel sorts and filters every row and sends only that window's changes, so a view
+    costs the wire the same at 10,000 rows as at 50. Grouping in the view is then off;
+    :meth:`group_by` groups in the kernel. ``table.window_rows = None`` sends every row instead.
 
     :meth:`group_by` makes a live summary of the rows: one row per group value with ``count``
     and the sum, mean, min, max and last of each numeric column, kept exact as rows come and go.
@@ -88,6 +88,7 @@ class LiveTable(TableTraits, DataView):
         delete_type: str | None = None,
         columns: Iterable[str] | None = None,
         fps: float = 20,
+        window_rows: int | None = WINDOW_AT,
         **kwargs: Any,
     ) -> None:
         reject_unknown("LiveTable", kwargs)
@@ -114,6 +115,7 @@ class LiveTable(TableTraits, DataView):
         # Visible-window sync (I/O thread): each view's window, whether the views hold windows,
         # the orders computed for them (order -> keys, when, cost) and when windows were last sent.
         self._windows: dict[str, Window] = {}
+        self._window_rows = _check_window_rows(window_rows)
         self._windowed = False
         self._orders: dict[tuple[str | None, bool, str], tuple[list[Any], float, float]] = {}
         self._window_sent_at = -1e18
@@ -198,13 +200,14 @@ class LiveTable(TableTraits, DataView):
         if self._is_closed or self._held:
             return
         size = len(self._table)
+        limit = self._window_rows
         if self._windowed:
-            if size > WINDOW_AT // 2:
+            if limit is not None and size > limit // 2:
                 self._table.skip()
                 self._send_windows()
                 return
             self._leave_windows()
-        elif size > WINDOW_AT:
+        elif limit is not None and size > limit:
             self._enter_windows()
             return
         super()._flush()
@@ -366,6 +369,18 @@ class LiveTable(TableTraits, DataView):
         read_on_io(clear)
 
     @property
+    def window_rows(self) -> int | None:
+        """Past this many rows each view holds only the rows it shows (``None``: every view holds
+        every row, and sorts, filters and groups them in the page, whatever their number)."""
+        return self._window_rows
+
+    @window_rows.setter
+    def window_rows(self, value: int | None) -> None:
+        self._window_rows = _check_window_rows(value)
+        if not self.closed:
+            iothread.call_soon(self._flusher.mark)
+
+    @property
     def key(self) -> str | tuple[str, ...]:
         """The key as given: a field, or a tuple of fields."""
         return self._table.key
@@ -426,3 +441,11 @@ class LiveTable(TableTraits, DataView):
         return (f"LiveTable(type={self.message_type!r}, key={self.key!r}, rows={len(self)}, "
                 f"max_rows={self.max_rows})")
 
+
+def _check_window_rows(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+        raise ValueError(f"window_rows must be a number of rows (an integer >= 2) past which views "
+                         f"hold only the rows they show, or None (never), got {value!r}")
+    return value

@@ -226,3 +226,28 @@ def test_pause_holds_the_window_and_resume_sends_it_whole(comm_spy: CommSpy, big
 
     wait_until(whole_again, 10, message="the window sent whole after the resume")
     assert view.follow(comm_spy, table).rows["m-00002"]["v"] == 4242
+
+
+def test_window_rows_none_sends_every_row_and_a_bad_value_is_refused(
+        comm_spy: CommSpy, big: tuple[Any, Any]) -> None:
+    _, table = big
+    server: WsServer = table._test_server
+    with pytest.raises(ValueError, match="window_rows must be a number of rows"):
+        table.window_rows = 0
+    assert table.window_rows == WINDOW_AT  # the refused value changed nothing
+    table.window_rows = None
+    ask(comm_spy, table)
+    send_rows(server, rows(N))
+    held: set[str] = set()
+
+    def every_row() -> bool:
+        for _, d in comm_spy.custom(table, "delta"):
+            held.update(r["id"] for r in d.get("upsert", ()))
+        return len(held) == N
+
+    wait_until(every_row, 10, message=lambda: f"{len(held)} rows in deltas")
+    assert not comm_spy.custom(table, "window")
+    # Back on: the next flush windows the table.
+    table.window_rows = 1_000
+    view = ViewRows("v1")
+    wait_until(lambda: view.follow(comm_spy, table).size == N, 10, message="windowed again")
