@@ -220,6 +220,9 @@ class LiveTable(TableTraits, DataView):
         if not self._silent:
             self._send_counted({"kind": SNAPSHOT, **self._state()})
             get_frame_clock().spend()
+        # A view made from here on starts from the trait: it must say the table is windowed (no
+        # delta would come to tell an older trait's view it is behind).
+        self._refresh_snapshot()
         self._window_sent_at = -1e18
         self._send_windows()
 
@@ -231,6 +234,7 @@ class LiveTable(TableTraits, DataView):
         if not self._silent:
             self._send_counted({"kind": SNAPSHOT, **self._state()})
             get_frame_clock().spend()
+        self._refresh_snapshot()
 
     def _send_windows(self) -> None:
         if self._silent:

@@ -236,6 +236,12 @@ def test_a_large_table_holds_its_visible_window(
     since = evaluate_py(page, "_meter_since(0, '')")["now"]
     messages_before = evaluate_py(page, "w.stats['messages_in']")
 
+    # A second view of the table, made once it is windowed, starts windowed too (from the trait).
+    second = add_cell(page, "t", "second").locator(".rtw-table").first
+    expect(second.locator(".rtw-table-count")).to_have_text(f"{ROWS:,} rows", timeout=10_000)
+    expect(second.locator("tr.rtw-row").first).to_have_attribute("data-key", key(0), timeout=10_000)
+    expect(second.locator(".rtw-table-group")).to_be_disabled()
+
     # Columns as the feed sent them; the v column is the second.
     head = view.locator("thead th")
     expect(head).to_have_count(3)
