@@ -37,6 +37,7 @@ The shipped notebooks are saved as JupyterLab saves them, with widget state
 
 from __future__ import annotations
 
+import contextlib
 import html
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -149,6 +150,10 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 
 
 def _realtime(widget: Any) -> tuple[str, list[str]]:
+    # Its traits follow the connection a few times a second: the copy says what holds now.
+    if not widget.closed:
+        with contextlib.suppress(Exception):  # the I/O thread is gone (interpreter exit)
+            read_on_io(widget._sync_now)
     source = getattr(widget, "_replaying", None)
     where = f"a replay of {source}" if source else str(widget.url)
     stats = widget.stats if isinstance(widget.stats, Mapping) else {}
