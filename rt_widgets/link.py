@@ -180,6 +180,9 @@ class Link:
         self.handshake_timeout = float(handshake_timeout)
         self._ack_deadline: float | None = None  # open, waiting for the protocol's ack
         self.idle_timeout: float | None = None  # set by a protocol: dead after this long silent
+        # Set by a protocol whose server wants a packet from the client this often (MQTT's
+        # keepalive): with the heartbeat off, the protocol's ping still goes on an idle link.
+        self.keepalive_interval: float | None = None
         self._on_error = on_error
 
         self.state = ConnectionState.DISCONNECTED
@@ -240,7 +243,7 @@ class Link:
         times: list[float] = []
         if self._retry_at is not None:
             times.append(self._retry_at)
-        interval = self.heartbeat_interval
+        interval = self._interval
         if self._beating and interval is not None:
             if self._next_probe is not None:
                 times.append(self._next_probe)
@@ -259,8 +262,15 @@ class Link:
         return min(times) if times else None
 
     @property
+    def _interval(self) -> float | None:
+        """How long the link may be idle before a ping: the heartbeat's, or a protocol's keepalive
+        when the heartbeat is off."""
+        return self.heartbeat_interval if self.heartbeat_interval is not None \
+            else self.keepalive_interval
+
+    @property
     def _beating(self) -> bool:
-        return self._open and self.heartbeat_interval is not None and self.dead_reason is None
+        return self._open and self._interval is not None and self.dead_reason is None
 
     def take_actions(self) -> list[Action]:
         """The actions asked for since the last call, in the order they must be performed."""
@@ -372,6 +382,7 @@ class Link:
         self._pending_pings.clear()
         self._ping_sent_at = self._ping_deadline = None
         self.idle_timeout = None
+        self.keepalive_interval = None
         for frame in self._call(self._handshake):
             self._emit(Write(frame, gen))
         if self.heartbeat_interval is not None:
@@ -405,6 +416,15 @@ class Link:
         if seconds is not None and not seconds > 0:
             raise ValueError(f"idle timeout must be > 0 or None, got {seconds!r}")
         self.idle_timeout = seconds
+
+    def set_keepalive(self, seconds: float | None) -> None:
+        """A protocol's rule that the client must send something every ``seconds`` (MQTT: within
+        its keepalive): with ``heartbeat_interval=None`` the link still sends the protocol's ping
+        after ``seconds`` idle, and a ping unanswered within ``heartbeat_timeout`` ends the link as
+        a heartbeat's would (``None``: off; with a heartbeat, the heartbeat's interval applies)."""
+        if seconds is not None and not seconds > 0:
+            raise ValueError(f"keepalive interval must be > 0 or None, got {seconds!r}")
+        self.keepalive_interval = seconds
 
     def _connected(self) -> None:
         self.policy.on_connected()
@@ -512,9 +532,9 @@ class Link:
                 self.outbox.expire()
         if self._open and self.dead_reason is None:
             self._check_protocol_deadlines(now)
-        if self._beating:
-            assert self.heartbeat_interval is not None
-            self._beat(now, self.heartbeat_interval)
+        interval = self._interval
+        if self._beating and interval is not None:
+            self._beat(now, interval)
 
     # ------------------------------------------------------------------------------- internals
 

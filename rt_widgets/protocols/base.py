@@ -71,6 +71,8 @@ class Host(Protocol):
 
     def set_idle_timeout(self, seconds: float | None) -> None: ...
 
+    def set_keepalive(self, seconds: float | None) -> None: ...
+
 
 class FrameProtocol:
     """The base of every protocol. Subclasses override :meth:`receive` and :meth:`encode`, and

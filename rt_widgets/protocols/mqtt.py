@@ -19,7 +19,8 @@ when it is not JSON (``bytes`` when it is not UTF-8 either; an empty body is ``"
 with ``PUBREC``/``PUBCOMP``, delivered once per packet id.
 
 Keepalive: the application ping is ``PINGREQ`` (its ``PINGRESP`` proves liveness and gives the
-latency); it goes out when the link has been idle for ``heartbeat_interval``, and also every
+latency); it goes out when the link has been idle for ``heartbeat_interval`` (``keepalive / 2``
+with ``heartbeat_interval=None``: the broker needs it all the same), and also every
 ``keepalive / 2`` seconds on a link busy with inbound messages, since the broker wants a packet
 from the client within 1.5 x keepalive. The link is dead when nothing arrives for 1.5 x
 ``keepalive`` (set ``keepalive`` above ``heartbeat_interval``: the default 30 s is three times
@@ -492,6 +493,10 @@ class MQTT(ByteStream):
             return
         if self.keepalive:
             host.set_idle_timeout(1.5 * self.keepalive)
+            if not self._no_ping:
+                # The broker drops a client silent for 1.5 x keepalive: PINGREQ on an idle link
+                # even with the Connection's heartbeat off.
+                host.set_keepalive(self.keepalive / 2)
         if self.topics:
             topics = [(topic, self.qos) for topic in self.topics]
             host.reply(Outgoing(subscribe_packet(_SUBSCRIBE_ID, topics), text=False))

@@ -196,6 +196,47 @@ def test_the_keepalive_holds_an_idle_link_and_a_busy_one(
         assert all(b - a < 1.5 * keepalive for a, b in itertools.pairwise(busy)), busy
 
 
+def test_the_keepalive_holds_an_idle_link_with_the_heartbeat_off(
+    server_loop: ServerLoop, make_conn: Any
+) -> None:
+    # heartbeat_interval=None turns the Connection's heartbeat off, but the broker still closes a
+    # client silent for 1.5 x keepalive: PINGREQ goes out every keepalive / 2 of idleness anyway.
+    keepalive = 2
+    pings: list[float] = []
+    done = asyncio.Event()
+    closed: list[str] = []
+
+    async def strict_broker(ws: ServerConnection) -> None:
+        await read_until(ws, b"MQTT")
+        await ws.send(b"\x20\x02\x00\x00")
+        await read_until(ws, b"idle/#")
+        await ws.send(b"\x90\x03\x00\x01\x00")
+        end = time.monotonic() + 5.0
+        while time.monotonic() < end:
+            try:
+                async with asyncio.timeout(1.5 * keepalive):
+                    frame = await ws.recv()
+            except TimeoutError:
+                closed.append("keepalive timeout")
+                await ws.close(1002, "keepalive timeout")
+                break
+            if frame == PINGREQ_PACKET:
+                pings.append(time.monotonic())
+                await ws.send(b"\xd0\x00")
+        done.set()
+        await ws.wait_closed()
+
+    with scripted(server_loop, strict_broker, subprotocols=("mqtt",)) as server:
+        conn, _ = started(make_conn, server.url, MQTT("idle/#", keepalive=keepalive),
+                          heartbeat_interval=None)
+        wait_until(done.is_set, 15)
+        assert not closed, closed
+        assert conn.state == "connected" and conn.stats()["reconnects"] == 0, conn.stats()
+        assert server.connections == 1
+        assert len(pings) >= 3, pings  # every keepalive / 2 = 1 s of silence over 5 s
+        assert all(b - a < 1.5 * keepalive for a, b in itertools.pairwise(pings)), pings
+
+
 def test_a_silent_broker_is_detected_dead_by_the_keepalive(
     broker: Callable[..., AmqttBroker], make_conn: Any
 ) -> None:

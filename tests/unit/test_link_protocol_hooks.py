@@ -3,6 +3,8 @@ with ``ready()``, ``fail(error)`` and ``set_idle_timeout()``; on a fake clock, n
 
 from __future__ import annotations
 
+import pytest
+
 from rt_widgets.backoff import Backoff
 from rt_widgets.errors import LinkError
 from rt_widgets.link import Close, ConnectionState, Link, Open, Outgoing, SetState, Write
@@ -90,3 +92,48 @@ def test_the_protocols_keepalive_rule_kills_a_silent_link() -> None:
     assert isinstance(close, Close) and close.abort and "keepalive timeout" in close.reason
     link.on_closed(link.gen, None)
     assert "keepalive timeout" in (link.last_error or "")
+
+
+class PingSource:
+    def ping(self) -> tuple[Outgoing, str | None]:
+        return Outgoing(b"PINGREQ"), None
+
+
+def test_a_protocols_keepalive_pings_an_idle_link_with_the_heartbeat_off() -> None:
+    link, clock = opened(heartbeat=PingSource(), heartbeat_timeout=5.0)
+    link.ready()
+    link.take_actions()
+    assert link.wake_at is None  # the heartbeat is off: nothing to wake for
+    link.set_keepalive(15.0)
+    assert link.wake_at == clock.now + 15.0
+    clock.now += 15.0
+    link.on_timer()
+    assert [a.frame.data for a in link.take_actions() if isinstance(a, Write)] == [b"PINGREQ"]
+    clock.now += 1.0
+    link.last_inbound = clock.now  # PINGRESP
+    clock.now += 5.0
+    link.on_timer()
+    assert not link.take_actions(), "an answered ping is no dead link"
+    # Unanswered: the link is dead after heartbeat_timeout, as with a heartbeat.
+    clock.now = link.last_inbound + 15.0
+    link.on_timer()
+    link.take_actions()
+    clock.now += 5.0
+    link.on_timer()
+    (close,) = link.take_actions()
+    assert isinstance(close, Close) and "heartbeat timeout" in close.reason
+    # A new link starts without it (its protocol sets it again once connected).
+    link.on_closed(link.gen, None)
+    clock.now += 1.0
+    link.on_timer()
+    link.take_actions()
+    link.on_opened(link.gen)
+    assert link.keepalive_interval is None
+
+
+def test_a_bad_keepalive_is_refused() -> None:
+    link, _ = opened()
+    for bad in (0, -1.0):
+        with pytest.raises(ValueError, match="keepalive interval must be > 0"):
+            link.set_keepalive(bad)
+    assert link.keepalive_interval is None

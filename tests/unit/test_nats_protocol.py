@@ -34,6 +34,7 @@ class FakeHost:
         self.failures: list[LinkError] = []
         self.readies = 0
         self.idle_timeout: float | None = None
+        self.keepalive: float | None = None
 
     def on_app_pong(self, key: str | None) -> None:
         self.pongs.append(key)
@@ -55,6 +56,9 @@ class FakeHost:
 
     def set_idle_timeout(self, seconds: float | None) -> None:
         self.idle_timeout = seconds
+
+    def set_keepalive(self, seconds: float | None) -> None:
+        self.keepalive = seconds
 
 
 def bound(protocol: NATS) -> tuple[FakeHost, list[Message]]:
