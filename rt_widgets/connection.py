@@ -261,6 +261,7 @@ class Connection:
             "decode_errors": self._protocol.decode_errors + self._oversized,
             "gaps": self._protocol.gaps,
             "unmatched": self._protocol.unmatched,
+            "server_errors": self._protocol.errors,
             "handler_errors": self._dispatcher.handler_errors,
             "reconnects": link.reconnects,
             "attempt": link.attempt,

@@ -95,6 +95,9 @@ class FrameProtocol:
         self.decode_errors = 0
         self.gaps = 0
         self.unmatched = 0  # messages given the default type: their type path was missing
+        # Errors the server reported on a link that stays up (a GraphQL error, a NATS -ERR, a
+        # refused MQTT subscription): ``stats()["server_errors"]``.
+        self.errors = 0
         self.host: Host | None = None
         self.dispatcher = Dispatcher()
         self._ping = None if self.default_ping is None else AppPing(self.default_ping)

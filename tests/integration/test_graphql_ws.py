@@ -94,6 +94,7 @@ def test_graphql_errors_are_messages_and_last_error_and_the_link_stays_up(
     wait_until(lambda: len(of_type(seen, "error")) == 2, 10)
     assert of_type(seen, "error")[1]["errors"][0]["message"] == "this subscription always fails"
     assert protocol.errors == 2 and conn.stats()["decode_errors"] == 0
+    assert conn.stats()["server_errors"] == 2
     assert conn.state == "connected"
     # The link still works: a query runs and its result is typed by its root field.
     # Listen before sending: a reply that came before wait_for() listened would be missed.
