@@ -68,6 +68,8 @@ export const SHAPES = {
   PackedRows: { f: "list<string>", c: "list<PackedColumn>" },
   /** One message of a bundle: for the view whose `_route` is `to`, with the bundle's buffers `b`. */
   BundleItem: { to: "string", m: "any", b: "list<integer>" },
+  /** A grouped window's table (window.ts): the rows its groups hold, and its columns' headers. */
+  GroupedWindow: { rows: "integer", "labels?": "list<string>" },
   OverviewEntry: { count: "integer", rate: "integer", last_seen: "string", rates: "list<integer>", kind: "ViewKind" },
   TableState: {
     seq: "integer",
@@ -173,6 +175,7 @@ export const INTERFACES = {
         "columns?": "list<string>",
         "errors?": "integer",
         "last_error?": "string|null",
+        "grouped?": "GroupedWindow",
       },
       waiting: WAITING,
       ...BUNDLE,
@@ -180,7 +183,15 @@ export const INTERFACES = {
     },
     to_kernel: {
       ...DATA_REQUESTS,
-      window: { view: "string", start: "integer", count: "integer", sort: "string|null", desc: "boolean", filter: "string" },
+      window: {
+        view: "string",
+        start: "integer",
+        count: "integer",
+        sort: "string|null",
+        desc: "boolean",
+        filter: "string",
+        "group?": "string|null",
+      },
       ...PRESENCE,
     },
   },

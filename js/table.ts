@@ -542,7 +542,8 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
   let windowed = false;
   const win = new TableWindow();
   const askWindow = (first: number, last: number, again = false): void => {
-    const ask = win.ask(first, last, sortCol, sortDir === "desc", filter, again);
+    // Grouped, the page sorts the groups: the kernel sends them all.
+    const ask = win.ask(first, last, sortCol, sortDir === "desc", filter, again, groupCol);
     if (ask === null) return;
     try {
       model.send(ask);
@@ -551,6 +552,8 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
     }
   };
   let shownRange: [number, number] = [0, 0];
+  let groupStructure = -1;
+  let groupValues = -1;
   let beat: (() => void) | null = null;
   let measureScroll = true;
   const readScroll = (): void => {
@@ -648,6 +651,15 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
     groupLabels = new Map(grouped.columns.map((c) => [c.id, c.label]));
     groupData.structureVersion++;
     groupData.valueVersion++;
+  };
+
+  /** Drops the groups shown (a windowed table's come from the kernel, whole, once asked for). */
+  const clearGroups = (): void => {
+    groupData.rows = new Map();
+    groupData.declaredColumns = [];
+    groupLabels = new Map();
+    groupedRows = 0;
+    groupData.structureVersion++;
   };
 
   let lastViewAt = -Infinity;
@@ -867,7 +879,15 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
     const stale =
       orderStructure !== data.structureVersion ||
       ((sortCol !== null || filter !== "" || grouping) && orderValues !== data.valueVersion);
-    if (windowed) {
+    if (windowed && grouping) {
+      // The kernel's groups of every row, all held here: sorted in the page.
+      if (orderDirty || groupStructure !== groupData.structureVersion || (sortCol !== null && groupValues !== groupData.valueVersion)) {
+        order = groupData.view("", sortCol, sortDir);
+        groupStructure = groupData.structureVersion;
+        groupValues = groupData.valueVersion;
+        orderDirty = false;
+      }
+    } else if (windowed) {
       if (orderStructure !== data.structureVersion || orderDirty) {
         order = win.order();
         orderStructure = data.structureVersion;
@@ -998,18 +1018,10 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
         win.forget();
         win.keys = [];
         win.start = 0;
-        if (windowed && groupCol !== null) {
-          groupCol = null;
-          sortCol = null;
-          closeDetail();
-          groupSelect.value = "none";
-        }
+        // Grouped, the groups come from the kernel from now on (or are made here again).
+        clearGroups();
         beat?.();
         beat = windowed ? scope.interval(() => askWindow(shownRange[0], shownRange[1], true), BEAT_MS) : null;
-        groupSelect.disabled = windowed;
-        groupSelect.title = windowed
-          ? "The table is too large to group in the page: group it in the kernel, table.group_by(column)"
-          : "Group by a column";
       }
       if (size !== null) {
         win.size = size;
@@ -1034,10 +1046,20 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
       model.send({ kind: "snapshot_request" });
       return;
     }
+    // A grouped window's rows are the groups; one of the other kind was sent before the view
+    // grouped or ungrouped (the kernel's next window is of the kind asked for, whole).
+    const grouped = isRecord(unpacked.grouped) ? unpacked.grouped : null;
+    if ((grouped !== null) !== (groupCol !== null)) return;
+    const target = grouped !== null ? groupData : data;
     // The open row stays in the detail when it scrolls out of the window (it is not deleted).
     const open = detailKey !== null && !detailGrouped ? data.rows.get(detailKey) : undefined;
-    if (frame.measure(() => win.apply(unpacked, data, Date.now()))) {
+    if (frame.measure(() => win.apply(unpacked, target, Date.now()))) {
       if (open !== undefined && !data.rows.has(detailKey!)) data.rows.set(detailKey!, open);
+      if (grouped !== null) {
+        if (typeof grouped.rows === "number") groupedRows = grouped.rows;
+        const ids = groupData.declaredColumns ?? [];
+        if (Array.isArray(grouped.labels)) groupLabels = new Map(ids.map((id, i) => [id, String((grouped.labels as unknown[])[i] ?? id)]));
+      }
       orderDirty = true;
       frame.schedule();
     }
@@ -1068,6 +1090,7 @@ export function renderTable({ model, el, signal }: ViewProps<TableTraits>): () =
     // Sort columns and the open detail belong to the table they were chosen in.
     sortCol = null;
     closeDetail();
+    if (windowed) clearGroups();
     orderDirty = true;
     scrollTo(0);
     frame.schedule();

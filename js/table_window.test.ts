@@ -101,9 +101,8 @@ describe("windowed table view", () => {
     // Nothing more to ask until the window changes; the snapshot's newest rows are not the window.
     expect(windowAsks(model)).toHaveLength(1);
     expect(el.querySelectorAll('tr.rtw-row[data-key^="r"]')).toHaveLength(0);
-    // The kernel groups a table this large; the page does not, and says where to.
-    expect(groupSelect(el).disabled).toBe(true);
-    expect(groupSelect(el).title).toContain("table.group_by");
+    // Grouping still works: the kernel groups a table this large (see below).
+    expect(groupSelect(el).disabled).toBe(false);
     // The snapshot's left-out rows are no news: the kernel holds and windows them.
     expect(el.querySelector<HTMLElement>(".rtw-table-truncated")!.hidden).toBe(true);
     cleanup();
@@ -283,7 +282,6 @@ describe("windowed table view", () => {
     expect(Array.from(shownRows(el).values())).toEqual(before);
     expect(cells(el, "r3")).toEqual(["r3", "row 3", "3"]);
     expect(countText(el)).toBe("5,000 of 5,010 rows");
-    expect(groupSelect(el).disabled).toBe(true);
     expect(el.querySelector<HTMLElement>(".rtw-table-truncated")!.hidden).toBe(true);
     // The window it names did not change.
     expect(windowAsks(model)).toHaveLength(asked);
@@ -340,13 +338,12 @@ describe("windowed table view", () => {
     expect(windowAsks(model)).toHaveLength(asked + 1);
     expect(lastAsk(model)).toMatchObject({ view, start: 0, count: SHOWN + WINDOW_PAD });
     expect(el.querySelectorAll('tr.rtw-row[data-key^="r"]')).toHaveLength(0);
-    expect(groupSelect(el).disabled).toBe(true);
     vi.advanceTimersByTime(BEAT_MS);
     expect(windowAsks(model)).toHaveLength(asked + 2);
     cleanup();
   });
 
-  it("leaves the page's grouping when the table becomes windowed", () => {
+  it("keeps the page's grouping when the table becomes windowed: the kernel groups, the page sorts the groups", () => {
     const model = new FakeModel({ _view: "table", _snapshot: { seq: 1, key: "id", columns: COLUMNS, rows: [row(1), row(2)] } });
     const { el, cleanup } = mount(model);
     nextFrame();
@@ -358,11 +355,46 @@ describe("windowed table view", () => {
     expect(windowAsks(model)).toHaveLength(0);
     model.receive({ kind: "snapshot", seq: 2, key: "id", columns: COLUMNS, rows: [], window: SIZE });
     nextFrame();
-    expect(el.querySelector(".rtw-table")!.classList.contains("rtw-grouped")).toBe(false);
-    expect(select.disabled).toBe(true);
-    expect(select.value).toBe("none");
-    expect(lastAsk(model)).toMatchObject({ start: 0, sort: null, filter: "" });
+    expect(el.querySelector(".rtw-table")!.classList.contains("rtw-grouped")).toBe(true);
+    expect(select.disabled).toBe(false);
+    expect(lastAsk(model)).toMatchObject({ start: 0, count: 1, sort: null, filter: "", group: "name" });
     const view = lastAsk(model).view as string;
+    // A rows window sent before the kernel heard of the grouping is not shown as groups.
+    model.receive(windowMsg(view, 0, range(0, 18), { reset: true }));
+    nextFrame();
+    expect(el.querySelectorAll('tr.rtw-row[data-key^="r"]')).toHaveLength(0);
+    const groups = [
+      { group: "alpha", count: 3000, "sum.1": 30, "mean.1": 0.01, "min.1": 0, "max.1": 9, "last.1": 4 },
+      { group: "beta", count: 2000, "sum.1": 90, "mean.1": 0.045, "min.1": 1, "max.1": 12, "last.1": 7 },
+    ];
+    const ids = ["group", "count", "sum.1", "mean.1", "min.1", "max.1", "last.1"];
+    model.receive({
+      kind: "window", view, start: 0, total: 2, size: SIZE, reset: true, order: ["alpha", "beta"], upsert: groups,
+      columns: ids, grouped: { rows: SIZE, labels: ["name", "count", "sum(n)", "mean(n)", "min(n)", "max(n)", "last(n)"] },
+    });
+    nextFrame();
+    const heads = () => Array.from(el.querySelectorAll("thead th .rtw-th-label")).map((th) => th.textContent);
+    expect(heads()).toEqual(["name", "count", "sum(n)", "mean(n)", "min(n)", "max(n)", "last(n)"]);
+    const groupRows = () => Array.from(el.querySelectorAll<HTMLElement>("tr.rtw-row")).map((tr) => tr.dataset.key);
+    expect(groupRows()).toEqual(["alpha", "beta"]);
+    expect(countText(el)).toBe("2 groups · 5,000 rows");
+    // The page sorts the groups it holds: no new request.
+    const asked = windowAsks(model).length;
+    el.querySelector<HTMLElement>('th[data-column="sum.1"]')!.click();
+    el.querySelector<HTMLElement>('th[data-column="sum.1"]')!.click();
+    nextFrame();
+    expect(groupRows()).toEqual(["beta", "alpha"]);
+    expect(windowAsks(model)).toHaveLength(asked);
+    // An update to a group merges in place.
+    model.receive({ kind: "window", view, start: 0, total: 2, size: SIZE, upsert: [{ group: "alpha", "sum.1": 95 }], grouped: { rows: SIZE } });
+    nextFrame();
+    expect(groupRows()).toEqual(["alpha", "beta"]);
+    // Ungrouped again: the rows window is asked for, and group windows still in flight are ignored.
+    select.value = "none";
+    select.dispatchEvent(new Event("change"));
+    nextFrame();
+    expect(lastAsk(model)).not.toHaveProperty("group");
+    model.receive({ kind: "window", view, start: 0, total: 2, size: SIZE, upsert: [{ group: "beta", count: 1 }], grouped: { rows: SIZE } });
     model.receive(windowMsg(view, 0, range(0, 18), { reset: true }));
     nextFrame();
     expect(Array.from(el.querySelectorAll("th")).map((th) => th.dataset.column)).toEqual(COLUMNS);

@@ -52,6 +52,16 @@ describe("TableWindow.ask", () => {
     expect(win.ask(5, 10, null, false, "")).toMatchObject({ start: 5, count: 5 });
   });
 
+  it("asks once for an unsorted window whatever the direction, and grouped, once whatever the range", () => {
+    const win = new TableWindow();
+    expect(win.ask(0, 10, null, true, "")).toMatchObject({ sort: null, desc: false });
+    expect(win.ask(0, 10, null, true, "")).toBeNull();
+    const grouped = win.ask(40, 60, "n", true, "x", false, "name");
+    expect(grouped).toMatchObject({ start: 0, count: 1, sort: null, desc: false, filter: "x", group: "name" });
+    expect(win.ask(500, 530, "n", false, "x", false, "name")).toBeNull();
+    expect(win.ask(500, 530, "n", false, "x", false, null)).not.toHaveProperty("group");
+  });
+
   it("never starts before row 0, asks at least one row and at most MAX_WINDOW_ROWS", () => {
     const win = new TableWindow();
     // Rows before the first are not counted: the window is the rows from 0 to the last.

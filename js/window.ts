@@ -29,24 +29,43 @@ export class TableWindow {
   /** The window's keys (row ids, as TableData's), in order. */
   keys: string[] = [];
   private asked: WindowAsk | null = null;
+  private askedGroup: string | null = null;
 
   constructor() {
     counter += 1;
     this.id = `w${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}-${counter}`;
   }
 
-  /** The request to send for rows `first` to `last` in view, or null when the last one covers them. */
-  ask(first: number, last: number, sort: string | null, desc: boolean, filter: string, again = false): (WindowAsk & { kind: "window"; view: string }) | null {
-    const start = Math.max(0, first);
-    const count = Math.max(1, Math.min(MAX_WINDOW_ROWS, last - start));
+  /** The request to send for rows `first` to `last` in view, or null when the last one covers them.
+   * Grouped by `group`, the kernel sends every group whatever the range (the view sorts them). */
+  ask(
+    first: number,
+    last: number,
+    sort: string | null,
+    desc: boolean,
+    filter: string,
+    again = false,
+    group: string | null = null,
+  ): (WindowAsk & { kind: "window"; view: string; group?: string }) | null {
+    const grouped = group !== null;
+    const start = grouped ? 0 : Math.max(0, first);
+    const count = grouped ? 1 : Math.max(1, Math.min(MAX_WINDOW_ROWS, last - start));
+    const by = grouped ? null : sort;
     // Unsorted, the direction means nothing: views that show table order share one order.
-    const want: WindowAsk = { start, count, sort, desc: sort !== null && desc, filter };
+    const want: WindowAsk = { start, count, sort: by, desc: by !== null && desc, filter };
     const a = this.asked;
     const same =
-      a !== null && a.sort === sort && a.desc === desc && a.filter === filter && a.start === want.start && a.count === want.count;
+      a !== null &&
+      this.askedGroup === group &&
+      a.sort === want.sort &&
+      a.desc === want.desc &&
+      a.filter === filter &&
+      a.start === want.start &&
+      a.count === want.count;
     if (same && !again) return null;
     this.asked = want;
-    return { kind: "window", view: this.id, ...want };
+    this.askedGroup = group;
+    return { kind: "window", view: this.id, ...want, ...(grouped ? { group } : {}) };
   }
 
   /** Forget what was asked (the view reset): the next `ask` sends. */

@@ -6,7 +6,8 @@ text); the kernel orders the table's rows as the view would (:func:`order_keys`)
 its window (:meth:`Window.diff`): the keys in it when they change, the rows that came into it whole,
 the changed fields of the rows that stayed, and how many rows the filter keeps and the table holds.
 A view so holds at most :data:`MAX_WINDOW_ROWS` rows whatever the table's size, and a feed that
-changes 10,000 rows a second costs the wire only the changes of the few dozen on screen.
+changes 10,000 rows a second costs the wire only the changes of the few dozen on screen. A view
+grouped by a column gets every group instead (:func:`group_rows`, at most :data:`MAX_GROUPS`).
 
 The order follows the view's rules (``js/table.ts``): the filter keeps a row when one of the shown
 columns' text contains it (case-insensitive; numbers match as written, ``1234.5``, and as grouped,
@@ -33,11 +34,14 @@ from typing import Any
 from .stores import number_of
 
 __all__ = [
+    "GROUP_ID",
+    "MAX_GROUPS",
     "MAX_WINDOWS",
     "MAX_WINDOW_ROWS",
     "WINDOW_AT",
     "Window",
     "WindowSpec",
+    "group_rows",
     "order_keys",
     "parse_window_spec",
 ]
@@ -50,6 +54,11 @@ MAX_WINDOW_ROWS = 500
 MAX_WINDOWS = 16
 #: Longest filter text a window may carry.
 MAX_FILTER_CHARS = 200
+#: The most groups a grouped window holds; rows of further groups are counted in no group.
+MAX_GROUPS = 1_000
+#: The group value's field in a group row (``js/table.ts`` ``GROUP_ID``).
+GROUP_ID = "group"
+AGGREGATES = ("sum", "mean", "min", "max", "last")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +72,9 @@ class WindowSpec:
     sort: str | None
     desc: bool
     filter: str
+    #: The column the view groups by (``None``: rows): the kernel sends every group, at most
+    #: MAX_GROUPS, and the view sorts them.
+    group: str | None = None
 
     @property
     def order(self) -> tuple[str | None, bool, str]:
@@ -86,6 +98,11 @@ def parse_window_spec(content: Mapping[str, Any]) -> WindowSpec:
         raise ValueError(f"window: desc must be true or false, got {desc!r}")
     if not isinstance(text, str) or len(text) > MAX_FILTER_CHARS:
         raise ValueError(f"window: filter must be text of at most {MAX_FILTER_CHARS} characters")
+    group = content.get("group")
+    if group is not None and not isinstance(group, str):
+        raise ValueError(f"window: group must be a column name or null, got {group!r}")
+    if group is not None:  # groups are sorted in the view: one order for every sort
+        return WindowSpec(view, 0, MAX_GROUPS, None, False, text, group)
     return WindowSpec(view, start, min(count, MAX_WINDOW_ROWS), sort, desc, text)
 
 
@@ -257,3 +274,94 @@ class Window:
         self.errors_sent = errors
         body.update(view=spec.view, start=start, total=total, size=len(rows))
         return body
+
+
+# -- a windowed table grouped -------------------------------------------------------------------
+
+
+def _numeric(value: Any) -> float | None:
+    """A cell's number as the view reads it (``js/dom.ts`` ``numeric``): a finite number or a
+    numeric string; ``None`` otherwise (a bool is no number)."""
+    if type(value) is int:
+        return value
+    if type(value) is float:
+        return value if math.isfinite(value) else None
+    if isinstance(value, str):
+        return number_of(value)
+    return None
+
+
+def _group_identity(value: Any) -> Hashable:
+    """Group values told apart as JSON values, as the view does (``1``, ``"1"`` and ``true``
+    are three groups; ``1`` and ``1.0`` one)."""
+    if value is True or value is False:
+        return ("bool", value)
+    if type(value) is float and value.is_integer():
+        return int(value)
+    if isinstance(value, str | int | float) or value is None:
+        return value
+    return ("json", json.dumps(value, sort_keys=True, separators=(",", ":"), default=str))
+
+
+def group_rows(rows: Mapping[Hashable, Mapping[str, Any]], keys: Sequence[Hashable], by: str,
+               columns: Sequence[str], max_groups: int = MAX_GROUPS
+               ) -> tuple[list[tuple[str, str]], dict[Hashable, dict[str, Any]], int]:
+    """The rows of ``keys`` (in table order) grouped by ``by`` as the view groups them
+    (``js/table.ts`` ``groupBy``): one row per group value (a missing value groups with null), in
+    order of first appearance, with ``group`` (the value), ``count`` and, for each other column
+    whose every value is a number or a numeric string, ``sum.<i>``, ``mean.<i>``, ``min.<i>``,
+    ``max.<i>`` and ``last.<i>`` (``i``: its place among the other columns). Returns the grouped
+    table's columns as ``(id, label)``, its rows by group identity, and how many rows fell in no
+    group (past ``max_groups``)."""
+    cols = [c for c in columns if c != by]
+    width = len(cols)
+    numeric_col = [True] * width
+    seen = [False] * width
+    groups: dict[Hashable, list[Any]] = {}
+    dropped = 0
+    for k in keys:
+        row = rows[k]
+        value = row.get(by)
+        ident = _group_identity(value)
+        acc = groups.get(ident)
+        if acc is None:
+            if len(groups) >= max_groups:
+                dropped += 1
+                continue
+            acc = groups[ident] = [value, 0, [0] * width, [0.0] * width, [math.inf] * width,
+                                   [-math.inf] * width, [0.0] * width]
+        acc[1] += 1
+        n, total, low, high, last = acc[2], acc[3], acc[4], acc[5], acc[6]
+        for c in range(width):
+            if not numeric_col[c]:
+                continue
+            v = row.get(cols[c])
+            if v is None:
+                continue
+            x = _numeric(v)
+            if x is None:
+                numeric_col[c] = False
+                continue
+            seen[c] = True
+            n[c] += 1
+            total[c] += x
+            if x < low[c]:
+                low[c] = x
+            if x > high[c]:
+                high[c] = x
+            last[c] = x
+    aggregated = [c for c in range(width) if numeric_col[c] and seen[c]]
+    out = [(GROUP_ID, by), ("count", "count")] + [
+        (f"{agg}.{c}", f"{agg}({cols[c]})") for c in aggregated for agg in AGGREGATES]
+    result: dict[Hashable, dict[str, Any]] = {}
+    for ident, (value, count, n, total, low, high, last) in groups.items():
+        grow: dict[str, Any] = {GROUP_ID: value, "count": count}
+        for c in aggregated:
+            has = n[c] > 0
+            grow[f"sum.{c}"] = total[c] if has else None
+            grow[f"mean.{c}"] = total[c] / n[c] if has else None
+            grow[f"min.{c}"] = low[c] if has else None
+            grow[f"max.{c}"] = high[c] if has else None
+            grow[f"last.{c}"] = last[c] if has else None
+        result[ident] = grow
+    return out, result, dropped

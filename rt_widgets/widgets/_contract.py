@@ -233,6 +233,14 @@ class TableSnapshot(TableState):
     kind: Literal["snapshot"]
 
 
+class GroupedWindow(TypedDict):
+    """A grouped window's table: ``rows`` the rows its groups hold, ``labels`` its columns'
+    headers (with its ``columns``, the group rows' fields)."""
+
+    rows: int
+    labels: NotRequired[list[str]]
+
+
 class TableWindow(TypedDict):
     """What one view of a windowed table shows (``rt_widgets.window``): rows ``start`` on of the
     ``total`` its filter keeps of the ``size`` the table holds. ``order``: the keys of the window's
@@ -253,6 +261,8 @@ class TableWindow(TypedDict):
     columns: NotRequired[list[str]]
     errors: NotRequired[int]
     last_error: NotRequired[str | None]
+    # A grouped view's window: its rows are the groups, keyed by ``group`` (rt_widgets.window).
+    grouped: NotRequired[GroupedWindow]
 
 
 class MetricsDelta(TypedDict):
@@ -459,6 +469,8 @@ class WindowRequest(TypedDict):
     sort: str | None
     desc: bool
     filter: str
+    # Grouped by this column: the kernel sends every group (the view sorts them).
+    group: NotRequired[str | None]
 
 ENTRY_REQUEST: Final = "entry_request"
 

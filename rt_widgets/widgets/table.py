@@ -13,7 +13,16 @@ from ..protocol import Message
 from ..stores import TableStore
 from ..summary import AGGREGATES, MAX_GROUPS
 from ..sync import encode_window, get_frame_clock
-from ..window import MAX_WINDOWS, WINDOW_AT, Window, WindowSpec, order_keys, parse_window_spec
+from ..window import (
+    GROUP_ID,
+    MAX_WINDOWS,
+    WINDOW_AT,
+    Window,
+    WindowSpec,
+    group_rows,
+    order_keys,
+    parse_window_spec,
+)
 from ._audience import LATE
 from ._base import (
     DataView,
@@ -68,8 +77,8 @@ class LiveTable(TableTraits, DataView):
     A table of more than ``window_rows`` rows (2,000, ``rt_widgets.window.WINDOW_AT``) is sent to
     each view as the rows it shows: the view names its window (scroll position, sort column, filter
     text) and the kernel sorts and filters every row and sends only that window's changes, so a view
-    costs the wire the same at 10,000 rows as at 50. Grouping in the view is then off;
-    :meth:`group_by` groups in the kernel. ``table.window_rows = None`` sends every row instead.
+    costs the wire the same at 10,000 rows as at 50; grouping in the view is done in the kernel
+    too. ``table.window_rows = None`` sends every row instead.
 
     :meth:`group_by` makes a live summary of the rows: one row per group value with ``count``
     and the sum, mean, min, max and last of each numeric column, kept exact as rows come and go.
@@ -118,6 +127,7 @@ class LiveTable(TableTraits, DataView):
         self._window_rows = _check_window_rows(window_rows)
         self._windowed = False
         self._orders: dict[tuple[str | None, bool, str], tuple[list[Any], float, float]] = {}
+        self._groups: dict[tuple[str, str], tuple[Any, float, float]] = {}
         self._window_sent_at = -1e18
         self._window_timer: Any = None
         super().__init__(self._table, connection, fps, type)
@@ -186,6 +196,8 @@ class LiveTable(TableTraits, DataView):
             window.until = now + WINDOW_LEASE
             if window.spec == spec:
                 return
+            if window.spec.group != spec.group:
+                window.reset()  # rows become groups or groups rows: the view holds none of them
             window.spec = spec
         if self._windowed:
             self._window_sent_at = -1e18  # an answer to the view's move, not a frame of the feed
@@ -230,6 +242,7 @@ class LiveTable(TableTraits, DataView):
         # The table is small again (or no view names a window): every view holds every row.
         self._windowed = False
         self._orders.clear()
+        self._groups.clear()
         self._table.skip()
         if not self._silent:
             self._send_counted({"kind": SNAPSHOT, **self._state()})
@@ -257,9 +270,12 @@ class LiveTable(TableTraits, DataView):
             order = orders.get(window.spec.order)
             if order is None:
                 order = orders[window.spec.order] = self._order(window.spec, rows, columns, now)
-            body = window.diff(rows, order, key_fields=table.key_fields, columns=columns,
-                               errors=table.errors, last_error=table.last_error,
-                               public=table.public_key, for_view=table.view_row)
+            if window.spec.group is not None:
+                body = self._grouped_diff(window, rows, order, columns, now)
+            else:
+                body = window.diff(rows, order, key_fields=table.key_fields, columns=columns,
+                                   errors=table.errors, last_error=table.last_error,
+                                   public=table.public_key, for_view=table.view_row)
             if body is not None:
                 content, buffers = encode_window({"kind": WINDOW, **body})
                 self.send(content, buffers or None)
@@ -268,6 +284,45 @@ class LiveTable(TableTraits, DataView):
         if now - self._snap_at >= WINDOW_SNAPSHOT_INTERVAL and clock.has_room(2) \
                 and self._snapshot.get("seq") != table.seq:
             self._refresh_snapshot()
+
+    def _grouped_diff(self, window: Window, rows: Any, order: list[Any], columns: list[str],
+                      now: float) -> dict[str, Any] | None:
+        """A grouped view's window: every group of the rows its filter keeps (at most
+        MAX_GROUPS), as rows keyed by group, and ``grouped``: the grouped table's column labels
+        (with its columns) and how many rows the groups hold. Reused like a sorted order."""
+        spec = window.spec
+        assert spec.group is not None
+        key = (spec.order[2], spec.group)
+        cached = self._groups.get(key)
+        if cached is not None and now < cached[1] + max(0.2, 10 * cached[2]):
+            self._refresh_by(cached[1] + max(0.2, 10 * cached[2]))
+        else:
+            started = time.perf_counter()
+            made = group_rows(rows, order, spec.group, columns)
+            cached = self._groups[key] = (made, now, time.perf_counter() - started)
+            if len(self._groups) > MAX_WINDOWS:
+                self._groups.pop(next(iter(self._groups)))
+        (cols, groups, dropped) = cached[0]
+        values = {ident: grow[GROUP_ID] for ident, grow in groups.items()}
+        body = window.diff(groups, list(groups), key_fields=(GROUP_ID,),
+                           columns=[c for c, _ in cols], errors=self._table.errors,
+                           last_error=self._table.last_error, public=values.__getitem__,
+                           for_view=_as_is)
+        if body is None:
+            return None
+        body["size"] = len(rows)  # the table's rows (the diff counted the groups)
+        meta: dict[str, Any] = {"rows": len(order) - dropped}
+        if "columns" in body:
+            meta["labels"] = [label for _, label in cols]
+        body["grouped"] = meta
+        return body
+
+    def _refresh_by(self, when: float) -> None:
+        """An order or grouping older than the rows was reused: windows go again once it may be
+        made anew, so the last change of a feed that then goes quiet is placed and counted."""
+        if self._window_timer is None:
+            loop = iothread.get_loop()
+            self._window_timer = loop.call_later(max(when - loop.time(), 0.05), self._window_due)
 
     def _window_due(self) -> None:
         self._window_timer = None
@@ -282,6 +337,7 @@ class LiveTable(TableTraits, DataView):
             return list(rows)
         cached = self._orders.get(spec.order)
         if cached is not None and now < cached[1] + max(0.2, 10 * cached[2]):
+            self._refresh_by(cached[1] + max(0.2, 10 * cached[2]))
             return cached[0]
         started = time.perf_counter()
         keys = order_keys(rows, spec, columns)
@@ -453,3 +509,7 @@ def _check_window_rows(value: Any) -> int | None:
         raise ValueError(f"window_rows must be a number of rows (an integer >= 2) past which views "
                          f"hold only the rows they show, or None (never), got {value!r}")
     return value
+
+
+def _as_is(row: Any) -> Any:
+    return row

@@ -240,13 +240,13 @@ def test_a_large_table_holds_its_visible_window(
     second = add_cell(page, "t", "second").locator(".rtw-table").first
     expect(second.locator(".rtw-table-count")).to_have_text(f"{ROWS:,} rows", timeout=10_000)
     expect(second.locator("tr.rtw-row").first).to_have_attribute("data-key", key(0), timeout=10_000)
-    expect(second.locator(".rtw-table-group")).to_be_disabled()
+    expect(second.locator(".rtw-table-group")).to_be_enabled()
 
     # Columns as the feed sent them; the v column is the second.
     head = view.locator("thead th")
     expect(head).to_have_count(3)
     assert [head.nth(i).get_attribute("data-column") for i in range(3)] == ["id", "v", "name"]
-    expect(view.locator(".rtw-table-group")).to_be_disabled()
+    expect(view.locator(".rtw-table-group")).to_be_enabled()
 
     # The view holds its window: the first rows, a few dozen of them.
     tbody = view.locator("tbody")
@@ -336,7 +336,17 @@ def test_a_large_table_holds_its_visible_window(
                               ".map(tr => tr.children[2].textContent)")
     assert names and all(FILTER in n for n in names), names
     assert rows.count() < MAX_DRAWN_ROWS
-    expect(view.locator(".rtw-table-group")).to_be_disabled()
+
+    # Grouped in the kernel: the filtered rows by v (one row each), every group sent, counted.
+    select = view.locator(".rtw-table-group")
+    select.select_option(label="v")
+    groups = min(kept, 1000)
+    expect(count).to_have_text(f"{groups:,} {'group' if groups == 1 else 'groups'} · "
+                               f"{groups:,} of {ROWS:,} rows", timeout=20_000)
+    expect(view.locator("thead th[data-column='count']")).to_have_count(1)
+    assert rows.count() < MAX_DRAWN_ROWS
+    select.select_option(value="none")
+    expect(count).to_have_text(f"{kept:,} of {ROWS:,} rows", timeout=20_000)
 
     # Over the whole windowed run: no delta carried rows, snapshots held at most the newest 50.
     windowed = evaluate_py(page, f"_meter_since({since!r}, {comm!r})")

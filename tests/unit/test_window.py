@@ -130,3 +130,27 @@ def test_a_windowed_snapshot_holds_the_newest_rows() -> None:
     store.apply([{"id": i} for i in range(10)])
     snap = store.snapshot(newest=3)
     assert [r["id"] for r in snap["rows"]] == [7, 8, 9] and snap["truncated"] == 7
+
+
+def test_groups_follow_the_views_rules() -> None:
+    from rt_widgets.window import group_rows
+
+    rows = keyed({"id": 1, "team": "a", "px": 1, "note": "x"}, {"id": 2, "team": 1, "px": "2.5"},
+                 {"id": 3, "team": "1", "px": 4}, {"id": 4, "team": "a", "px": None},
+                 {"id": 5, "px": 7}, {"id": 6, "team": True, "px": 2}, {"id": 7, "team": 1.0})
+    cols, groups, dropped = group_rows(rows, list(rows), "team", ["id", "team", "px", "note"])
+    # id and px are numeric everywhere they are present; note is not a number: no figures of it.
+    assert cols == [("group", "team"), ("count", "count"),
+                    *[(f"{a}.0", f"{a}(id)") for a in ("sum", "mean", "min", "max", "last")],
+                    *[(f"{a}.1", f"{a}(px)") for a in ("sum", "mean", "min", "max", "last")]]
+    assert dropped == 0
+    # 1, "1" and true are three groups; 1 and 1.0 one; a missing value groups with null.
+    assert [g["group"] for g in groups.values()] == ["a", 1, "1", None, True]
+    a = next(iter(groups.values()))
+    assert (a["count"], a["sum.1"], a["mean.1"], a["min.1"], a["max.1"], a["last.1"]) == (
+        2, 1, 1.0, 1, 1, 1)
+    one = list(groups.values())[1]
+    assert one["count"] == 2 and one["sum.1"] == 2.5 and one["last.0"] == 7
+    # At most max_groups groups; the rows of the others are counted.
+    _, few, dropped = group_rows(rows, list(rows), "team", ["px"], max_groups=2)
+    assert len(few) == 2 and dropped == 3

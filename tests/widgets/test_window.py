@@ -67,6 +67,16 @@ class ViewRows:
         return self
 
 
+def windowed(spy: CommSpy, table: Any, **window: Any) -> tuple[WsServer, ViewRows]:
+    """The feed's server and view ``v1``, once a table of N rows has sent it its window."""
+    server: WsServer = table._test_server
+    ask(spy, table, **window)
+    send_rows(server, rows(N))
+    view = ViewRows("v1")
+    wait_until(lambda: view.follow(spy, table).size == N, 10, message="windowed")
+    return server, view
+
+
 @pytest.fixture
 def big(comm_spy: CommSpy, make_widget: Any, ws_server: Callable[..., WsServer]) -> tuple[Any, Any]:
     server = ws_server()
@@ -112,11 +122,7 @@ def test_large_table_sends_a_view_only_its_window(comm_spy: CommSpy, big: tuple[
 def test_the_kernel_sorts_filters_and_scrolls_the_window(comm_spy: CommSpy, big: tuple[Any, Any]
                                                          ) -> None:
     _, table = big
-    server: WsServer = table._test_server
-    ask(comm_spy, table)
-    send_rows(server, rows(N))
-    view = ViewRows("v1")
-    wait_until(lambda: view.follow(comm_spy, table).size == N, 10, message="windowed")
+    _server, view = windowed(comm_spy, table)
 
     ask(comm_spy, table, start=100, count=40, sort="v", desc=True)
     all_rows = table.rows
@@ -151,11 +157,7 @@ def test_two_views_get_their_own_windows(comm_spy: CommSpy, big: tuple[Any, Any]
 def test_bad_window_request_is_refused_and_loses_nothing(
         comm_spy: CommSpy, big: tuple[Any, Any], caplog: pytest.LogCaptureFixture) -> None:
     _, table = big
-    server: WsServer = table._test_server
-    ask(comm_spy, table, count=20)
-    send_rows(server, rows(N))
-    view = ViewRows("v1")
-    wait_until(lambda: view.follow(comm_spy, table).size == N, 10, message="windowed")
+    server, view = windowed(comm_spy, table, count=20)
     with caplog.at_level(logging.WARNING, logger="rt_widgets"):
         comm_spy.from_front_end(table, {"kind": "window", "view": "v1", "start": -3, "count": 10,
                                         "sort": None, "desc": False, "filter": ""})
@@ -169,11 +171,7 @@ def test_bad_window_request_is_refused_and_loses_nothing(
 def test_a_table_cleared_below_the_threshold_sends_views_every_row_again(
         comm_spy: CommSpy, big: tuple[Any, Any]) -> None:
     _, table = big
-    server: WsServer = table._test_server
-    ask(comm_spy, table)
-    send_rows(server, rows(N))
-    view = ViewRows("v1")
-    wait_until(lambda: view.follow(comm_spy, table).size == N, 10, message="windowed")
+    server, _view = windowed(comm_spy, table)
     table.clear()
     send_rows(server, rows(50, start=7))
     wait_until(lambda: len(table) == 50, 10, message="50 rows")
@@ -207,11 +205,7 @@ def test_a_view_is_told_the_table_is_windowed_and_then_names_its_window(
 def test_pause_holds_the_window_and_resume_sends_it_whole(comm_spy: CommSpy, big: tuple[Any, Any]
                                                           ) -> None:
     _, table = big
-    server: WsServer = table._test_server
-    ask(comm_spy, table, count=10)
-    send_rows(server, rows(N))
-    view = ViewRows("v1")
-    wait_until(lambda: view.follow(comm_spy, table).size == N, 10, message="windowed")
+    server, view = windowed(comm_spy, table, count=10)
     table.pause()
     wait_until(lambda: read_on_io(lambda: table._held), 5, message="paused on the I/O thread")
     held_at = len(comm_spy.custom(table, "window"))
@@ -251,3 +245,46 @@ def test_window_rows_none_sends_every_row_and_a_bad_value_is_refused(
     table.window_rows = 1_000
     view = ViewRows("v1")
     wait_until(lambda: view.follow(comm_spy, table).size == N, 10, message="windowed again")
+
+
+def test_a_grouped_view_gets_every_group_made_in_the_kernel(comm_spy: CommSpy, big: tuple[Any, Any]
+                                                            ) -> None:
+    _, table = big
+    server, _view = windowed(comm_spy, table)
+    before = len(comm_spy.custom(table, "window"))
+    comm_spy.from_front_end(table, {"kind": "window", "view": "v1", "start": 0, "count": 1,
+                                    "sort": None, "desc": False, "filter": "", "group": "v"})
+
+    def grouped() -> list[dict[str, Any]]:
+        return [c for _, c in comm_spy.custom(table, "window")[before:] if "grouped" in c]
+
+    wait_until(grouped, 10, message="a grouped window")
+    first = grouped()[0]
+    assert first["reset"] and first["grouped"]["rows"] == N
+    assert (first["size"], first["total"]) == (N, len({r["v"] for r in table.rows}))
+    assert first["columns"][:2] == ["group", "count"]
+    labels = first["grouped"]["labels"]
+    assert labels[:2] == ["v", "count"] and "sum(name)" not in labels  # name is no number
+    by_v: dict[int, int] = {}
+    for r in table.rows:
+        by_v[r["v"]] = by_v.get(r["v"], 0) + 1
+    assert first["order"] == list(by_v)  # every group, in order of first appearance
+    assert {g["group"]: g["count"] for g in first["upsert"]} == by_v
+    # A change to one row updates its group only.
+    server.send({"type": "mission_update", "payload": {"id": "m-00000", "v": 96}})
+    wait_until(lambda: any(g.get("group") == 96 for c in grouped()[1:] for g in c.get("upsert", ())),
+               10, message="the changed group")
+    later = grouped()[-1]
+    assert {g["group"] for g in later.get("upsert", ())} <= {0, 96}
+
+
+def test_the_last_change_of_a_feed_gone_quiet_is_placed_in_a_sorted_window(
+        comm_spy: CommSpy, big: tuple[Any, Any]) -> None:
+    _, table = big
+    server, view = windowed(comm_spy, table, count=5, sort="v", desc=True)
+    wait_until(lambda: view.follow(comm_spy, table).keys
+               and view.rows[view.keys[0]]["v"] == 96, 10, message="sorted by v, descending")
+    # One update, then nothing: the reused order is made again and the row moves to the top.
+    server.send({"type": "mission_update", "payload": {"id": "m-00007", "v": 5000}})
+    wait_until(lambda: view.follow(comm_spy, table).keys[:1] == ["m-00007"], 10,
+               message=lambda: f"the window starts {view.keys[:3]}")
