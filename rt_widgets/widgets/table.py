@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from .. import iothread
 from ..dispatch import Batched
@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 __all__ = ["LiveTable"]
 
 log = logging.getLogger("rt_widgets")
+
+T = TypeVar("T")
 
 #: Windows sent to a view at most this many times a second (the rows on screen change in place).
 WINDOW_FPS = 10.0
@@ -126,8 +128,8 @@ class LiveTable(TableTraits, DataView):
         self._windows: dict[str, Window] = {}
         self._window_rows = _check_window_rows(window_rows)
         self._windowed = False
-        self._orders: dict[tuple[str | None, bool, str], tuple[list[Any], float, float]] = {}
-        self._groups: dict[tuple[str, str], tuple[Any, float, float]] = {}
+        self._orders: dict[Any, tuple[Any, float, float]] = {}
+        self._groups: dict[Any, tuple[Any, float, float]] = {}
         self._window_sent_at = -1e18
         self._window_timer: Any = None
         super().__init__(self._table, connection, fps, type)
@@ -292,17 +294,9 @@ class LiveTable(TableTraits, DataView):
         (with its columns) and how many rows the groups hold. Reused like a sorted order."""
         spec = window.spec
         assert spec.group is not None
-        key = (spec.order[2], spec.group)
-        cached = self._groups.get(key)
-        if cached is not None and now < cached[1] + max(0.2, 10 * cached[2]):
-            self._refresh_by(cached[1] + max(0.2, 10 * cached[2]))
-        else:
-            started = time.perf_counter()
-            made = group_rows(rows, order, spec.group, columns)
-            cached = self._groups[key] = (made, now, time.perf_counter() - started)
-            if len(self._groups) > MAX_WINDOWS:
-                self._groups.pop(next(iter(self._groups)))
-        (cols, groups, dropped) = cached[0]
+        by = spec.group
+        cols, groups, dropped = self._reuse(self._groups, (spec.order[2], by), now,
+                                            lambda: group_rows(rows, order, by, columns))
         values = {ident: grow[GROUP_ID] for ident, grow in groups.items()}
         body = window.diff(groups, list(groups), key_fields=(GROUP_ID,),
                            columns=[c for c, _ in cols], errors=self._table.errors,
@@ -335,16 +329,26 @@ class LiveTable(TableTraits, DataView):
         (at least 0.2 s), so a large table's sort costs the I/O thread at most a tenth of its time."""
         if spec.order == (None, False, ""):
             return list(rows)
-        cached = self._orders.get(spec.order)
-        if cached is not None and now < cached[1] + max(0.2, 10 * cached[2]):
-            self._refresh_by(cached[1] + max(0.2, 10 * cached[2]))
-            return cached[0]
-        started = time.perf_counter()
-        keys = order_keys(rows, spec, columns)
-        self._orders[spec.order] = (keys, now, time.perf_counter() - started)
-        if len(self._orders) > MAX_WINDOWS:
-            self._orders.pop(next(iter(self._orders)))
+        keys: list[Any] = self._reuse(self._orders, spec.order, now,
+                                      lambda: order_keys(rows, spec, columns))
         return keys
+
+    def _reuse(self, cache: dict[Any, tuple[Any, float, float]], key: Any, now: float,
+               make: Callable[[], T]) -> T:
+        """``cache[key]``'s value while it is younger than 10x what it cost to make (at least
+        0.2 s; windows go again then: see _refresh_by), else ``make()``'s, kept for the next."""
+        cached = cache.get(key)
+        if cached is not None:
+            until = cached[1] + max(0.2, 10 * cached[2])
+            if now < until:
+                self._refresh_by(until)
+                return cast(T, cached[0])
+        started = time.perf_counter()
+        value = make()
+        cache[key] = (value, now, time.perf_counter() - started)
+        if len(cache) > MAX_WINDOWS:
+            cache.pop(next(iter(cache)))
+        return value
 
     def _state(self) -> dict[str, Any]:
         if not self._windowed:
