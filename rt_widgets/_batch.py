@@ -21,10 +21,10 @@ import math
 from collections import deque
 from collections.abc import Callable, Iterable
 from itertools import chain, compress, repeat
-from operator import itemgetter
+from operator import eq, itemgetter
 from typing import Any
 
-__all__ = ["Grouped", "coalesce_rows", "group_by_type", "metric_columns"]
+__all__ = ["Grouped", "all_of_type", "coalesce_rows", "group_by_type", "metric_columns"]
 
 Grouped = tuple[list[str], list[list[dict[str, Any]]], list[list[Any]]]
 
@@ -32,48 +32,79 @@ _type_of = itemgetter("type")
 _payload_of = itemgetter("payload")
 _PAYLOAD = repeat("payload")
 # "Every element's type is one of these": ``frozenset.issuperset(map(type, items))`` checks exact
-# types in C and stops at the first other one.
-_DICT = frozenset((dict,))
+# types in C (for a single type, ``all_of_type`` costs less).
 _STR = frozenset((str,))
-_NUMBERS = frozenset((int, float))
 _PLAIN_KEYS = frozenset((str, int, float, type(None)))
-# Up to this many types, a frame is split with one mask per type (bytes.translate of the types'
-# codes: ~1 ns per element) and ``compress``; past it, one pass appends each element to its type's
+# Up to this many types, a frame is split with one mask per type (a pass of ``==`` against the
+# type's first element, then ``compress``); past it, one pass appends each element to its type's
 # list, whose cost does not grow with the number of types.
 _MASKED_TYPES = 4
-_MASKS = tuple(bytes(int(code == i) for code in range(256)) for i in range(_MASKED_TYPES))
+_FLIP = bytes((1, 0)) + bytes(254)  # bytes.translate table: mask 1 -> 0, 0 -> 1
 _consume: Callable[[Iterable[Any]], None] = deque[Any](maxlen=0).extend
 
 
+def all_of_type(cls: type, items: list[Any]) -> bool:
+    """Whether every element of ``items`` is exactly of type ``cls`` (no subclass): the list of
+    their types holds nothing else (``list.count`` compares by identity first, so this costs
+    less than building a set of the types)."""
+    return list(map(type, items)).count(cls) == len(items)
+
+
 def group_by_type(data: list[Any], payload: bool = False) -> Grouped | None:
-    """For a decoded array frame whose every element is a dict with a str ``type``: the distinct
-    types in order of first appearance, and for each type its envelopes and their ``payload``
-    values (``None`` where absent), in frame order. Types are told apart by equality: a value equal
-    to a str type seen first (a str subclass) belongs to that type, as it does for the handlers.
-    ``payload=True``: also ``None`` when an element has no ``payload`` key (it is no envelope)."""
+    """For a decoded array frame (``orjson.loads`` of a JSON array) whose every element is an
+    object with a str ``type``: the distinct types in order of first appearance, and for each type
+    its envelopes and their ``payload`` values (``None`` where absent), in frame order.
+    ``payload=True``: also ``None`` when an element has no ``payload`` key (it is no envelope).
+
+    A decoded frame holds only dicts, lists, str, numbers, bools and None, and of those only a
+    dict takes a str index: reading every ``type`` is the check that every element is a dict."""
     try:
         kinds = list(map(_type_of, data))
-        types = set(kinds)
-    except (KeyError, TypeError):  # an element that is not a dict, or an unhashable type
+    except (KeyError, TypeError):  # an element that is not a dict, or has no type
         return None
-    if not (_STR.issuperset(map(type, types)) and _DICT.issuperset(map(type, data))):
-        return None
-    if len(types) <= 1:
-        if not types:
-            return [], [], []
-        payloads = _payloads(data, payload)
-        return None if payloads is None else (list(types), [list(data)], [payloads])
-    if len(types) <= _MASKED_TYPES:
-        distinct = sorted(types, key=kinds.index)
-        codes = bytes(map({kind: code for code, kind in enumerate(distinct)}.__getitem__, kinds))
-        groups = [list(compress(data, codes.translate(table))) for table in _MASKS[: len(distinct)]]
-    else:
+    if not kinds:
+        return [], [], []
+    # Each type is split off by equality with its first element (the fresh type strings of a
+    # decoded frame are not hashed): a mask of the elements equal to it, the rest kept in order.
+    distinct: list[str] = []
+    groups: list[list[Any]] = []
+    objects = data
+    while True:
+        kind = kinds[0]
+        if type(kind) is not str:  # a JSON value of another type equals no str type
+            return None
+        distinct.append(kind)
+        if kinds[-1] == kind and kinds.count(kind) == len(kinds):
+            groups.append(list(objects) if objects is data else objects)
+            break
+        if len(distinct) == _MASKED_TYPES:
+            return _group_by_dict(data, payload)
+        mask = bytes(map(eq, kinds, repeat(kind)))
+        groups.append(list(compress(objects, mask)))
+        rest = mask.translate(_FLIP)
+        objects = list(compress(objects, rest))
+        kinds = list(compress(kinds, rest))
+    return _with_payloads(distinct, groups, payload)
+
+
+def _group_by_dict(data: list[Any], payload: bool) -> Grouped | None:
+    """``group_by_type`` for a frame of many types: one pass appends each element to its type's
+    list, whose cost does not grow with the number of types."""
+    kinds = list(map(_type_of, data))
+    try:
         lists: dict[str, list[Any]] = {kind: [] for kind in kinds}
-        _consume(map(list.append, map(lists.__getitem__, kinds), data))
-        distinct, groups = list(lists), list(lists.values())
+    except TypeError:  # an unhashable type (a list or an object)
+        return None
+    if not _STR.issuperset(map(type, lists)):
+        return None
+    _consume(map(list.append, map(lists.__getitem__, kinds), data))
+    return _with_payloads(list(lists), list(lists.values()), payload)
+
+
+def _with_payloads(distinct: list[str], groups: list[list[Any]], required: bool) -> Grouped | None:
     payload_groups = []
     for objects in groups:
-        payloads = _payloads(objects, payload)
+        payloads = _payloads(objects, required)
         if payloads is None:
             return None
         payload_groups.append(payloads)
@@ -93,7 +124,7 @@ def coalesce_rows(rows: list[Any], key: str | tuple[str, ...], fields: set[str]
     whose values make the key as a tuple) with no bool among the key values (a tuple key: only str,
     int, float or None), and only fields in ``fields``: each key's last row (keys in order of first
     appearance), and whether each of those rows holds every field (``len(row) == len(fields)``)."""
-    if not _DICT.issuperset(map(type, rows)):
+    if not all_of_type(dict, rows):
         return None
     getter = itemgetter(key) if isinstance(key, str) else itemgetter(*key)
     try:
@@ -110,9 +141,12 @@ def coalesce_rows(rows: list[Any], key: str | tuple[str, ...], fields: set[str]
     elif not _PLAIN_KEYS.issuperset(map(type, chain.from_iterable(map(getter, rows)))):
         return None
     # A dict adds its keys to a set with the hashes it stores: no field name is hashed again.
-    if len(fields.union(*rows)) != len(fields):  # a field the table does not know yet
+    width = len(fields)
+    if len(fields.union(*rows)) != width:  # a field the table does not know yet
         return None
-    return last, {len(fields)}.issuperset(map(len, last.values()))
+    # No row holds more than the table's fields, so the lengths add up to width x rows only when
+    # each row holds every field.
+    return last, sum(map(len, last.values())) == width * len(last)
 
 
 def metric_columns(payloads: list[Any], names: tuple[str, ...]) -> list[list[Any]] | None:
@@ -120,18 +154,15 @@ def metric_columns(payloads: list[Any], names: tuple[str, ...]) -> list[list[Any
     finite int or float values (exact types: a bool is not a number here): one list of values per
     name, in payload order."""
     width = len(names)
-    if (not width or not _STR.issuperset(map(type, names)) or not _DICT.issuperset(map(type, payloads))
-            or not {width}.issuperset(map(len, payloads))):
+    if not width or not _STR.issuperset(map(type, names)) or not all_of_type(dict, payloads):
         return None
     try:
-        rows = list(map(itemgetter(*names), payloads))
+        columns = [list(map(itemgetter(name), payloads)) for name in names]
     except KeyError:
         return None
-    if width == 1:  # one name: itemgetter gives values, not tuples
-        columns = [rows]
-    else:
-        columns = list(map(list, zip(*rows, strict=True))) if rows else [[] for _ in names]
-    if not _NUMBERS.issuperset(map(type, chain.from_iterable(columns))):
+    # Every payload holds each name, so its length is width or more: the lengths add up to
+    # width x payloads only when none holds another key.
+    if sum(map(len, payloads)) != width * len(payloads) or not all(map(_numbers, columns)):
         return None
     try:
         # A sum of finite numbers is finite unless it overflows: then each float is checked.
@@ -142,3 +173,10 @@ def metric_columns(payloads: list[Any], names: tuple[str, ...]) -> list[list[Any
                               if type(value) is float):
         return None
     return columns
+
+
+def _numbers(column: list[Any]) -> bool:
+    """Whether every value is exactly an int or a float (a column is most often all one type)."""
+    types = list(map(type, column))
+    floats = types.count(float)
+    return floats == len(types) or floats + types.count(int) == len(types)

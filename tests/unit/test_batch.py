@@ -19,7 +19,8 @@ from rt_widgets import _batch
 def reference_group_by_type(data: list[Any]) -> _batch.Grouped | None:
     first: dict[Any, Any] = {}  # each type as it first appeared (equal values are one type)
     for obj in data:
-        if type(obj) is not dict or "type" not in obj:
+        # A decoded frame's elements: only a dict (or a caller's dict subclass) takes a str index.
+        if not isinstance(obj, dict) or "type" not in obj:
             return None
         try:
             first.setdefault(obj["type"], obj["type"])
@@ -173,7 +174,7 @@ def test_group_by_type_examples() -> None:
     assert _batch.group_by_type(one, payload=True) is None
     assert _batch.group_by_type(data, payload=True) is None  # {"type": "a"} has none
     for bad in ([{"type": 1}], [{"payload": 1}], [["type"]], [{"type": "a"}, "x"], [{"type": ["a"]}],
-                [DictSubclass(type="a")], [{"type": StrSubclass("a")}, {"type": "a"}], ["type"]):
+                [{"type": StrSubclass("a")}, {"type": "a"}], ["type"]):
         assert _batch.group_by_type(bad) is None, bad
         assert reference_group_by_type(bad) is None, bad
     # A value equal to a type seen first is that type (the handlers are looked up by equality).
