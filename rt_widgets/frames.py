@@ -9,8 +9,8 @@ back-pressure. Control frames (ping, pong, close) are handled by ``websockets`` 
 
 Once the connection is open, :meth:`FrameConnection.data_received` also splits the common frames
 itself: a whole, unfragmented, unmasked text or binary frame with no reserved bit and within the
-size limit is cut out of the received bytes (one slice, the bytes after it left where they are)
-and handed over, where ``websockets``' parser costs a few microseconds per frame in generators and
+size limit is handed over as a view of the received bytes (no copy, the bytes after it left where
+they are), where ``websockets``' parser costs a few microseconds per frame in generators and
 copies the rest of its buffer down after every frame it reads. Each control frame is handed to
 ``websockets`` whole, at a frame boundary, so its parser and state stay exact; anything else (a
 fragment, a reserved bit, a frame over the limit, anything after a close frame) hands the stream to
@@ -50,10 +50,11 @@ _MAX_HEAD = 1 << 16
 
 
 class FrameConnection(ClientConnection):
-    """``ClientConnection`` that delivers each complete data message (text or binary, as bytes) to
-    ``sink(data, text)`` from ``data_received``, in order (``text``: a text frame); ``recv()`` is
-    not used. Fragmented messages are joined first (``websockets`` enforces ``max_size`` on the
-    whole message). An exception from ``sink`` is logged and does not reach the protocol.
+    """``ClientConnection`` that delivers each complete data message (text or binary; bytes, or a
+    memoryview of the bytes read: copy what outlives the call) to ``sink(data, text)`` from
+    ``data_received``, in order (``text``: a text frame); ``recv()`` is not used. Fragmented
+    messages are joined first (``websockets`` enforces ``max_size`` on the whole message). An
+    exception from ``sink`` is logged and does not reach the protocol.
 
     Messages that arrive before :meth:`start_delivery` are held (and reading pauses until then), so
     the owner can finish setting up the link first; after :meth:`stop_delivery` they are dropped.
@@ -150,6 +151,7 @@ class FrameConnection(ClientConnection):
     def _split_at(self, data: bytes, pos: int) -> None:
         end = len(data)
         limit = self._limit
+        view = memoryview(data)  # a frame is handed over as a view of the bytes read: no copy
         while end - pos >= 2:
             first = data[pos]
             length = data[pos + 1]  # a server's frames are not masked: bit 7 is clear
@@ -170,7 +172,7 @@ class FrameConnection(ClientConnection):
                 if stop > end:
                     self._need = stop - pos
                     break
-                self._deliver(data[start:stop], first == _TEXT)
+                self._deliver(view[start:stop], first == _TEXT)
             elif first in _CONTROL and length <= 125:
                 if stop > end:
                     self._need = stop - pos

@@ -110,7 +110,8 @@ class Sink:
         self.changed = asyncio.Event()
 
     def __call__(self, data: Payload, is_text: bool) -> None:
-        assert isinstance(data, bytes | bytearray)  # bytes when split here, websockets' bytearray
+        # A view of the bytes read when split here, websockets' bytes or bytearray otherwise.
+        assert isinstance(data, memoryview | bytes | bytearray)
         self.got.append((bytes(data), is_text))
         self.changed.set()
 
