@@ -178,5 +178,9 @@ def metric_columns(payloads: list[Any], names: tuple[str, ...]) -> list[list[Any
 def _numbers(column: list[Any]) -> bool:
     """Whether every value is exactly an int or a float (a column is most often all one type)."""
     types = list(map(type, column))
-    floats = types.count(float)
-    return floats == len(types) or floats + types.count(int) == len(types)
+    if not types:
+        return True
+    first = types[0]
+    if types.count(first) == len(types):  # one type: counted by identity alone
+        return first is float or first is int
+    return types.count(float) + types.count(int) == len(types)

@@ -19,7 +19,7 @@ from collections.abc import Callable, Coroutine
 from itertools import chain, repeat
 from typing import Any
 
-from ._batch import group_by_type
+from ._batch import all_of_type, group_by_type
 from .protocol import Message, message_of
 
 __all__ = ["Batched", "Dispatcher", "Handler", "Timed"]
@@ -37,7 +37,6 @@ _LOG_FIRST = 5
 _LOG_EVERY = 1000
 _NONE = repeat(())
 _TIMESTAMP = repeat("timestamp")
-_STR_ONLY = frozenset((str,))
 
 
 class Batched:
@@ -324,7 +323,7 @@ class Dispatcher:
             if timed:
                 # Two C-level passes when every envelope has a str timestamp (the common case).
                 stamps = list(map(dict.get, objects, _TIMESTAMP))
-                if not _STR_ONLY.issuperset(map(type, stamps)):
+                if not all_of_type(str, stamps):
                     stamps = list(map(_stamp, objects))
                 for handler in timed:
                     try:
