@@ -35,10 +35,6 @@ _PAYLOAD = repeat("payload")
 # types in C (for a single type, ``all_of_type`` costs less).
 _STR = frozenset((str,))
 _PLAIN_KEYS = frozenset((str, int, float, type(None)))
-# Up to this many types, a frame is split with one mask per type (a pass of ``==`` against the
-# type's first element, then ``compress``); past it, one pass appends each element to its type's
-# list, whose cost does not grow with the number of types.
-_MASKED_TYPES = 4
 _FLIP = bytes((1, 0)) + bytes(254)  # bytes.translate table: mask 1 -> 0, 0 -> 1
 _consume: Callable[[Iterable[Any]], None] = deque[Any](maxlen=0).extend
 
@@ -64,41 +60,47 @@ def group_by_type(data: list[Any], payload: bool = False) -> Grouped | None:
         return None
     if not kinds:
         return [], [], []
-    # Each type is split off by equality with its first element (the fresh type strings of a
-    # decoded frame are not hashed): a mask of the elements equal to it, the rest kept in order.
-    distinct: list[str] = []
-    groups: list[list[Any]] = []
-    objects = data
-    while True:
-        kind = kinds[0]
-        if type(kind) is not str:  # a JSON value of another type equals no str type
-            return None
-        distinct.append(kind)
-        if kinds[-1] == kind and kinds.count(kind) == len(kinds):
-            groups.append(list(objects) if objects is data else objects)
-            break
-        if len(distinct) == _MASKED_TYPES:
-            return _group_by_dict(data, payload)
-        mask = bytes(map(eq, kinds, repeat(kind)))
-        groups.append(list(compress(objects, mask)))
-        rest = mask.translate(_FLIP)
-        objects = list(compress(objects, rest))
-        kinds = list(compress(kinds, rest))
-    return _with_payloads(distinct, groups, payload)
+    head, middle, tail = kinds[0], kinds[len(kinds) // 2], kinds[-1]
+    if head != middle and head != tail and middle != tail:  # three types or more: one pass
+        many = _group_by_dict(data, kinds)
+        return None if many is None else _with_payloads(*many, payload)
+    # One or two types (the common frames): split by equality with the first element's type (the
+    # fresh type strings of a decoded frame are not hashed), a mask and ``compress``.
+    first = kinds[0]
+    if type(first) is not str:  # a JSON value of another type equals no str type
+        return None
+    if kinds[-1] == first and kinds.count(first) == len(kinds):
+        return _with_payloads([first], [list(data)], payload)
+    mask = bytes(map(eq, kinds, repeat(first)))
+    rest = mask.translate(_FLIP)
+    others = list(compress(data, rest))
+    other_kinds = list(compress(kinds, rest))
+    second = other_kinds[0]
+    if type(second) is str and other_kinds[-1] == second and (
+            other_kinds.count(second) == len(other_kinds)):
+        return _with_payloads([first, second], [list(compress(data, mask)), others], payload)
+    # More: the first type came before any other, so the order of first appearance holds.
+    many = _group_by_dict(others, other_kinds)
+    if many is None:
+        return None
+    return _with_payloads([first, *many[0]], [list(compress(data, mask)), *many[1]], payload)
 
 
-def _group_by_dict(data: list[Any], payload: bool) -> Grouped | None:
-    """``group_by_type`` for a frame of many types: one pass appends each element to its type's
-    list, whose cost does not grow with the number of types."""
-    kinds = list(map(_type_of, data))
+def _group_by_dict(objects: list[Any], kinds: list[Any]
+                   ) -> tuple[list[str], list[list[Any]]] | None:
+    """The types of ``objects`` (``kinds``: their types) in order of first appearance and each
+    type's objects: one pass appends each object to its type's list, whose cost does not grow
+    with the number of types."""
     try:
-        lists: dict[str, list[Any]] = {kind: [] for kind in kinds}
+        lists: dict[str, Any] = dict.fromkeys(kinds)
     except TypeError:  # an unhashable type (a list or an object)
         return None
     if not _STR.issuperset(map(type, lists)):
         return None
-    _consume(map(list.append, map(lists.__getitem__, kinds), data))
-    return _with_payloads(list(lists), list(lists.values()), payload)
+    for kind in lists:  # a loop over the types, not the objects
+        lists[kind] = []
+    _consume(map(list.append, map(lists.__getitem__, kinds), objects))
+    return list(lists), list(lists.values())
 
 
 def _with_payloads(distinct: list[str], groups: list[list[Any]], required: bool) -> Grouped | None:

@@ -177,6 +177,14 @@ def test_group_by_type_examples() -> None:
                 [{"type": StrSubclass("a")}, {"type": "a"}], ["type"]):
         assert _batch.group_by_type(bad) is None, bad
         assert reference_group_by_type(bad) is None, bad
+    # Three types whose first, middle and last elements show one: the first split off by its
+    # mask, the rest through the dict of lists, in order of first appearance.
+    three = orjson.loads(b'[{"type":"a","payload":0},{"type":"c","payload":1},{"type":"b","payload":2},'
+                         b'{"type":"a","payload":3},{"type":"c","payload":4},{"type":"a","payload":5}]')
+    assert _batch.group_by_type(three) == reference_group_by_type(three) == (
+        ["a", "c", "b"], [[three[0], three[3], three[5]], [three[1], three[4]], [three[2]]],
+        [[0, 3, 5], [1, 4], [2]])
+    assert _batch.group_by_type([*three[:5], {"type": ["x"], "payload": 6}]) is None
     # A value equal to a type seen first is that type (the handlers are looked up by equality).
     same = [{"type": "a", "payload": 1}, {"type": StrSubclass("a"), "payload": 2}]
     assert _batch.group_by_type(same) == reference_group_by_type(same) == (["a"], [same], [[1, 2]])
