@@ -66,24 +66,28 @@ def group_by_type(data: list[Any], payload: bool = False) -> Grouped | None:
         return None if many is None else _with_payloads(*many, payload)
     # One or two types (the common frames): split by equality with the first element's type (the
     # fresh type strings of a decoded frame are not hashed), a mask and ``compress``.
-    first = kinds[0]
-    if type(first) is not str:  # a JSON value of another type equals no str type
+    if type(head) is not str:  # a JSON value of another type equals no str type
         return None
-    if kinds[-1] == first and kinds.count(first) == len(kinds):
-        return _with_payloads([first], [list(data)], payload)
-    mask = bytes(map(eq, kinds, repeat(first)))
+    if _one_type(kinds):
+        return _with_payloads([head], [list(data)], payload)
+    mask = bytes(map(eq, kinds, repeat(head)))
     rest = mask.translate(_FLIP)
     others = list(compress(data, rest))
     other_kinds = list(compress(kinds, rest))
-    second = other_kinds[0]
-    if type(second) is str and other_kinds[-1] == second and (
-            other_kinds.count(second) == len(other_kinds)):
-        return _with_payloads([first, second], [list(compress(data, mask)), others], payload)
+    if type(other_kinds[0]) is str and _one_type(other_kinds):
+        return _with_payloads([head, other_kinds[0]], [list(compress(data, mask)), others], payload)
     # More: the first type came before any other, so the order of first appearance holds.
     many = _group_by_dict(others, other_kinds)
     if many is None:
         return None
-    return _with_payloads([first, *many[0]], [list(compress(data, mask)), *many[1]], payload)
+    return _with_payloads([head, *many[0]], [list(compress(data, mask)), *many[1]], payload)
+
+
+def _one_type(kinds: list[Any]) -> bool:
+    """Whether every element of ``kinds`` (at least one) equals the first (the last is looked at
+    first: in a frame of several types it most often differs)."""
+    first = kinds[0]
+    return bool(kinds[-1] == first) and kinds.count(first) == len(kinds)
 
 
 def _group_by_dict(objects: list[Any], kinds: list[Any]

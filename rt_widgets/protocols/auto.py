@@ -30,6 +30,7 @@ from typing import Any
 
 import orjson
 
+from .._batch import all_of_type
 from ..link import Outgoing
 from ..protocol import Message
 from .base import FrameProtocol, Payload
@@ -41,7 +42,6 @@ __all__ = ["TYPE_FIELDS", "Auto", "type_of"]
 TYPE_FIELDS = ("type", "event", "e", "ev", "T", "channel", "topic", "table", "stream", "op", "kind",
                "method", "action")
 DEFAULT_TYPE = "message"
-_DICT = frozenset((dict,))
 
 
 def type_of(obj: dict[str, Any]) -> str:
@@ -82,7 +82,7 @@ class Auto(FrameProtocol):
             if self.dispatcher.dispatch_batch(value, PONG, payload=True):
                 self.speaks_envelope = True
                 return len(value)
-            if _DICT.issuperset(map(type, value)):
+            if all_of_type(dict, value):
                 for item in value:
                     self._one(item)
                 return len(value)
